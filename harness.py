@@ -1,0 +1,198 @@
+"""Start a workshop server in the background, find its URL, and stop it cleanly.
+
+Tests, notebooks and the grader all need the same thing: run one of the servers
+in this repository as a real process, know where it listens, and be sure it is gone
+afterwards. Every server keeps one contract for this (see shared DESIGN.md):
+
+* it accepts ``--port 0``, which asks the kernel for any free port, so two runs never
+  fight over a fixed port;
+* once it listens it prints ``Serving on http://HOST:PORT`` as its first line on stdout.
+
+So we never ``sleep`` and hope: we wait for that line, read the real port from it,
+and only then connect.
+
+    with start_server("part1_sockets/echo_server.py") as server:
+        print(server.host, server.port, server.url)
+    # here the server has been sent SIGINT and has exited; server.returncode is set
+
+The server's stderr (its access log, its tracebacks) is collected in ``server.log``.
+"""
+
+import atexit
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+SERVING_LINE = re.compile(r"Serving on http://(?P<host>\[[^\]]+\]|[^:/]+):(?P<port>\d+)")
+
+# Every process this module starts and has not yet seen exit. If the interpreter
+# leaves early (a failed test, an interrupted notebook), the atexit hook kills them.
+_running = {}
+
+
+class ServerError(RuntimeError):
+    """The server did not come up: it exited, or never printed its Serving line."""
+
+
+class RunningServer:
+    """A server subprocess that has printed its ``Serving on`` line."""
+
+    def __init__(self, process, host, port):
+        self.process = process
+        self.pid = process.pid
+        self.host = host
+        self.port = port
+        self.returncode = None
+        self._stdout = []
+        self._stderr = []
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def address(self):
+        """``(host, port)`` for ``socket.create_connection``."""
+        return (self.host.strip("[]"), self.port)
+
+    @property
+    def log(self):
+        """Everything the server wrote to stderr so far (its access log, tracebacks)."""
+        return "".join(self._stderr)
+
+    @property
+    def output(self):
+        """Everything the server wrote to stdout after its Serving line."""
+        return "".join(self._stdout)
+
+    def wait_for_log(self, text, timeout=5.0):
+        """Wait until ``text`` appears in the server's stderr; return the log."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the server's log:\n{self.log}")
+            time.sleep(0.01)
+        return self.log
+
+    def stop(self, sig=signal.SIGINT, timeout=5.0):
+        """Send ``sig`` (Ctrl-C by default), wait for the exit, return the exit code.
+
+        A server that does not exit within ``timeout`` is killed, and the exit code is
+        then the negative signal number, so a test can tell a clean exit from a kill.
+        """
+        if self.returncode is not None:
+            return self.returncode
+        if self.process.poll() is None:
+            try:
+                self.process.send_signal(sig)
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.returncode = self.process.returncode
+        self._readers_done()
+        _running.pop(self.pid, None)
+        return self.returncode
+
+    def _readers_done(self):
+        for thread in getattr(self, "_readers", []):
+            thread.join(timeout=2)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+def start_server(script, *args, port=0, host="127.0.0.1", timeout=15.0, env=None, cwd=None):
+    """Start ``python SCRIPT ARGS --host HOST --port PORT``; return a RunningServer.
+
+    ``script`` is a path relative to the repository root (or absolute). Raises
+    ServerError, with what the process printed, if it exits or stays silent for
+    ``timeout`` seconds.
+    """
+    command = [sys.executable, "-u", str(ROOT / script), *map(str, args)]
+    command += ["--host", host, "--port", str(port)]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=cwd or ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    _running[process.pid] = process
+    try:
+        host, port = _wait_for_serving_line(process, timeout)
+    except BaseException:
+        _kill(process)
+        raise
+    server = RunningServer(process, host, port)
+    server._readers = [
+        _drain(process.stdout, server._stdout),
+        _drain(process.stderr, server._stderr),
+    ]
+    return server
+
+
+def _wait_for_serving_line(process, timeout):
+    """Read stdout until the Serving line; a reader thread lets us give up in time."""
+    found = {}
+    seen = []
+
+    def read_first_lines():
+        for line in process.stdout:
+            seen.append(line)
+            match = SERVING_LINE.search(line)
+            if match:
+                found["host"], found["port"] = match["host"], int(match["port"])
+                return
+
+    reader = threading.Thread(target=read_first_lines, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if found:
+        return found["host"], found["port"]
+    _kill(process)
+    reader.join(2)
+    errors = process.stderr.read() if process.stderr else ""
+    what = "exited" if process.returncode not in (None, -signal.SIGKILL) else "stayed silent"
+    raise ServerError(
+        f"server {what} before printing 'Serving on http://HOST:PORT'\n"
+        f"stdout: {''.join(seen)!r}\nstderr: {errors.strip()}"
+    )
+
+
+def _drain(stream, into):
+    """Keep reading a pipe so the server never blocks writing its log."""
+
+    def read():
+        for line in stream:
+            into.append(line)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def _kill(process):
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    _running.pop(process.pid, None)
+
+
+def _kill_leftovers():
+    for process in list(_running.values()):
+        _kill(process)
+
+
+atexit.register(_kill_leftovers)
