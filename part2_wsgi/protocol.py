@@ -1,0 +1,389 @@
+"""Lesson 3, room 1: HTTP/1.1 as bytes in, requests out, and never a socket.
+
+Part 1 read a request and answered it in one breath, mixing socket calls with parsing.
+Here the parsing stands alone: a ``RequestParser`` is *fed* whatever bytes arrived, in
+pieces of any size, and asked for the next complete request. It answers with a
+``Request``, with ``None`` ("feed me more"), or by raising ``HTTPError``, which carries the
+status code the server should answer with (h11 calls this the error's status hint).
+
+Because it never calls ``recv`` or ``send``:
+
+* the blocking servers (part 2, part 3) feed it from ``sock.recv``;
+* the ``selectors`` server (part 3) feeds it whatever a non-blocking read returned;
+* the tests feed it byte strings, one byte at a time if they like.
+
+The second half of the file goes the other way: status line, headers and body framing
+(Content-Length, chunked, or "until the connection closes") as bytes to send.
+
+The rules come from RFC 9112 (HTTP/1.1 message syntax). Where a request could be read
+two ways (both Content-Length and Transfer-Encoding, two different Content-Lengths, a
+space before a header's colon) we refuse it: a proxy in front of us might read it the
+other way, and that disagreement is how request smuggling works.
+"""
+
+import re
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+# --- errors that know their status code ----------------------------------------------
+
+
+class HTTPError(Exception):
+    """A request we cannot serve; ``status`` is what the server should answer."""
+
+    def __init__(self, status, detail):
+        super().__init__(detail)
+        self.status = HTTPStatus(status)
+        self.detail = detail
+
+    @property
+    def status_line(self):
+        """For example ``"400 Bad Request"``."""
+        return f"{self.status.value} {self.status.phrase}"
+
+
+def bad_request(detail):
+    return HTTPError(400, detail)
+
+
+# --- limits: explicit, so a reader sees them and a server can change them ---------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_request_line: int = 8 * 1024  # longer: 414 URI Too Long
+    max_head: int = 64 * 1024  # request line and headers together; longer: 431
+    max_headers: int = 100  # more header lines: 431
+    max_body: int = 16 * 1024 * 1024  # a larger body is refused before it is read: 413
+
+
+# --- the request ------------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    method: str  # "GET"
+    target: str  # "/search?q=wsgi", exactly as sent
+    version: str  # "HTTP/1.1"
+    headers: list = field(default_factory=list)  # [(name, value)], in order, names as sent
+    body: bytes = b""
+
+    @property
+    def path(self):
+        """The target's path, still percent-encoded."""
+        return self.target.partition("?")[0]
+
+    @property
+    def query(self):
+        return self.target.partition("?")[2]
+
+    def header(self, name):
+        """The value of header ``name`` (any case); repeated headers joined with ", "."""
+        values = [value for key, value in self.headers if key.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+    @property
+    def keep_alive(self):
+        """Whether the client wants the connection kept open after this response."""
+        tokens = {token.strip().lower() for token in (self.header("Connection") or "").split(",")}
+        if self.version == "HTTP/1.1":
+            return "close" not in tokens  # HTTP/1.1 keeps connections open by default
+        return "keep-alive" in tokens  # HTTP/1.0 closes them unless asked
+
+    @property
+    def expects_continue(self):
+        """``Expect: 100-continue``: the client waits for our go-ahead to send the body."""
+        return self.version == "HTTP/1.1" and (self.header("Expect") or "").lower() == "100-continue"
+
+
+# --- the grammar, as regular expressions --------------------------------------------------
+
+TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110's tchar: what names and methods are made of
+REQUEST_LINE = re.compile(rf"(?P<method>{TOKEN}) (?P<target>[^\x00-\x20\x7f]+) (?P<version>HTTP/\d\.\d)")
+HEADER_LINE = re.compile(rf"(?P<name>{TOKEN}):[ \t]*(?P<value>[^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
+CHUNK_SIZE_LINE = re.compile(rb"(?P<size>[0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
+# A line ends with CRLF; like most servers we also accept a bare LF (telnet, nc).
+END_OF_LINE = re.compile(rb"\r?\n")
+END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
+
+
+def parse_head(head, limits=Limits()):
+    """Parse the request line and headers (bytes, without the blank line) into a Request."""
+    # HTTP heads are octets; latin-1 maps each byte to one character and back.
+    lines = [line.decode("latin-1") for line in END_OF_LINE.split(head)]
+    request_line = lines[0]
+    if len(request_line) > limits.max_request_line:
+        raise HTTPError(414, "the request line is too long")
+    match = REQUEST_LINE.fullmatch(request_line)
+    if not match:
+        raise bad_request(f"malformed request line {request_line[:100]!r}")
+    method, target, version = match["method"], match["target"], match["version"]
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise HTTPError(505, f"{version} is not supported; speak HTTP/1.0 or HTTP/1.1")
+    target = origin_form(method, target)
+
+    if len(lines) - 1 > limits.max_headers:
+        raise HTTPError(431, f"more than {limits.max_headers} header fields")
+    headers = [parse_header_line(line) for line in lines[1:]]
+    request = Request(method, target, version, headers)
+    check_host(request)
+    return request
+
+
+def origin_form(method, target):
+    """Reduce the request target to "/path?query", the form the rest of the server uses."""
+    if target.startswith("/"):
+        return target
+    if target == "*" and method == "OPTIONS":
+        return target
+    # Absolute form, "http://host/path", is what clients send to proxies; servers must
+    # accept it too (RFC 9112, section 3.2.2).
+    match = re.fullmatch(r"https?://[^/?#]+(?P<rest>[/?][^#]*)?", target, re.IGNORECASE)
+    if match:
+        rest = match["rest"] or "/"
+        return rest if rest.startswith("/") else "/" + rest
+    raise bad_request(f"unsupported request target {target[:100]!r}")
+
+
+def parse_header_line(line):
+    if line[:1] in (" ", "\t"):
+        # "obs-fold": a header continued on the next line. Obsolete, and read differently
+        # by different servers, so RFC 9112 lets a server refuse it.
+        raise bad_request("folded header lines are not accepted")
+    match = HEADER_LINE.fullmatch(line)
+    if not match:
+        # This also catches "Name : value": the space before the colon is forbidden,
+        # because some servers would read a header named "Name " and others "Name".
+        raise bad_request(f"malformed header line {line[:100]!r}")
+    return match["name"], match["value"]
+
+
+def check_host(request):
+    hosts = [value for name, value in request.headers if name.lower() == "host"]
+    if request.version == "HTTP/1.1" and not hosts:
+        raise bad_request("HTTP/1.1 requests must carry a Host header")
+    if len(hosts) > 1:
+        raise bad_request("more than one Host header")
+
+
+# --- how long is the body? -------------------------------------------------------------------
+
+
+def body_framing(request, limits=Limits()):
+    """Return ("length", n) or ("chunked", None): how the request's body is delimited."""
+    transfer_encoding = request.header("Transfer-Encoding")
+    content_length = request.header("Content-Length")
+    if transfer_encoding is not None:
+        if content_length is not None:
+            raise bad_request("both Transfer-Encoding and Content-Length: refused as ambiguous")
+        if request.version == "HTTP/1.0":
+            raise bad_request("Transfer-Encoding is not defined in HTTP/1.0")
+        codings = [coding.strip().lower() for coding in transfer_encoding.split(",")]
+        if codings[-1] != "chunked":
+            # Without chunked last, the body would run until the connection closes;
+            # for a request that is unreadable (RFC 9112, section 6.3).
+            raise bad_request(f"Transfer-Encoding {transfer_encoding!r} does not end with chunked")
+        if codings != ["chunked"]:
+            raise HTTPError(501, f"Transfer-Encoding {transfer_encoding!r} is not implemented; only chunked is")
+        return "chunked", None
+    if content_length is None:
+        return "length", 0
+    if not content_length.isdigit() or not content_length.isascii():
+        # Also refuses "5, 5" and "5, 7": two Content-Length headers.
+        raise bad_request(f"invalid Content-Length {content_length!r}")
+    length = int(content_length)
+    if length > limits.max_body:
+        raise HTTPError(413, f"a body of {length} bytes is over the limit of {limits.max_body}")
+    return "length", length
+
+
+# --- the incremental parser --------------------------------------------------------------------
+
+
+class RequestParser:
+    """Feed it bytes as they arrive; take complete requests out.
+
+        parser = RequestParser()
+        parser.feed(b"GET / HTTP/1.1\\r\\nHo")
+        parser.next_request()              # None: the head is not complete yet
+        parser.feed(b"st: example\\r\\n\\r\\n")
+        parser.next_request()              # Request(method='GET', target='/', ...)
+
+    Bytes after one request stay in the buffer for the next (pipelining, keep-alive).
+    Once it raises HTTPError the stream cannot be trusted: answer and close.
+    """
+
+    def __init__(self, limits=Limits()):
+        self.limits = limits
+        self.buffer = bytearray()
+        self.request = None  # a request whose head is parsed and whose body is not yet whole
+        self.framing = None
+        self.body = bytearray()
+        self.chunk_remaining = None  # chunked bodies: bytes left in the current chunk
+
+    def feed(self, data):
+        self.buffer += data
+
+    @property
+    def waiting_for_body(self):
+        """The head of a request whose body has not fully arrived, else None.
+
+        A server uses it to answer ``Expect: 100-continue`` before the body is sent.
+        """
+        return self.request
+
+    @property
+    def has_partial_request(self):
+        """True while some of a request has arrived: closing now would cut it off."""
+        return self.request is not None or bool(self.buffer.strip(b"\r\n"))
+
+    def next_request(self):
+        """The next complete Request, or None if more bytes are needed."""
+        if self.request is None and not self._read_head():
+            return None
+        kind, length = self.framing
+        done = self._read_chunked() if kind == "chunked" else self._read_fixed(length)
+        if not done:
+            return None
+        request, self.request = self.request, None
+        request.body = bytes(self.body)
+        self.body.clear()
+        return request
+
+    def _read_head(self):
+        # Clients may send a stray CRLF after a body; RFC 9112 says to ignore it.
+        while self.buffer[:2] == b"\r\n" or self.buffer[:1] == b"\n":
+            del self.buffer[: 2 if self.buffer[:1] == b"\r" else 1]
+        end = END_OF_HEAD.search(self.buffer)
+        if end is None:
+            self._check_incomplete_head()
+            return False
+        if end.start() > self.limits.max_head:
+            raise HTTPError(431, "the request head is too large")
+        head = bytes(self.buffer[: end.start()])
+        del self.buffer[: end.end()]
+        self.request = parse_head(head, self.limits)
+        self.framing = body_framing(self.request, self.limits)
+        self.chunk_remaining = None
+        return True
+
+    def _check_incomplete_head(self):
+        """Refuse a head that is already too long, before all of it has arrived."""
+        first_line_ends = END_OF_LINE.search(self.buffer)
+        first_line = first_line_ends.start() if first_line_ends else len(self.buffer)
+        if first_line > self.limits.max_request_line:
+            raise HTTPError(414, "the request line is too long")
+        if len(self.buffer) > self.limits.max_head:
+            raise HTTPError(431, "the request head is too large")
+
+    def _read_fixed(self, length):
+        take = min(length - len(self.body), len(self.buffer))
+        self.body += self.buffer[:take]
+        del self.buffer[:take]
+        return len(self.body) == length
+
+    def _read_chunked(self):
+        """Decode "SIZE\\r\\nDATA\\r\\n ... 0\\r\\n[trailers]\\r\\n" as far as the buffer goes."""
+        while True:
+            if self.chunk_remaining is None:  # at a chunk-size line
+                line = self._take_line(max_length=1024)
+                if line is None:
+                    return False
+                match = CHUNK_SIZE_LINE.fullmatch(line)
+                if not match:
+                    raise bad_request(f"malformed chunk size line {line[:40]!r}")
+                self.chunk_remaining = int(match["size"], 16)
+                if len(self.body) + self.chunk_remaining > self.limits.max_body:
+                    raise HTTPError(413, f"the chunked body is over the limit of {self.limits.max_body} bytes")
+                if self.chunk_remaining == 0:
+                    self.chunk_remaining = "trailers"
+            if self.chunk_remaining == "trailers":
+                return self._skip_trailers()
+            take = min(self.chunk_remaining, len(self.buffer))
+            self.body += self.buffer[:take]
+            del self.buffer[:take]
+            self.chunk_remaining -= take
+            if self.chunk_remaining:
+                return False
+            ending = END_OF_LINE.match(self.buffer)
+            if ending is None:
+                if len(self.buffer) >= 2:
+                    raise bad_request("chunk data is not followed by CRLF")
+                self.chunk_remaining = 0  # wait for the CRLF
+                return False
+            del self.buffer[: ending.end()]
+            self.chunk_remaining = None
+
+    def _skip_trailers(self):
+        """Trailer fields follow the last chunk; we read them and set them aside."""
+        while True:
+            line = self._take_line(max_length=self.limits.max_head)
+            if line is None:
+                return False
+            if line == b"":
+                return True
+
+    def _take_line(self, max_length):
+        """Remove and return one line (without its ending), or None if it is incomplete."""
+        end = END_OF_LINE.search(self.buffer)
+        if end is None:
+            if len(self.buffer) > max_length:
+                raise bad_request("line too long in chunked body")
+            return None
+        line = bytes(self.buffer[: end.start()])
+        del self.buffer[: end.end()]
+        return line
+
+
+# --- the response: the other direction ---------------------------------------------------------
+
+
+def response_head(status, headers, version="HTTP/1.1"):
+    """Status line and header lines, then the blank line, as bytes."""
+    lines = [f"{version} {status}\r\n"]
+    lines += [f"{name}: {value}\r\n" for name, value in headers]
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+def chunk(data):
+    """One piece of a chunked body: its size in hex, CRLF, the bytes, CRLF."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"  # a zero-size chunk ends a chunked body
+
+
+def response_has_body(method, status_code):
+    """HEAD answers, 1xx, 204 and 304 responses never have a body (RFC 9112, 6.3)."""
+    return method != "HEAD" and not (100 <= status_code < 200 or status_code in (204, 304))
+
+
+def response_framing(request, status_code, headers):
+    """How this response's body ends: "length", "chunked", "close" or "none".
+
+    "length": the app gave a Content-Length. "chunked": it did not, and the client
+    speaks HTTP/1.1. "close": an HTTP/1.0 client; the end of the body is the end of
+    the connection. "none": this response has no body at all.
+    """
+    if not response_has_body(request.method, status_code):
+        return "none"
+    if any(name.lower() == "content-length" for name, _ in headers):
+        return "length"
+    if request.version == "HTTP/1.1":
+        return "chunked"
+    return "close"
+
+
+def error_response(error, version="HTTP/1.1"):
+    """A complete response for an HTTPError, with a short text body, then close."""
+    body = f"{error.status_line}: {error.detail}\n".encode("utf-8", "replace")
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+    ]
+    return response_head(error.status_line, headers, version) + body
+
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"  # the go-ahead for a client that sent Expect

@@ -1,0 +1,265 @@
+"""Lesson 3, room 2: the WSGI glue between a parsed request and any Python web app.
+
+PEP 3333 is a contract with two sides. The *application* is a callable:
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"Hello, world!\\n"]
+
+The *server* builds ``environ`` (a dict of CGI-style keys describing the request),
+passes a ``start_response`` the app calls with its status and headers, then sends
+the bytes the app returns. Flask and Django are such callables; so is this workshop's
+demo app. Any server that keeps this contract runs any of them: mix and match.
+
+This room knows PEP 3333 and nothing about sockets. It is handed a ``Request`` from
+the parser and a ``send(bytes)`` function; the socket loop (``server.py``, or part 3's
+servers) owns the socket and decides what ``send`` does.
+"""
+
+import io
+import sys
+import traceback
+from email.utils import formatdate
+from urllib.parse import unquote_to_bytes
+
+from part2_wsgi.protocol import LAST_CHUNK, chunk, response_framing, response_has_body, response_head
+
+SERVER_SOFTWARE = "SmallJourney/1.0"
+
+# --- the environ -----------------------------------------------------------------------
+
+
+def build_environ(request, server_name, server_port, remote_addr="", remote_port=0, multithread=False, multiprocess=False):
+    """The environ PEP 3333 asks for, built from a parsed Request."""
+    environ = {
+        # CGI variables
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",  # the app is mounted at the root of this server
+        # PATH_INFO is decoded (%20 becomes a space), and PEP 3333 says how: bytes
+        # decoded as latin-1, so every byte survives and the app can re-decode as UTF-8.
+        "PATH_INFO": unquote_to_bytes(request.path).decode("latin-1"),
+        "QUERY_STRING": request.query,  # left encoded: the app parses it
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": str(server_port),
+        "SERVER_PROTOCOL": request.version,
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+        "REMOTE_ADDR": remote_addr,
+        "REMOTE_PORT": str(remote_port),
+        # WSGI's own keys
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        # The body has been read whole (and de-chunked) by the parser, so the app can
+        # read it as a file, and can never read past it into the next request.
+        "wsgi.input": io.BytesIO(request.body),
+        # A WSGI extension (Werkzeug, mod_wsgi): reading wsgi.input to EOF is safe.
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": multithread,
+        "wsgi.multiprocess": multiprocess,
+        "wsgi.run_once": False,
+    }
+    add_header_variables(environ, request)
+    return environ
+
+
+def add_header_variables(environ, request):
+    """Headers become HTTP_* keys: "User-Agent" becomes HTTP_USER_AGENT."""
+    for name, value in request.headers:
+        key = name.upper().replace("-", "_")
+        if "_" in name:
+            # "X_Forwarded_For" would land on the same key as "X-Forwarded-For", letting
+            # a client forge a header a proxy set. Like gunicorn and nginx, drop it.
+            continue
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            environ[key] = value  # these two keep their CGI names, without HTTP_
+            continue
+        key = "HTTP_" + key
+        if key in environ:  # a repeated header: join the values, as RFC 9110 allows
+            separator = "; " if key == "HTTP_COOKIE" else ", "
+            value = environ[key] + separator + value
+        environ[key] = value
+    if request.header("Transfer-Encoding"):
+        # The parser de-chunked the body, so its length is now known: tell the app.
+        environ["CONTENT_LENGTH"] = str(len(request.body))
+
+
+# --- the response ------------------------------------------------------------------------
+
+# Headers that describe one connection, not the response: the server alone sets them.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"}
+
+
+class ClientDisconnected(Exception):
+    """The client went away while we were sending. Not the app's fault."""
+
+
+class Response:
+    """One response in the making: ``start_response``, ``write``, and the framing.
+
+    PEP 3333's rules, as this class keeps them:
+
+    * the app calls ``start_response(status, headers)`` once, or again with ``exc_info``
+      to swap an unsent response for an error page;
+    * nothing is sent until the first non-empty piece of body (or the end), so an app
+      can still change its mind until then;
+    * the body is framed with the app's Content-Length if it gave one, else chunked
+      (HTTP/1.1) or ended by closing the connection (HTTP/1.0).
+    """
+
+    def __init__(self, request, send):
+        self.request = request
+        self._send = send
+        self.status = None
+        self.headers = None
+        self.headers_sent = False
+        self.framing = None
+        self.bytes_sent = 0  # body bytes, for the access log
+        self.must_close = False  # set after an error: this connection is not to be reused
+
+    @property
+    def status_code(self):
+        return int(self.status[:3]) if self.status else None
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info:
+            try:
+                if self.headers_sent:
+                    # Too late to replace what the client already has: re-raise, the
+                    # server logs it and closes the connection.
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # break the frame <-> traceback reference cycle
+        elif self.status is not None:
+            raise AssertionError("start_response() called twice without exc_info")
+        check_status(status)
+        for name, value in headers:
+            check_header(name, value)
+        self.status, self.headers = status, list(headers)
+        return self.write
+
+    def add_length_if_missing(self, length):
+        """The body's length is known in advance (a list of bytes): frame it with
+        Content-Length rather than chunks, as wsgiref does."""
+        if not response_has_body("GET", self.status_code):
+            return  # 1xx, 204 and 304 responses must not carry a Content-Length
+        if not any(name.lower() == "content-length" for name, _ in self.headers):
+            self.headers.append(("Content-Length", str(length)))
+
+    def write(self, data):
+        """Send a piece of the body; the head goes out with the first non-empty piece."""
+        if self.status is None:
+            raise AssertionError("write() before start_response()")
+        if not isinstance(data, bytes):
+            raise TypeError(f"a WSGI body is made of bytes, not {type(data).__name__}")
+        if not data:
+            return
+        framed = self._frame(data)
+        if not self.headers_sent:
+            self._send_with_head(framed)
+        else:
+            self._send_bytes(framed)
+        if framed:
+            self.bytes_sent += len(data)
+
+    def finish(self):
+        """End the body: send the head if no body came, and the last chunk if chunked."""
+        if not self.headers_sent:
+            self._send_with_head(b"")
+        if self.framing == "chunked":
+            self._send_bytes(LAST_CHUNK)
+
+    @property
+    def keep_alive(self):
+        """May the connection carry another request after this response?"""
+        return self.request.keep_alive and self.framing != "close" and not self.must_close
+
+    def _frame(self, data):
+        if self.framing is None:
+            self.framing = response_framing(self.request, self.status_code, self.headers)
+        if self.framing == "none":
+            return b""  # HEAD, 204, 304: the app's body is dropped, not sent
+        return chunk(data) if self.framing == "chunked" else data
+
+    def _send_with_head(self, framed_body):
+        if self.framing is None:
+            # No body at all: say so with Content-Length 0 rather than a chunked nothing.
+            if response_framing(self.request, self.status_code, self.headers) == "chunked":
+                self.headers.append(("Content-Length", "0"))
+            self.framing = response_framing(self.request, self.status_code, self.headers)
+        headers = [("Date", formatdate(usegmt=True)), ("Server", SERVER_SOFTWARE)] + self.headers
+        if self.framing == "chunked":
+            headers.append(("Transfer-Encoding", "chunked"))
+        if self.request.version == "HTTP/1.1" and not self.keep_alive:
+            headers.append(("Connection", "close"))
+        elif self.request.version == "HTTP/1.0" and self.keep_alive:
+            headers.append(("Connection", "keep-alive"))
+        # One send for head and first piece of body: fewer system calls, fewer packets.
+        self._send_bytes(response_head(self.status, headers) + framed_body)
+        self.headers_sent = True
+
+    def _send_bytes(self, data):
+        try:
+            self._send(data)
+        except OSError as error:
+            raise ClientDisconnected(str(error)) from error
+
+
+def check_status(status):
+    if not (isinstance(status, str) and len(status) >= 4 and status[:3].isdigit() and status[3] == " "):
+        raise ValueError(f"status must be a string like '200 OK', not {status!r}")
+
+
+def check_header(name, value):
+    if not (isinstance(name, str) and isinstance(value, str)):
+        raise TypeError(f"header names and values must be str: {name!r}: {value!r}")
+    if name.lower() in HOP_BY_HOP:
+        raise ValueError(f"the app may not set the hop-by-hop header {name!r}; the server frames responses")
+    if any(c in name + value for c in "\r\n\0"):
+        raise ValueError(f"header {name!r} contains a line break")
+
+
+# --- running the app ----------------------------------------------------------------------------
+
+
+def run_app(app, environ, request, send):
+    """Call the app for one request and send its response; return the Response.
+
+    An exception in the app becomes a 500 (if nothing was sent yet) and one logged
+    traceback; the server goes on. ``close()`` on the app's result is always called:
+    that is where frameworks release resources.
+    """
+    response = Response(request, send)
+    try:
+        result = app(environ, response.start_response)
+        try:
+            if isinstance(result, (list, tuple)) and response.status is not None:
+                response.add_length_if_missing(sum(map(len, result)))
+            for data in result:
+                response.write(data)
+            if response.status is None:
+                raise AssertionError("the app returned without calling start_response()")
+            response.finish()
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+    except ClientDisconnected:
+        raise
+    except Exception:
+        traceback.print_exc(file=environ["wsgi.errors"])
+        if response.headers_sent:
+            # Half a response is already out: the only honest thing left is to close
+            # the connection, so the client sees it was cut short.
+            response.framing = "close"
+        else:
+            send_internal_error(response)
+    return response
+
+
+def send_internal_error(response):
+    body = b"500 Internal Server Error: the application raised an exception; see the server's log.\n"
+    response.status = "500 Internal Server Error"
+    response.headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    response.framing = None
+    response.must_close = True  # after a failure, do not trust this connection further
+    response.write(body)
+    response.finish()
