@@ -3,7 +3,8 @@
 A server is a program that listens on a port, accepts a connection, reads bytes and
 writes bytes back. This one writes back every byte it receives, until the client
 closes; then it serves the next client. One client at a time: that is an *iterative*
-server, and part 3 of the workshop is about doing better.
+server. While one client stays connected, even silently, everyone else waits in the
+backlog; try it with two telnets. Part 3 of the workshop is about doing better.
 
 Run it, then talk to it from another terminal:
 

@@ -27,6 +27,7 @@ import re
 import signal
 import socket
 import sys
+import time
 from urllib.parse import parse_qsl
 
 DEFAULT_HOST = "127.0.0.1"
@@ -85,15 +86,22 @@ def parse_head(head):
     if len(parts) != 3 or not all(parts):
         raise BadRequest("400 Bad Request", f"expected 'METHOD /path HTTP/1.x', got {request_line!r}")
     method, target, version = parts
-    if version not in ("HTTP/1.0", "HTTP/1.1") or not target.startswith("/"):
+    if not re.fullmatch(r"HTTP/\d\.\d", version) or not target.startswith("/"):
         raise BadRequest("400 Bad Request", f"expected 'METHOD /path HTTP/1.x', got {request_line!r}")
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise BadRequest("505 HTTP Version Not Supported", f"this server speaks HTTP/1.0 and 1.1, not {version}")
 
     headers = {}
     for line in header_lines:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             raise BadRequest("400 Bad Request", f"malformed header line {line!r}")
+        if name.lower() in headers and name.lower() in ("host", "content-length"):
+            # Two different lengths: which one tells where the body ends? Refuse to guess.
+            raise BadRequest("400 Bad Request", f"more than one {name} header")
         headers[name.lower()] = value.strip()
+    if version == "HTTP/1.1" and "host" not in headers:
+        raise BadRequest("400 Bad Request", "an HTTP/1.1 request must say which Host it is for")
     return method, target, version, headers
 
 
@@ -182,20 +190,29 @@ def format_response(status, text):
     return head.encode("ascii") + body
 
 
-def handle(connection):
+def handle(connection, address):
     """Read one request from the connection and send one response."""
+    request_line = "-"
     try:
         head, rest = read_head(connection)
         method, target, version, headers = parse_head(head)
+        request_line = f"{method} {target} {version}"
         if method not in KNOWN_METHODS:
             raise BadRequest("501 Not Implemented", f"this server does not know the method {method}")
         body = read_body(connection, headers, rest)
         status, text = respond(method, target, body)
     except BadRequest as error:
-        method, target = "-", "-"
         status, text = error.status, page(error.status, f"<p>{html.escape(error.reason)}</p>")
-    connection.sendall(format_response(status, text))
-    print(f"{method} {target} -> {status}", file=sys.stderr)
+    response = format_response(status, text)
+    connection.sendall(response)
+    log_request(address, request_line, status, len(response))
+
+
+def log_request(address, request_line, status, size):
+    """One line per request, in the Common Log Format web servers have written since NCSA:
+    127.0.0.1 - - [25/Nov/2026:14:03:07 +0000] "GET / HTTP/1.1" 200 443"""
+    when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
+    print(f'{address[0]} - - [{when}] "{request_line}" {status[:3]} {size}', file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------
@@ -220,7 +237,7 @@ def serve_forever(listener):
         connection.settimeout(TIMEOUT)
         with connection:
             try:
-                handle(connection)
+                handle(connection, address)
                 close_gently(connection)
             except (ConnectionError, TimeoutError) as error:
                 print(f"client {address[0]}:{address[1]} dropped: {error}", file=sys.stderr)
@@ -236,8 +253,9 @@ def close_gently(connection):
     """
     connection.shutdown(socket.SHUT_WR)
     connection.settimeout(1)
+    deadline = time.monotonic() + 1
     try:
-        while connection.recv(CHUNK):
+        while connection.recv(CHUNK) and time.monotonic() < deadline:
             pass
     except OSError:
         pass  # the client closed first or stayed silent: either way we are done

@@ -1,6 +1,7 @@
 """Part 1: the echo server and client, and the smallest HTTP server, over real sockets."""
 
 import os
+import re
 import select
 import signal
 import socket
@@ -185,11 +186,14 @@ def test_bare_newlines_as_nc_sends_them_are_accepted(serve):
         (b"GARBAGE\r\n\r\n", "400 Bad Request"),
         (b"GET / HTTP/1.1 extra\r\n\r\n", "400 Bad Request"),
         (b"GET / SPDY/3\r\n\r\n", "400 Bad Request"),
+        (b"GET / HTTP/2.0\r\n\r\n", "505 HTTP Version Not Supported"),
+        (b"GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),  # HTTP/1.1 requires Host
+        (b"POST / HTTP/1.0\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "400 Bad Request"),
         (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", "400 Bad Request"),
         (b"POST / HTTP/1.1\r\nContent-Length: ten\r\n\r\n", "400 Bad Request"),
         (b"GET /\xff HTTP/1.1\r\n\r\n", "400 Bad Request"),
-        (b"BREW / HTTP/1.1\r\n\r\n", "501 Not Implemented"),
-        (b"POST / HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n", "413 Content Too Large"),
+        (b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", "501 Not Implemented"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n", "413 Content Too Large"),
         (b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", "431 Request Header Fields Too Large"),
     ],
 )
@@ -199,6 +203,13 @@ def test_bad_requests_get_their_status_and_the_server_keeps_serving(serve, reque
     assert status_of(response) == f"HTTP/1.1 {status}"
     assert requests.get(server.url + "/", timeout=10).status_code == 200
     assert "Traceback" not in server.log
+
+
+def test_each_request_is_logged_in_common_log_format(serve):
+    server = serve(HTTP)
+    requests.get(server.url + "/?x=1", timeout=10)
+    line = server.wait_for_log("HTTP/1.1").strip().splitlines()[-1]
+    assert re.fullmatch(r'127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /\?x=1 HTTP/1\.1" 200 \d+', line), line
 
 
 def test_unknown_paths_are_404(serve):
@@ -220,7 +231,7 @@ def test_a_real_browser_renders_the_page(serve):
         )
     assert "Hello from a socket" in result.stdout, result.stderr[-2000:]
     assert '<button type="submit">Send a POST</button>' in result.stdout
-    assert "GET / -> 200 OK" in server.wait_for_log("GET / -> 200 OK")
+    assert '"GET / HTTP/1.1" 200' in server.wait_for_log('"GET / HTTP/1.1" 200')
 
 
 # --- the contract every server keeps -------------------------------------------------

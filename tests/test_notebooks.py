@@ -1,0 +1,51 @@
+"""The notebooks: each one runs top to bottom, and each one is committed clean.
+
+A notebook runs here as a student runs it: in a fresh python3 kernel whose working
+directory is notebooks/, cell after cell. A cell that raises fails the test with that
+cell's code and traceback. The notebooks are committed without outputs, so that a
+diff shows changes to the lesson and not to the numbers a run happened to print.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb"))
+CELL_TIMEOUT = 60  # seconds; every cell is meant to take a second or two
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the kernel colours its tracebacks
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_top_to_bottom(name):
+    notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
+    )
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError) as error:
+        pytest.fail(f"{name}: a cell failed\n{ANSI_COLOUR.sub('', str(error))}", pytrace=False)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_committed_without_outputs(name):
+    notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    nbformat.validate(notebook)
+    dirty = [
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not dirty, (
+        f"{name}: cells {dirty} have outputs or execution counts; clear them with\n"
+        f"    jupyter nbconvert --clear-output --inplace notebooks/{name}"
+    )
