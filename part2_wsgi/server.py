@@ -56,9 +56,9 @@ def handle_connection(connection, address, app, server_address, keep_alive=False
             if request is None:
                 break  # the client closed between requests: the normal end of keep-alive
             environ = build_environ(request, *server_address, *address[:2], multithread, multiprocess)
-            response = run_app(app, environ, request, connection.sendall)
+            response = run_app(app, environ, request, connection.sendall, keep_alive)
             log_request(address, request, response.status_code, response.bytes_sent)
-            if not (keep_alive and response.keep_alive):
+            if not response.keep_alive:
                 break
     except HTTPError as error:
         # A malformed or oversized request: answer with its status, then hang up,

@@ -106,9 +106,10 @@ class Response:
       (HTTP/1.1) or ended by closing the connection (HTTP/1.0).
     """
 
-    def __init__(self, request, send):
+    def __init__(self, request, send, server_keeps_alive=True):
         self.request = request
         self._send = send
+        self.server_keeps_alive = server_keeps_alive  # False: the server closes after this one
         self.status = None
         self.headers = None
         self.headers_sent = False
@@ -171,7 +172,8 @@ class Response:
     @property
     def keep_alive(self):
         """May the connection carry another request after this response?"""
-        return self.request.keep_alive and self.framing != "close" and not self.must_close
+        wanted = self.server_keeps_alive and self.request.keep_alive
+        return wanted and self.framing != "close" and not self.must_close
 
     def _frame(self, data):
         if self.framing is None:
@@ -221,14 +223,18 @@ def check_header(name, value):
 # --- running the app ----------------------------------------------------------------------------
 
 
-def run_app(app, environ, request, send):
+def run_app(app, environ, request, send, keep_alive=True):
     """Call the app for one request and send its response; return the Response.
+
+    ``keep_alive=False`` says the server will close the connection after this response
+    whatever the client wants; the response then says ``Connection: close``, so that the
+    client does not try to reuse it.
 
     An exception in the app becomes a 500 (if nothing was sent yet) and one logged
     traceback; the server goes on. ``close()`` on the app's result is always called:
     that is where frameworks release resources.
     """
-    response = Response(request, send)
+    response = Response(request, send, keep_alive)
     try:
         result = app(environ, response.start_response)
         try:

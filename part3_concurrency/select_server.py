@@ -1,0 +1,364 @@
+"""Lesson 4, model 4: one event loop over non-blocking sockets, with ``selectors``.
+
+    python part3_concurrency/select_server.py [module:app] [--threads N] [--host H] [--port P]
+
+Processes and threads each *wait* on one connection. An event loop waits on all of
+them at once: ``selector.select()`` (epoll on Linux, kqueue on macOS) returns the
+sockets that are ready, and the loop does just the work that will not block: read what
+has arrived, write what the socket will take, accept a waiting client. No socket call
+ever waits, so one thread holds thousands of connections, each costing only a small
+object and its buffers. This is how nginx, Node.js and asyncio work.
+
+The price: nothing in the loop may block. A socket read that would wait is never made,
+because the selector said the data is there. But a WSGI app *does* block: it sleeps,
+queries a database, computes. Run inside the loop, it freezes every connection
+(``--threads 0`` does exactly that, to show it). So, as waitress does, the loop keeps
+all socket I/O and hands each complete request to a small pool of worker threads
+(``--threads N``, default 8); a worker runs the app, hands the response bytes back to
+the loop, and wakes it.
+
+Each connection keeps its own state: a RequestParser (part 2's, fed whatever arrived),
+an outgoing buffer (``send`` may take only part of it; the rest waits for the socket to
+be writable again), and what it is doing now: reading a request, waiting for the app,
+or closing.
+"""
+
+import os
+import resource
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+from part2_wsgi.protocol import CONTINUE, HTTPError, RequestParser, error_response
+from part2_wsgi.serving import CHUNK, log_problem, log_request, run
+from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
+
+KEEP_ALIVE_TIMEOUT = 5  # seconds an idle connection stays open between requests
+READ_TIMEOUT = 10  # seconds a client may take to finish sending a request it has begun
+LINGER = 1.0  # after we are done, seconds we read and discard what the client still sends
+GRACE_PERIOD = 1.0  # on Ctrl-C, how long requests in flight may take to finish
+DEFAULT_THREADS = 8
+ACCEPTS_PER_WAKE = 64  # accept at most this many clients in one go, then serve the others
+
+
+class Connection:
+    """Everything the loop knows about one client."""
+
+    def __init__(self, sock, address):
+        self.sock = sock
+        self.address = address
+        self.parser = RequestParser()
+        self.outbox = bytearray()  # response bytes waiting for the socket to take them
+        self.state = "reading"  # "reading" -> "app" -> "reading" ... -> "closing"
+        self.keep_alive = True
+        self.continue_sent = False
+        self.last_active = time.monotonic()
+        self.lock = threading.Lock()  # guards outbox while a worker thread writes to it
+
+
+class SelectServer:
+    def __init__(self, listener, app, threads, host):
+        self.listener = listener
+        self.app = app
+        self.server_address = (host, listener.getsockname()[1])
+        self.selector = selectors.DefaultSelector()
+        self.connections = set()
+        # Worker threads cannot touch the selector safely; they post finished work here
+        # and write a byte to this socket pair, which wakes select() at once.
+        self.finished = deque()
+        self.wake_reader, self.wake_writer = socket.socketpair()
+        self.wake_reader.setblocking(False)
+        self.wake_writer.setblocking(False)
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="app") if threads else None
+        self.stopping = False
+        self.last_sweep = time.monotonic()
+
+    # --- the loop --------------------------------------------------------------------
+
+    def serve_forever(self):
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ, "accept")
+        self.selector.register(self.wake_reader, selectors.EVENT_READ, "wake")
+        while not self.stopping:
+            self.run_once(timeout=1.0)
+        self.shut_down()
+
+    def run_once(self, timeout):
+        """One turn of the loop: wait for readiness, then do what will not block."""
+        for key, events in self.selector.select(timeout):
+            if key.data == "accept":
+                self.accept_clients()
+            elif key.data == "wake":
+                self.drain_wakeups()
+            else:
+                connection = key.data
+                if events & selectors.EVENT_WRITE:
+                    self.on_writable(connection)
+                if events & selectors.EVENT_READ and connection.state != "closed":
+                    self.on_readable(connection)
+        self.collect_finished_work()
+        self.sweep_idle_connections()
+
+    def wake(self):
+        """Called from other threads (and the signal handler) to interrupt select()."""
+        try:
+            self.wake_writer.send(b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full of wake-ups already: the loop will wake anyway
+
+    def drain_wakeups(self):
+        try:
+            while self.wake_reader.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    # --- accepting -----------------------------------------------------------------------
+
+    def accept_clients(self):
+        for _ in range(ACCEPTS_PER_WAKE):
+            try:
+                sock, address = self.listener.accept()
+            except BlockingIOError:
+                return  # nobody else is waiting
+            except OSError as error:  # out of descriptors (EMFILE), say: try again later
+                log_problem(("server", "-"), f"cannot accept: {error.strerror}")
+                return
+            sock.setblocking(False)
+            connection = Connection(sock, address)
+            self.connections.add(connection)
+            self.selector.register(sock, selectors.EVENT_READ, connection)
+
+    # --- reading requests ------------------------------------------------------------------
+
+    def on_readable(self, connection):
+        try:
+            data = connection.sock.recv(CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as error:
+            log_problem(connection.address, f"went away: {error}")
+            return self.close(connection)
+        connection.last_active = time.monotonic()
+        if connection.state == "closing":  # reading only to discard, until the client closes
+            if not data:
+                self.close(connection)
+            return
+        if not data:
+            if connection.parser.has_partial_request:
+                log_problem(connection.address, "went away: closed the connection in the middle of a request")
+            return self.close(connection)
+        connection.parser.feed(data)
+        if connection.state == "reading":
+            self.try_request(connection)
+
+    def try_request(self, connection):
+        """If a whole request has arrived, hand it to the app; else wait for more bytes."""
+        try:
+            request = connection.parser.next_request()
+        except HTTPError as error:
+            log_request(connection.address, None, error.status.value, 0)
+            log_problem(connection.address, f"bad request: {error.status_line}: {error.detail}")
+            connection.keep_alive = False
+            self.send(connection, error_response(error))
+            return self.finish_response(connection)
+        if request is None:
+            waiting = connection.parser.waiting_for_body
+            if waiting is not None and waiting.expects_continue and not connection.continue_sent:
+                connection.continue_sent = True
+                self.send(connection, CONTINUE)
+            return
+        connection.continue_sent = False
+        connection.state = "app"
+        # While the app runs, stop watching for input: bytes of a pipelined next request
+        # simply wait in the kernel (and the parser) until this response is out.
+        self.watch(connection, writing=bool(connection.outbox), reading=False)
+        environ = build_environ(request, *self.server_address, *connection.address[:2], multithread=self.pool is not None)
+        if self.pool is None:
+            self.run_app(connection, request, environ)  # --threads 0: the whole loop waits
+        else:
+            self.pool.submit(self.run_app, connection, request, environ)
+
+    # --- running the app (in a worker thread, or in the loop with --threads 0) ---------
+
+    def run_app(self, connection, request, environ):
+        in_worker = self.pool is not None
+
+        def send(data):
+            with connection.lock:
+                connection.outbox += data
+            if in_worker:
+                self.wake()  # the loop will see the outbox and write it
+
+        try:
+            response = run_app(self.app, environ, request, send)
+            log_request(connection.address, request, response.status_code, response.bytes_sent)
+            keep_alive = response.keep_alive
+        except ClientDisconnected:  # cannot happen here: send() only buffers
+            keep_alive = False
+        except BaseException as error:  # never let a worker die silently
+            log_problem(connection.address, f"internal error: {error!r}")
+            keep_alive = False
+        self.finished.append((connection, keep_alive))
+        if in_worker:
+            self.wake()
+
+    def collect_finished_work(self):
+        while self.finished:
+            connection, keep_alive = self.finished.popleft()
+            if connection.state == "closed":
+                continue
+            connection.keep_alive = keep_alive
+            self.finish_response(connection)
+        for connection in list(self.connections):
+            if connection.outbox and connection.state != "closed":
+                self.flush(connection)
+
+    def finish_response(self, connection):
+        """The app is done. Once the outbox drains: next request, or close."""
+        connection.state = "reading" if connection.keep_alive else "closing"
+        connection.last_active = time.monotonic()
+        self.flush(connection)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def send(self, connection, data):
+        with connection.lock:
+            connection.outbox += data
+        self.flush(connection)
+
+    def flush(self, connection):
+        """Write what the socket takes now; wait for writability if anything is left."""
+        with connection.lock:
+            try:
+                sent = connection.sock.send(connection.outbox) if connection.outbox else 0
+            except BlockingIOError:
+                sent = 0
+            except OSError as error:
+                log_problem(connection.address, f"went away: {error}")
+                connection.outbox.clear()
+                return self.close(connection)
+            # send() may take only part: the kernel's buffer for this socket is full.
+            # Keep the rest, and ask the selector to tell us when there is room again.
+            del connection.outbox[:sent]
+            pending = bool(connection.outbox)
+        if pending:
+            return self.watch(connection, writing=True, reading=connection.state == "closing")
+        self.response_written(connection)
+
+    def on_writable(self, connection):
+        connection.last_active = time.monotonic()
+        self.flush(connection)
+
+    def response_written(self, connection):
+        if connection.state == "reading":
+            self.watch(connection, reading=True)
+            if connection.parser.has_partial_request:
+                self.try_request(connection)  # a pipelined request may be waiting already
+        elif connection.state == "closing":
+            # Shut down our side so the client sees the end, then keep reading (and
+            # discarding) until it closes too, so an unread body does not turn our
+            # close into a reset that loses the response. See serving.close_gently.
+            try:
+                connection.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                return self.close(connection)
+            self.watch(connection, reading=True)
+        elif connection.state == "app":
+            self.watch(connection, reading=False)  # still waiting for the app
+
+    def watch(self, connection, reading=False, writing=False):
+        events = (selectors.EVENT_READ if reading else 0) | (selectors.EVENT_WRITE if writing else 0)
+        if connection.state == "closed":
+            return
+        if not events:
+            # The selector cannot hold a socket with no events: take it out until needed.
+            if connection.sock in self.selector.get_map():
+                self.selector.unregister(connection.sock)
+        elif connection.sock in self.selector.get_map():
+            self.selector.modify(connection.sock, events, connection)
+        else:
+            self.selector.register(connection.sock, events, connection)
+
+    # --- closing -------------------------------------------------------------------------------
+
+    def close(self, connection):
+        if connection.state == "closed":
+            return
+        connection.state = "closed"
+        if connection.sock in self.selector.get_map():
+            self.selector.unregister(connection.sock)
+        connection.sock.close()
+        self.connections.discard(connection)
+
+    def sweep_idle_connections(self):
+        """Close connections that have been silent too long. Once a second is enough."""
+        now = time.monotonic()
+        if now - self.last_sweep < 1.0:
+            return
+        self.last_sweep = now
+        for connection in list(self.connections):
+            silent = now - connection.last_active
+            if connection.state == "closing" and silent > LINGER:
+                self.close(connection)
+            elif connection.state == "reading" and not connection.outbox:
+                limit = READ_TIMEOUT if connection.parser.has_partial_request else KEEP_ALIVE_TIMEOUT
+                if silent > limit:
+                    if connection.parser.has_partial_request:
+                        log_problem(connection.address, f"sent part of a request, then nothing for {limit} s: dropped")
+                    self.close(connection)
+
+    def request_stop(self, signum=None, frame=None):
+        """The signal handler: only set a flag and wake the loop (never real work here)."""
+        self.stopping = True
+        self.wake()
+
+    def shut_down(self):
+        """Stop accepting; let requests in flight finish for a moment; close the rest."""
+        self.selector.unregister(self.listener)
+        self.listener.close()
+        deadline = time.monotonic() + GRACE_PERIOD
+        while time.monotonic() < deadline and any(c.state == "app" or c.outbox for c in self.connections):
+            self.run_once(timeout=0.05)
+        for connection in list(self.connections):
+            self.close(connection)
+        if self.pool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def raise_open_file_limit():
+    """Each connection is a file descriptor; the usual soft limit (1024) caps us there.
+    Raise it to the hard limit, which the system allows without privileges."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def serve_forever(listener, app, args):
+    raise_open_file_limit()
+    server = SelectServer(listener, app, args.threads, args.host)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, server.request_stop)
+    server.serve_forever()
+
+
+def add_options(parser):
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS,
+        help=f"worker threads that run the app (default {DEFAULT_THREADS}); 0 runs it inside the loop, which stalls everyone",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(run("A selectors event-loop WSGI server: one thread for all I/O, a pool for the app.", serve_forever, add_options))
