@@ -51,8 +51,6 @@ def build_environ(request, server_name, server_port, remote_addr="", remote_port
         # The body has been read whole (and de-chunked) by the parser, so the app can
         # read it as a file, and can never read past it into the next request.
         "wsgi.input": io.BytesIO(request.body),
-        # A WSGI extension (Werkzeug, mod_wsgi): reading wsgi.input to EOF is safe.
-        "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": multithread,
         "wsgi.multiprocess": multiprocess,
