@@ -7,7 +7,10 @@ someone else wrote:
 * ``wsgiref``: the reference server in Python's standard library
   (``wsgiref.simple_server``), single-threaded, like ours;
 * ``waitress``: a production server, an event loop that hands each request to a pool
-  of worker threads.
+  of worker threads;
+* ``gunicorn-sync`` and ``gunicorn-gthread``: gunicorn, the production server most
+  Python sites run, with one worker process per core, each serving one connection at a
+  time (sync) or several on threads (gthread). Unix only, like fork.
 
     python part2_wsgi/mixmatch.py wsgiref  part2_wsgi.apps.demo_app:app
     python part2_wsgi/mixmatch.py waitress part2_wsgi.apps.flask_app:app --port 0
@@ -20,6 +23,7 @@ on Ctrl-C or SIGTERM. Neither server is told anything about the app it runs, and
 app is not told which server runs it: that is the whole point.
 """
 
+import os
 import signal
 import sys
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -55,7 +59,42 @@ def serve_waitress(app, host, port):
         server.close()
 
 
-SERVERS = {"wsgiref": serve_wsgiref, "waitress": serve_waitress}
+def serve_gunicorn(app, host, port, worker_class):
+    from gunicorn.app.base import BaseApplication  # only here: gunicorn is Unix-only
+
+    def announce(arbiter):
+        # gunicorn's hook once it listens; with port 0 the socket knows the real port.
+        bound_port = arbiter.LISTENERS[0].sock.getsockname()[1]
+        print(f"Serving on http://{url_host(host)}:{bound_port}", flush=True)
+
+    class Gunicorn(BaseApplication):
+        """gunicorn, configured in code rather than from its command line."""
+
+        def load_config(self):
+            settings = {
+                "bind": f"{url_host(host)}:{port}",
+                "workers": os.cpu_count() or 1,  # as gunicorn's docs start from: one per core
+                "worker_class": worker_class,
+                "threads": 4 if worker_class == "gthread" else 1,
+                "when_ready": announce,
+                "loglevel": "warning",
+            }
+            for name, value in settings.items():
+                self.cfg.set(name, value)
+
+        def load(self):
+            return app
+
+    # gunicorn's arbiter installs its own signal handlers: Ctrl-C and SIGTERM stop it.
+    Gunicorn().run()
+
+
+SERVERS = {
+    "wsgiref": serve_wsgiref,
+    "waitress": serve_waitress,
+    "gunicorn-sync": lambda app, host, port: serve_gunicorn(app, host, port, "sync"),
+    "gunicorn-gthread": lambda app, host, port: serve_gunicorn(app, host, port, "gthread"),
+}
 
 
 def main(argv=None):
