@@ -22,7 +22,6 @@ cores, and a laptop on battery differs from one on mains. What carries over from
 machine to another is the shape: which model scales with connections, which one stalls.
 """
 
-import argparse
 import csv
 import json
 import re
@@ -36,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import ServerError, start_server
+from part2_wsgi.serving import OneLineParser
 
 APP = "part2_wsgi.apps.hello_app:app"
 OURS = {
@@ -311,7 +311,7 @@ def c10k(connections, threaded_connections):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s at 1 and 10 connections: under a minute")
     parser.add_argument("--levels", default="1,10,100,1000", help="concurrency levels (default 1,10,100,1000)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported (default 2)")
