@@ -118,30 +118,46 @@ def parse_head(head, limits=Limits()):
     if not match:
         raise bad_request(f"malformed request line {request_line[:100]!r}")
     method, target, version = match["method"], match["target"], match["version"]
-    if version not in ("HTTP/1.0", "HTTP/1.1"):
-        raise HTTPError(505, f"{version} is not supported; speak HTTP/1.0 or HTTP/1.1")
-    target = origin_form(method, target)
+    version = supported_version(version)
+    target, authority = origin_form(method, target)
 
     if len(lines) - 1 > limits.max_headers:
         raise HTTPError(431, f"more than {limits.max_headers} header fields")
     headers = [parse_header_line(line) for line in lines[1:]]
+    if authority:
+        # "GET http://a.example/x" names its host in the target, and then the target
+        # wins over any Host header (RFC 9112, section 3.2.2).
+        headers = [(name, value) for name, value in headers if name.lower() != "host"]
+        headers.append(("Host", authority))
     request = Request(method, target, version, headers)
     check_host(request)
     return request
 
 
+def supported_version(version):
+    """HTTP/1.0 and 1.1 are served; a later 1.x is served as 1.1 (RFC 9110, section 2.5),
+    because minor versions promise to stay compatible; other majors get 505."""
+    major, minor = version[5], version[7]
+    if major != "1":
+        raise HTTPError(505, f"{version} is not supported; speak HTTP/1.0 or HTTP/1.1")
+    return "HTTP/1.0" if minor == "0" else "HTTP/1.1"
+
+
 def origin_form(method, target):
-    """Reduce the request target to "/path?query", the form the rest of the server uses."""
+    """Reduce the request target to "/path?query", the form the rest of the server uses.
+
+    Returns (target, authority): the authority ("host:port") only for an absolute target.
+    """
     if target.startswith("/"):
-        return target
+        return target, None
     if target == "*" and method == "OPTIONS":
-        return target
+        return target, None
     # Absolute form, "http://host/path", is what clients send to proxies; servers must
     # accept it too (RFC 9112, section 3.2.2).
-    match = re.fullmatch(r"https?://[^/?#]+(?P<rest>[/?][^#]*)?", target, re.IGNORECASE)
+    match = re.fullmatch(r"https?://(?P<authority>[^/?#]+)(?P<rest>[/?][^#]*)?", target, re.IGNORECASE)
     if match:
         rest = match["rest"] or "/"
-        return rest if rest.startswith("/") else "/" + rest
+        return (rest if rest.startswith("/") else "/" + rest), match["authority"]
     raise bad_request(f"unsupported request target {target[:100]!r}")
 
 

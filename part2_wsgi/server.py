@@ -74,8 +74,10 @@ def handle_connection(connection, address, app, server_address, keep_alive=False
             log_problem(address, f"sent part of a request, then nothing for {timeout} s: dropped")
     except (ConnectionError, ClientDisconnected) as error:
         log_problem(address, f"went away: {error}")
-    finally:
-        close_gently(connection)
+    except BaseException:
+        connection.close()  # Ctrl-C in the middle of a request: close now, no lingering
+        raise
+    close_gently(connection)
 
 
 def serve_forever(listener, app, args):

@@ -37,7 +37,7 @@ def build_environ(request, server_name, server_port, remote_addr="", remote_port
         "SCRIPT_NAME": "",  # the app is mounted at the root of this server
         # PATH_INFO is decoded (%20 becomes a space), and PEP 3333 says how: bytes
         # decoded as latin-1, so every byte survives and the app can re-decode as UTF-8.
-        "PATH_INFO": unquote_to_bytes(request.path).decode("latin-1"),
+        "PATH_INFO": unquote_to_bytes(request.path.encode("latin-1")).decode("latin-1"),
         "QUERY_STRING": request.query,  # left encoded: the app parses it
         "SERVER_NAME": server_name,
         "SERVER_PORT": str(server_port),
