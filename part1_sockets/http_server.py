@@ -295,10 +295,10 @@ def main(argv=None):
     except OSError as error:
         sys.exit(f"http_server.py: cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     with listener:
-        host, port = listener.getsockname()[:2]
-        host = f"[{host}]" if ":" in host else host
-        print(f"Serving on http://{host}:{port}", flush=True)
-        try:
+        try:  # inside the try: whoever waits for the Serving line may signal at once
+            host, port = listener.getsockname()[:2]
+            host = f"[{host}]" if ":" in host else host
+            print(f"Serving on http://{host}:{port}", flush=True)
             serve_forever(listener)
         except KeyboardInterrupt:
             print("Shutting down.", file=sys.stderr)

@@ -51,6 +51,12 @@ def positive_int(text):
     return int(text)
 
 
+def non_negative_int(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected a whole number, 0 or more")
+    return int(text)
+
+
 def make_parser(description):
     parser = OneLineParser(description=description)
     parser.add_argument(
@@ -110,6 +116,25 @@ def url_host(host):
     return f"[{host}]" if ":" in host else host
 
 
+def raise_open_file_limit():
+    """Raise this process's soft limit on open files to its hard limit; return it.
+
+    Every connection is a file descriptor, and the usual soft limit (often 1024) would
+    cap a server, or a load client, near a thousand connections. Raising the soft limit
+    up to the hard one needs no privileges.
+    """
+    import resource  # Unix only, and only needed here
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass  # macOS caps the soft limit below an "unlimited" hard one
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 # --- the access log ------------------------------------------------------------------------
 
 
@@ -118,12 +143,19 @@ def log_request(address, request, status_code, size):
     127.0.0.1 - - [25/Nov/2026:14:03:07 +0000] "GET / HTTP/1.1" 200 1832"""
     when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
     request_line = f"{request.method} {request.target} {request.version}" if request else "-"
-    print(f'{address[0]} - - [{when}] "{request_line}" {status_code} {size or "-"}', file=sys.stderr, flush=True)
+    write_log_line(f'{address[0]} - - [{when}] "{request_line}" {status_code} {size or "-"}')
 
 
 def log_problem(address, message):
     """One line for a client that misbehaved or left: never a traceback."""
-    print(f"{address[0]}:{address[1]} {message}", file=sys.stderr, flush=True)
+    write_log_line(f"{address[0]}:{address[1]} {message}")
+
+
+def write_log_line(line):
+    # One write() call per line: print() writes the text and the newline separately,
+    # and lines from several threads would interleave between the two.
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 # --- closing a connection ----------------------------------------------------------------
@@ -174,11 +206,14 @@ def run(description, serve_forever, add_options=None, argv=None):
     except OSError as error:
         print(f"{program}: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 0
     with listener:
-        host, port = listener.getsockname()[:2]
-        # Tests, notebooks and the grader wait for this exact line to learn the port.
-        print(f"Serving on http://{url_host(host)}:{port}", flush=True)
+        # The announcement is inside the try: whoever waits for it may signal us at once.
         try:
+            host, port = listener.getsockname()[:2]
+            # Tests, notebooks and the grader wait for this exact line to learn the port.
+            print(f"Serving on http://{url_host(host)}:{port}", flush=True)
             serve_forever(listener, app, args)
         except KeyboardInterrupt:
             pass

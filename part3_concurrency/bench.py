@@ -283,7 +283,8 @@ def print_table(rows):
 
 def c10k(connections, threaded_connections):
     """Hold many connections open at once; count the answers; memory per connection."""
-    from part3_concurrency.c10k import held_connections, raise_open_file_limit
+    from part2_wsgi.serving import raise_open_file_limit
+    from part3_concurrency.c10k import held_connections
 
     limit = raise_open_file_limit()
     if limit < connections + 100:

@@ -7,29 +7,16 @@ that many connections at once, sends a request on each, reads every answer, and 
 them all open while the caller measures the server. ``bench.py --c10k`` uses it.
 
 Each connection is a file descriptor, in the client as in the server, and a process
-may only have ``RLIMIT_NOFILE`` of them (often 1024 by default): we raise the soft limit
-up to the hard limit, which needs no privileges.
+may only have ``RLIMIT_NOFILE`` of them (often 1024 by default): both raise their soft
+limit up to the hard limit (``serving.raise_open_file_limit``).
 """
 
-import resource
 import selectors
 import socket
 import time
 from contextlib import contextmanager
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: c10k\r\n\r\n"
-
-
-def raise_open_file_limit():
-    """Raise this process's soft open-file limit to its hard limit; return the new limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    if soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            pass  # macOS caps the soft limit lower than an "unlimited" hard one
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 @contextmanager

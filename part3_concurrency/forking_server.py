@@ -85,10 +85,12 @@ def serve_forever(listener, app, args):
             pid = os.fork()
             if pid == 0:
                 serve_in_child(connection, address, listener, app, server_address)
-            # The parent closes its copy of the connection. If it did not, the client
-            # would never see the end of the response: a TCP connection only closes when
-            # *every* process holding it has closed it. And the parent's descriptors
-            # would run out after a thousand or so connections.
+            # The parent closes its copy of the connection. A TCP connection is only
+            # closed when *every* process holding it has closed it: if the parent kept
+            # its copy, a child that simply close()d would leave the client waiting for
+            # an end that never comes (forking_mistakes.py --forget-close shows it; our
+            # child's shutdown() happens to hide it). And the parent's descriptors would
+            # run out after a thousand or so connections.
             connection.close()
             children.add(pid)
             children = {pid for pid in children if alive(pid)}

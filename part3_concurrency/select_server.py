@@ -23,8 +23,7 @@ be writable again), and what it is doing now: reading a request, waiting for the
 or closing.
 """
 
-import os
-import resource
+import queue
 import selectors
 import signal
 import socket
@@ -32,10 +31,10 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 
 from part2_wsgi.protocol import CONTINUE, HTTPError, RequestParser, error_response
-from part2_wsgi.serving import CHUNK, log_problem, log_request, run
+from part2_wsgi.serving import CHUNK, log_problem, log_request, non_negative_int, raise_open_file_limit, run
+from part2_wsgi.server import disable_nagle
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
 
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle connection stays open between requests
@@ -44,6 +43,7 @@ LINGER = 1.0  # after we are done, seconds we read and discard what the client s
 GRACE_PERIOD = 1.0  # on Ctrl-C, how long requests in flight may take to finish
 DEFAULT_THREADS = 8
 ACCEPTS_PER_WAKE = 64  # accept at most this many clients in one go, then serve the others
+ACCEPT_PAUSE = 0.1  # seconds to stop accepting when out of file descriptors
 
 
 class Connection:
@@ -61,6 +61,27 @@ class Connection:
         self.lock = threading.Lock()  # guards outbox while a worker thread writes to it
 
 
+def send_some(sock, outbox):
+    """Send what a non-blocking socket takes now, and remove it from ``outbox``.
+
+    Return True once the outbox is empty, False while bytes remain: the loop then waits
+    for the selector to report the socket writable, and calls this again.
+
+    ``send()`` on a non-blocking socket never waits. It may take only part of the
+    bytes, because the kernel's buffer for this socket is full (the client reads more
+    slowly than we write); we keep the rest, in order. If the buffer is completely full
+    it takes nothing and raises BlockingIOError: not an error, just "not now". Any
+    other OSError means the client has gone, and goes up to the caller, who closes.
+    """
+    if outbox:
+        try:
+            sent = sock.send(outbox)
+        except BlockingIOError:
+            sent = 0
+        del outbox[:sent]
+    return not outbox
+
+
 class SelectServer:
     def __init__(self, listener, app, threads, host):
         self.listener = listener
@@ -74,9 +95,11 @@ class SelectServer:
         self.wake_reader, self.wake_writer = socket.socketpair()
         self.wake_reader.setblocking(False)
         self.wake_writer.setblocking(False)
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="app") if threads else None
+        self.pool = WorkerPool(threads) if threads else None
+        self.app_running_in_loop = False  # --threads 0: Ctrl-C must be able to interrupt it
         self.stopping = False
         self.last_sweep = time.monotonic()
+        self.accept_paused_until = None  # set while out of descriptors: see accept_clients
 
     # --- the loop --------------------------------------------------------------------
 
@@ -84,8 +107,11 @@ class SelectServer:
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         self.selector.register(self.wake_reader, selectors.EVENT_READ, "wake")
-        while not self.stopping:
-            self.run_once(timeout=1.0)
+        try:
+            while not self.stopping:
+                self.run_once(timeout=1.0)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C while the app ran inside the loop: see request_stop
         self.shut_down()
 
     def run_once(self, timeout):
@@ -103,6 +129,12 @@ class SelectServer:
                     self.on_readable(connection)
         self.collect_finished_work()
         self.sweep_idle_connections()
+        self.resume_accepting()
+
+    def resume_accepting(self):
+        if self.accept_paused_until and time.monotonic() >= self.accept_paused_until and not self.stopping:
+            self.accept_paused_until = None
+            self.selector.register(self.listener, selectors.EVENT_READ, "accept")
 
     def wake(self):
         """Called from other threads (and the signal handler) to interrupt select()."""
@@ -126,10 +158,17 @@ class SelectServer:
                 sock, address = self.listener.accept()
             except BlockingIOError:
                 return  # nobody else is waiting
-            except OSError as error:  # out of descriptors (EMFILE), say: try again later
-                log_problem(("server", "-"), f"cannot accept: {error.strerror}")
+            except OSError as error:
+                # Out of file descriptors (EMFILE), most likely. The client stays in the
+                # backlog, so the listener stays readable: if we kept watching it, the
+                # loop would spin, failing to accept as fast as it can. Look away for a
+                # moment instead; closing connections will free descriptors meanwhile.
+                log_problem(("server", "-"), f"cannot accept: {error.strerror}; pausing for {ACCEPT_PAUSE} s")
+                self.selector.unregister(self.listener)
+                self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE
                 return
             sock.setblocking(False)
+            disable_nagle(sock)
             connection = Connection(sock, address)
             self.connections.add(connection)
             self.selector.register(sock, selectors.EVENT_READ, connection)
@@ -164,8 +203,12 @@ class SelectServer:
         except HTTPError as error:
             log_request(connection.address, None, error.status.value, 0)
             log_problem(connection.address, f"bad request: {error.status_line}: {error.detail}")
+            # Answer and hang up: the stream cannot be trusted past a malformed request.
+            # The state must say "closing" *before* anything is sent, or a finished send
+            # would go back to parsing the rest of this broken request.
             connection.keep_alive = False
-            self.send(connection, error_response(error))
+            with connection.lock:
+                connection.outbox += error_response(error)
             return self.finish_response(connection)
         if request is None:
             waiting = connection.parser.waiting_for_body
@@ -180,7 +223,12 @@ class SelectServer:
         self.watch(connection, writing=bool(connection.outbox), reading=False)
         environ = build_environ(request, *self.server_address, *connection.address[:2], multithread=self.pool is not None)
         if self.pool is None:
-            self.run_app(connection, request, environ)  # --threads 0: the whole loop waits
+            self.app_running_in_loop = True
+            try:
+                self.run_app(connection, request, environ)  # --threads 0: the whole loop waits
+            finally:
+                self.app_running_in_loop = False
+            self.collect_finished_work()  # and sends the answer before anything else
         else:
             self.pool.submit(self.run_app, connection, request, environ)
 
@@ -201,7 +249,7 @@ class SelectServer:
             keep_alive = response.keep_alive
         except ClientDisconnected:  # cannot happen here: send() only buffers
             keep_alive = False
-        except BaseException as error:  # never let a worker die silently
+        except Exception as error:  # never let a worker die silently
             log_problem(connection.address, f"internal error: {error!r}")
             keep_alive = False
         self.finished.append((connection, keep_alive))
@@ -236,18 +284,13 @@ class SelectServer:
         """Write what the socket takes now; wait for writability if anything is left."""
         with connection.lock:
             try:
-                sent = connection.sock.send(connection.outbox) if connection.outbox else 0
-            except BlockingIOError:
-                sent = 0
+                pending = not send_some(connection.sock, connection.outbox)
             except OSError as error:
                 log_problem(connection.address, f"went away: {error}")
                 connection.outbox.clear()
                 return self.close(connection)
-            # send() may take only part: the kernel's buffer for this socket is full.
-            # Keep the rest, and ask the selector to tell us when there is room again.
-            del connection.outbox[:sent]
-            pending = bool(connection.outbox)
         if pending:
+            # Ask the selector to tell us when the socket has room again.
             return self.watch(connection, writing=True, reading=connection.state == "closing")
         self.response_written(connection)
 
@@ -306,6 +349,10 @@ class SelectServer:
             silent = now - connection.last_active
             if connection.state == "closing" and silent > LINGER:
                 self.close(connection)
+            elif connection.outbox and silent > READ_TIMEOUT:
+                # A client that stops reading its response would hold it here forever.
+                log_problem(connection.address, f"read nothing of its response for {READ_TIMEOUT} s: dropped")
+                self.close(connection)
             elif connection.state == "reading" and not connection.outbox:
                 limit = READ_TIMEOUT if connection.parser.has_partial_request else KEEP_ALIVE_TIMEOUT
                 if silent > limit:
@@ -314,35 +361,48 @@ class SelectServer:
                     self.close(connection)
 
     def request_stop(self, signum=None, frame=None):
-        """The signal handler: only set a flag and wake the loop (never real work here)."""
+        """The signal handler: only set a flag and wake the loop (never real work here).
+
+        With --threads 0 the loop may be stuck inside the app for a while, and would only
+        see the flag afterwards: then we interrupt the app instead, as Ctrl-C does."""
         self.stopping = True
         self.wake()
+        if self.app_running_in_loop:
+            raise KeyboardInterrupt
 
     def shut_down(self):
         """Stop accepting; let requests in flight finish for a moment; close the rest."""
-        self.selector.unregister(self.listener)
+        if self.accept_paused_until is None:
+            self.selector.unregister(self.listener)
         self.listener.close()
         deadline = time.monotonic() + GRACE_PERIOD
         while time.monotonic() < deadline and any(c.state == "app" or c.outbox for c in self.connections):
             self.run_once(timeout=0.05)
         for connection in list(self.connections):
             self.close(connection)
-        if self.pool:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+        # Worker threads still inside the app are daemon threads: they end with the process.
 
 
-def raise_open_file_limit():
-    """Each connection is a file descriptor; the usual soft limit (1024) caps us there.
-    Raise it to the hard limit, which the system allows without privileges."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+class WorkerPool:
+    """A few threads that run jobs from a queue: the app runs here, never in the loop.
+
+    Why not concurrent.futures.ThreadPoolExecutor? Its threads are joined when the
+    interpreter exits, so Ctrl-C would wait for every app call still running (a
+    /sleep?seconds=10, say). Ours are daemon threads: the grace period is ours to set.
+    """
+
+    def __init__(self, size):
+        self.jobs = queue.SimpleQueue()
+        for number in range(size):
+            threading.Thread(target=self.work, name=f"app-{number}", daemon=True).start()
+
+    def submit(self, function, *args):
+        self.jobs.put((function, args))
+
+    def work(self):
+        while True:
+            function, args = self.jobs.get()
+            function(*args)
 
 
 def serve_forever(listener, app, args):
@@ -355,7 +415,7 @@ def serve_forever(listener, app, args):
 
 def add_options(parser):
     parser.add_argument(
-        "--threads", type=int, default=DEFAULT_THREADS,
+        "--threads", type=non_negative_int, default=DEFAULT_THREADS,
         help=f"worker threads that run the app (default {DEFAULT_THREADS}); 0 runs it inside the loop, which stalls everyone",
     )
 

@@ -18,16 +18,18 @@ import sys
 import threading
 import time
 
-from part2_wsgi.serving import positive_int, run
+from part2_wsgi.serving import log_problem, positive_int, raise_open_file_limit, run
 from part2_wsgi.server import handle_connection
 
 KEEP_ALIVE_TIMEOUT = 5  # seconds a thread waits for the next request on an idle connection
 GRACE_PERIOD = 1.0  # on Ctrl-C, how long threads may finish what they are doing
 DEFAULT_MAX_THREADS = 100
+ACCEPT_PAUSE = 0.1  # seconds to stop accepting when out of file descriptors
 
 
 def serve_forever(listener, app, args):
     server_address = (args.host, listener.getsockname()[1])
+    raise_open_file_limit()  # each connection is a descriptor; see serving.py
     free_slots = threading.BoundedSemaphore(args.max_threads)
     threads = set()
 
@@ -41,7 +43,15 @@ def serve_forever(listener, app, args):
     try:
         while True:
             free_slots.acquire()  # wait for a free thread *before* accepting
-            connection, address = listener.accept()
+            try:
+                connection, address = listener.accept()
+            except OSError as error:
+                # Out of file descriptors (EMFILE), most likely: the server must not die
+                # of it. Give the slot back, wait a moment for connections to close.
+                free_slots.release()
+                log_problem(("server", "-"), f"cannot accept: {error.strerror}; pausing for {ACCEPT_PAUSE} s")
+                time.sleep(ACCEPT_PAUSE)
+                continue
             # daemon=True: a thread stuck on a silent client must not keep the process
             # alive after Ctrl-C; we give threads a grace period below instead.
             thread = threading.Thread(target=serve_then_free_slot, args=(connection, address), daemon=True)
