@@ -1,0 +1,43 @@
+"""The grader: scores the workbook in exercises/ against the graded tests.
+
+From a terminal:
+
+    python -m grader [part1|part2|part3] [EXERCISE] [--solutions] [--json FILE]
+
+From a notebook, one exercise at a time:
+
+    from grader import grade
+    result = grade("part1", "echo")        # prints a one-row table; never raises
+
+See ``grader/core.py`` for how each exercise is run in isolation, and
+``grader/tests/`` for the checks themselves.
+"""
+
+from grader.core import format_table, run, select
+
+__all__ = ["grade", "Report"]
+
+
+class Report:
+    """What ``grade()`` returns: the results, and their score."""
+
+    def __init__(self, results):
+        self.results = results
+        self.score = sum(result.score for result in results)
+        self.max_score = sum(result.exercise.points for result in results)
+        self.passed = all(result.passed for result in results)
+
+    def __repr__(self):
+        names = ", ".join(result.exercise.name for result in self.results)
+        return f"<Report {names}: {self.score} of {self.max_score} points, {'pass' if self.passed else 'not yet'}>"
+
+
+def grade(part=None, exercise=None, solutions=False, workbook=None):
+    """Grade one exercise, one part, or everything; print the table; return a Report.
+
+    A failing exercise is a result, not an error: this never raises for one, so a
+    notebook cell that grades an unfinished exercise shows the failure and carries on.
+    """
+    results = run(select(part, exercise), solutions=solutions, workbook=workbook)
+    print(format_table(results), flush=True)
+    return Report(results)

@@ -60,6 +60,7 @@ def handle_connection(connection, address, app, server_address, keep_alive=False
     connection.settimeout(timeout)
     disable_nagle(connection)
     parser = RequestParser()
+    refused = False
     try:
         while True:
             request = read_request(connection, parser)
@@ -73,6 +74,7 @@ def handle_connection(connection, address, app, server_address, keep_alive=False
     except HTTPError as error:
         # A malformed or oversized request: answer with its status, then hang up,
         # because we can no longer tell where the next request would begin.
+        refused = True
         try:
             connection.sendall(error_response(error))
         except OSError:
@@ -87,7 +89,10 @@ def handle_connection(connection, address, app, server_address, keep_alive=False
     except BaseException:
         connection.close()  # Ctrl-C in the middle of a request: close now, no lingering
         raise
-    close_gently(connection)
+    if refused or parser.has_partial_request:
+        close_gently(connection)  # the client may still be sending: see close_gently
+    else:
+        connection.close()  # all it sent is read: nothing to wait for
 
 
 def serve_forever(listener, app, args):

@@ -65,6 +65,7 @@ def make_parser(description):
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--quiet", action="store_true", help="no access log (benchmarks: gunicorn and waitress keep none by default)")
     return parser
 
 
@@ -138,9 +139,14 @@ def raise_open_file_limit():
 # --- the access log ------------------------------------------------------------------------
 
 
+access_log = True  # --quiet turns it off
+
+
 def log_request(address, request, status_code, size):
     """One line per request on stderr, in Common Log Format (as Apache and nginx write it):
     127.0.0.1 - - [25/Nov/2026:14:03:07 +0000] "GET / HTTP/1.1" 200 1832"""
+    if not access_log:
+        return
     when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
     request_line = f"{request.method} {request.target} {request.version}" if request else "-"
     write_log_line(f'{address[0]} - - [{when}] "{request_line}" {status_code} {size or "-"}')
@@ -191,6 +197,8 @@ def run(description, serve_forever, add_options=None, argv=None):
         add_options(parser)
     args = parser.parse_args(argv)
     program = parser.prog
+    global access_log
+    access_log = not args.quiet
     try:
         app = load_app(args.app)
     except AppLoadError as error:

@@ -18,6 +18,7 @@ servers) owns the socket and decides what ``send`` does.
 
 import io
 import sys
+import time
 import traceback
 from email.utils import formatdate
 from urllib.parse import unquote_to_bytes
@@ -186,7 +187,7 @@ class Response:
             if response_framing(self.request, self.status_code, self.headers) == "chunked":
                 self.headers.append(("Content-Length", "0"))
             self.framing = response_framing(self.request, self.status_code, self.headers)
-        headers = [("Date", formatdate(usegmt=True)), ("Server", SERVER_SOFTWARE)] + self.headers
+        headers = [("Date", http_date()), ("Server", SERVER_SOFTWARE)] + self.headers
         if self.framing == "chunked":
             headers.append(("Transfer-Encoding", "chunked"))
         if self.request.version == "HTTP/1.1" and not self.keep_alive:
@@ -202,6 +203,19 @@ class Response:
             self._send(data)
         except OSError as error:
             raise ClientDisconnected(str(error)) from error
+
+
+_date_cache = (0, "")
+
+
+def http_date():
+    """The Date header. It changes once a second, and formatting it is among the
+    slowest steps of a small response, so we format it once per second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
 
 
 def check_status(status):

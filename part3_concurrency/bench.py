@@ -38,12 +38,13 @@ from harness import ServerError, start_server
 from part2_wsgi.serving import OneLineParser
 
 APP = "part2_wsgi.apps.hello_app:app"
+# --quiet: no access log, as gunicorn and waitress keep none unless asked.
 OURS = {
-    "part2": ["part2_wsgi/server.py"],
-    "iterative": ["part3_concurrency/iterative_server.py"],
-    "forking": ["part3_concurrency/forking_server.py"],
-    "threaded": ["part3_concurrency/threaded_server.py"],
-    "select": ["part3_concurrency/select_server.py"],
+    "part2": ["part2_wsgi/server.py", "--quiet"],
+    "iterative": ["part3_concurrency/iterative_server.py", "--quiet"],
+    "forking": ["part3_concurrency/forking_server.py", "--quiet"],
+    "threaded": ["part3_concurrency/threaded_server.py", "--quiet"],
+    "select": ["part3_concurrency/select_server.py", "--quiet"],
 }
 PEERS = {
     "wsgiref": ["part2_wsgi/mixmatch.py", "wsgiref"],

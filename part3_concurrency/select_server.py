@@ -347,7 +347,7 @@ class SelectServer:
         self.last_sweep = now
         for connection in list(self.connections):
             silent = now - connection.last_active
-            if connection.state == "closing" and silent > LINGER:
+            if connection.state == "closing" and not connection.outbox and silent > LINGER:
                 self.close(connection)
             elif connection.outbox and silent > READ_TIMEOUT:
                 # A client that stops reading its response would hold it here forever.

@@ -12,8 +12,15 @@ that mostly waits, threads overlap well.
 A thread per connection, without a limit, lets a flood of clients start thousands of
 threads and exhaust memory. So a semaphore caps them at ``--max-threads``: when all are
 busy, the main thread stops accepting, and new clients wait in the listen backlog.
+
+Threads are started as connections need them, and *reused*: when its connection ends, a
+thread waits for the next one rather than exiting. Starting a thread costs a handshake
+with the new thread (about 80 microseconds, and a wait for the GIL); measured here, with
+``Connection: close`` from 10 clients, a new thread per connection served about 2,900
+requests a second, reused threads about 5,200.
 """
 
+import queue
 import sys
 import threading
 import time
@@ -30,19 +37,23 @@ ACCEPT_PAUSE = 0.1  # seconds to stop accepting when out of file descriptors
 def serve_forever(listener, app, args):
     server_address = (args.host, listener.getsockname()[1])
     raise_open_file_limit()  # each connection is a descriptor; see serving.py
-    free_slots = threading.BoundedSemaphore(args.max_threads)
-    threads = set()
+    free_slots = threading.BoundedSemaphore(args.max_threads)  # connections we may take on
+    idle_threads = threading.Semaphore(0)  # threads waiting for their next connection
+    handed_over = queue.SimpleQueue()  # connections for the idle threads to take
 
-    def serve_then_free_slot(connection, address):
-        try:
-            handle_connection(connection, address, app, server_address, keep_alive=True, timeout=KEEP_ALIVE_TIMEOUT, multithread=True)
-        finally:
-            free_slots.release()
-            threads.discard(threading.current_thread())
+    def serve_connections(connection, address):
+        """A thread's life: serve its first connection, then each one handed over."""
+        while True:
+            try:
+                handle_connection(connection, address, app, server_address, keep_alive=True, timeout=KEEP_ALIVE_TIMEOUT, multithread=True)
+            finally:
+                free_slots.release()
+            idle_threads.release()  # count me among the idle, then wait for work
+            connection, address = handed_over.get()
 
     try:
         while True:
-            free_slots.acquire()  # wait for a free thread *before* accepting
+            free_slots.acquire()  # wait for a free slot *before* accepting
             try:
                 connection, address = listener.accept()
             except OSError as error:
@@ -52,21 +63,24 @@ def serve_forever(listener, app, args):
                 log_problem(("server", "-"), f"cannot accept: {error.strerror}; pausing for {ACCEPT_PAUSE} s")
                 time.sleep(ACCEPT_PAUSE)
                 continue
-            # daemon=True: a thread stuck on a silent client must not keep the process
-            # alive after Ctrl-C; we give threads a grace period below instead.
-            thread = threading.Thread(target=serve_then_free_slot, args=(connection, address), daemon=True)
-            threads.add(thread)
-            thread.start()
+            if idle_threads.acquire(blocking=False):
+                handed_over.put((connection, address))  # an idle thread will take it
+            else:
+                # No idle thread: start one. daemon=True: a thread stuck on a silent client
+                # must not keep the process alive after Ctrl-C; see the grace period below.
+                threading.Thread(target=serve_connections, args=(connection, address), daemon=True).start()
     finally:
         listener.close()  # stop accepting: new clients are refused at once
-        wait_for(threads, GRACE_PERIOD)
+        wait_for_slots(free_slots, args.max_threads, GRACE_PERIOD)
 
 
-def wait_for(threads, seconds):
-    """Let requests in flight finish, for a while; idle keep-alive threads are abandoned."""
+def wait_for_slots(free_slots, count, seconds):
+    """Let requests in flight finish, for a while: every slot free means every connection
+    is done. Idle keep-alive connections are abandoned when the time is up."""
     deadline = time.monotonic() + seconds
-    for thread in list(threads):
-        thread.join(max(0, deadline - time.monotonic()))
+    for _ in range(count):
+        if not free_slots.acquire(timeout=max(0, deadline - time.monotonic())):
+            return
 
 
 def add_options(parser):

@@ -1,0 +1,77 @@
+"""``python -m grader``: grade the workbook (or the reference), print a score table.
+
+    python -m grader                          # every exercise of every part
+    python -m grader part2                    # one part
+    python -m grader part2 chunk              # one exercise
+    python -m grader --solutions              # the reference code: must score full marks
+    python -m grader --json results.json      # also write Gradescope's results.json
+    python -m grader --workbook DIR           # grade DIR/part1.py ... instead of exercises/
+
+The exit status is 0 only when every exercise graded passes.
+"""
+
+import argparse
+import sys
+import time
+
+from grader.core import CHECK_TIMEOUT, PARTS, run, select, table_header, table_row, total_row, write_json
+from grader.workbook import display
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m grader", description="Grade the workbook's exercises and print a score table.")
+    parser.add_argument("part", nargs="?", choices=list(PARTS), help="grade only this part (default: all three)")
+    parser.add_argument("exercise", nargs="?", help="grade only this exercise of the part, e.g. receive_exactly")
+    parser.add_argument("--solutions", action="store_true", help="grade the reference code instead of exercises/ (instructors: it must score full marks)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as Gradescope's results.json to FILE")
+    parser.add_argument("--workbook", metavar="DIR", help="grade DIR/part1.py, DIR/part2.py, DIR/part3.py instead of exercises/")
+    parser.add_argument("--timeout", type=float, default=CHECK_TIMEOUT, metavar="SECONDS", help=f"time limit of one check (default {CHECK_TIMEOUT:g})")
+    parser.add_argument("--every-check", action="store_true", help="run every check, even after an exercise's first failure")
+    parser.add_argument("--jobs", type=int, metavar="N", help="exercises graded at once (default: the number of CPUs, at most 4)")
+    args = parser.parse_args(argv)
+    if args.exercise and not args.part:
+        parser.error("name the part before the exercise, e.g. python -m grader part1 echo")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        exercises = select(args.part, args.exercise)
+    except ValueError as error:
+        print(f"python -m grader: error: {error}", file=sys.stderr)
+        return 2
+    what = "the reference code (--solutions)" if args.solutions else display(args.workbook or "exercises") + "/"
+    count = f"{len(exercises)} exercises, each" if len(exercises) > 1 else "1 exercise,"
+    print(f"Grading {what}: {count} in a process of its own.\n", flush=True)
+
+    started = time.monotonic()
+    several_parts = len({exercise.part for exercise in exercises}) > 1
+    done = []
+
+    def show(result):
+        # Print each row as soon as it is known; close a part with its total.
+        if not done:
+            print(table_header(), flush=True)
+        done.append(result)
+        print(table_row(result), flush=True)
+        same_part = [r for r in done if r.exercise.part == result.exercise.part]
+        last_of_part = all(e.part != result.exercise.part for e in exercises[len(done):])
+        if several_parts and last_of_part and len(same_part) > 1:
+            print(total_row(f"{result.exercise.part} total", same_part) + "\n", flush=True)
+
+    results = run(exercises, args.solutions, args.workbook, args.timeout, args.every_check, args.jobs, on_result=show)
+    seconds = time.monotonic() - started
+    print(total_row("TOTAL", results))
+    print(f"\nGraded in {seconds:.1f} s.", end="")
+    if args.json:
+        write_json(args.json, results, seconds)
+        print(f" Gradescope results written to {args.json}.", end="")
+    print()
+    if not all(result.passed for result in results) and not args.solutions:
+        print("Each FAIL shows the first problem found: fix it, save, grade again. The checks are in grader/tests/.")
+    return 0 if all(result.passed for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""The grading grades: proof that ``python -m grader`` measures what it claims.
+
+* Every graded check fails on the untouched stubs, and passes on the reference code:
+  a check that cannot fail grades nothing, and one the reference fails is wrong.
+* Solving one exercise earns exactly its points, and nothing else changes.
+* Code that misbehaves (loops forever, calls sys.exit() or os._exit(), serves a socket
+  and never answers, ignores the time limit) fails its own exercise, with the reason,
+  and the grader still finishes promptly.
+* The workbook matches the reference: same names, same signatures, a hint in every stub.
+* ``--json`` writes what Gradescope documents for results.json.
+
+The grader runs real subprocesses here, a few dozen of them: these tests take about half
+a minute.
+"""
+
+import inspect
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import jsonschema
+import pytest
+
+from grader import core
+from grader.core import EXERCISES, PARTS, find_exercise
+from grader.workbook import ROOT, load_workbook_module
+
+TOTAL_POINTS = sum(exercise.points for exercise in EXERCISES)
+
+
+def run_grader(*args, json_file):
+    """``python -m grader ARGS --json FILE``: return (exit status, stdout, results, seconds)."""
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "grader", *args, "--json", str(json_file)],
+        cwd=ROOT, capture_output=True, text=True, timeout=110,
+    )
+    seconds = time.monotonic() - started
+    assert json_file.exists(), f"no results.json written\nstdout: {completed.stdout}\nstderr: {completed.stderr}"
+    return completed.returncode, completed.stdout, json.loads(json_file.read_text()), seconds
+
+
+def by_name(results):
+    return {test["name"]: test for test in results["tests"]}
+
+
+@pytest.fixture(scope="module")
+def stubs(tmp_path_factory):
+    """The grader on the untouched workbook, every check run."""
+    return run_grader("--every-check", json_file=tmp_path_factory.mktemp("stubs") / "results.json")
+
+
+@pytest.fixture(scope="module")
+def solutions(tmp_path_factory):
+    """The grader on the reference code, every check run."""
+    return run_grader("--every-check", "--solutions", json_file=tmp_path_factory.mktemp("solutions") / "results.json")
+
+
+# --- the stubs score nothing, the reference everything ------------------------------------------
+
+
+def test_every_check_fails_on_the_stubs(stubs):
+    returncode, stdout, results, seconds = stubs
+    assert returncode == 1, stdout
+    assert results["score"] == 0
+    for exercise in EXERCISES:
+        test = by_name(results)[exercise.id]
+        checks = test["extra_data"]["checks"]
+        assert len(checks) == test["extra_data"]["total_checks"] >= 2, f"{exercise.id}: every exercise has several checks, and all ran"
+        passing = [check["name"] for check in checks if check["passed"]]
+        assert not passing, f"{exercise.id}: these checks pass on the untouched stub, so they grade nothing: {passing}"
+        assert test["status"] == "failed" and test["score"] == 0
+
+
+def test_every_failure_on_the_stubs_shows_the_hint(stubs):
+    returncode, stdout, results, seconds = stubs
+    wrong = []
+    for exercise in EXERCISES:
+        hint = stub_hint(exercise)
+        row = next(line for line in stdout.splitlines() if line.startswith(f"{exercise.part}  {exercise.name} "))
+        if not ("FAIL" in row and f"not done yet: {hint}"[:100] in row):
+            wrong.append(row)
+        for check in by_name(results)[exercise.id]["extra_data"]["checks"]:
+            if check["message"] != f"not done yet: {hint}":
+                wrong.append(f"{exercise.id}, {check['name']}: {check['message']}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_check_passes_on_the_reference(solutions):
+    returncode, stdout, results, seconds = solutions
+    failing = {
+        test["name"]: [check for check in test["extra_data"]["checks"] if not check["passed"]]
+        for test in results["tests"]
+        if test["status"] != "passed"
+    }
+    assert not failing, f"the reference fails checks, which are therefore wrong: {failing}"
+    assert returncode == 0, stdout
+    assert results["score"] == TOTAL_POINTS
+    assert re.search(rf"^TOTAL +{TOTAL_POINTS} / {TOTAL_POINTS} ", stdout, re.MULTILINE), stdout
+
+
+def test_grading_everything_is_quick(stubs, solutions):
+    # Generous bounds for a busy two-core machine; the README promises well under two minutes.
+    assert stubs[3] < 90, f"grading the stubs took {stubs[3]:.0f} s"
+    assert solutions[3] < 90, f"grading the reference took {solutions[3]:.0f} s"
+
+
+# --- results.json is what Gradescope documents ---------------------------------------------------
+
+# From https://gradescope-autograders.readthedocs.io/en/latest/specs/ ("Output format"):
+# every field Gradescope reads, and nothing else; the issue asks for the five per test.
+VISIBILITY = {"enum": ["hidden", "after_due_date", "after_published", "visible"]}
+FORMAT = {"enum": ["text", "html", "simple_format", "md", "ansi"]}
+GRADESCOPE_RESULTS = {
+    "type": "object",
+    "required": ["score", "tests"],
+    "additionalProperties": False,
+    "properties": {
+        "score": {"type": "number"},
+        "execution_time": {"type": "number"},
+        "output": {"type": "string"},
+        "output_format": FORMAT,
+        "test_output_format": FORMAT,
+        "test_name_format": FORMAT,
+        "visibility": VISIBILITY,
+        "stdout_visibility": VISIBILITY,
+        "extra_data": {"type": "object"},
+        "leaderboard": {"type": "array"},
+        "tests": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "score", "max_score", "output", "status"],
+                "additionalProperties": False,
+                "properties": {
+                    "score": {"type": "number"},
+                    "max_score": {"type": "number"},
+                    "status": {"enum": ["passed", "failed"]},
+                    "name": {"type": "string"},
+                    "name_format": FORMAT,
+                    "number": {"type": "string"},
+                    "output": {"type": "string"},
+                    "output_format": FORMAT,
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "visibility": VISIBILITY,
+                    "extra_data": {"type": "object"},
+                },
+            },
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("which", ["stubs", "solutions"])
+def test_results_json_follows_gradescope(which, request):
+    results = request.getfixturevalue(which)[2]
+    jsonschema.validate(results, GRADESCOPE_RESULTS)
+    assert results["score"] == sum(test["score"] for test in results["tests"])
+    assert [test["name"] for test in results["tests"]] == [exercise.id for exercise in EXERCISES]
+    assert all(test["max_score"] == find_exercise(*test["name"].split(".")).points for test in results["tests"])
+
+
+# --- solving one exercise earns exactly its points -------------------------------------------------
+
+
+def copy_workbook(tmp_path):
+    workbook = tmp_path / "workbook"
+    workbook.mkdir()
+    for part in PARTS:
+        shutil.copy(ROOT / "exercises" / f"{part}.py", workbook / f"{part}.py")
+    return workbook
+
+
+def append(workbook, part, code):
+    with open(workbook / f"{part}.py", "a", encoding="utf-8") as file:
+        file.write("\n\n" + textwrap.dedent(code))
+
+
+def solve(workbook, exercise):
+    """Replace one stub by the reference: import it over the stub's name."""
+    module, _, name = exercise.reference.partition(":")
+    append(workbook, exercise.part, f"from {module} import {name}  # noqa: E402,F811\n")
+
+
+def test_solving_one_exercise_earns_exactly_its_points(tmp_path):
+    workbook = copy_workbook(tmp_path)
+    solved = [find_exercise("part1", "receive_exactly"), find_exercise("part2", "body_framing"), find_exercise("part3", "send_some")]
+    for exercise in solved:
+        solve(workbook, exercise)
+    returncode, stdout, results, seconds = run_grader("--workbook", str(workbook), json_file=tmp_path / "results.json")
+    assert returncode == 1
+    scores = {test["name"]: test["score"] for test in results["tests"]}
+    assert scores == {exercise.id: exercise.points if exercise in solved else 0 for exercise in EXERCISES}, stdout
+    assert results["score"] == sum(exercise.points for exercise in solved)
+    for exercise in solved:
+        part_points = sum(e.points for e in EXERCISES if e.part == exercise.part)
+        assert re.search(rf"^{exercise.part} total +{exercise.points} / {part_points} ", stdout, re.MULTILINE), stdout
+
+
+# --- misbehaving code fails its exercise, with the reason, and nothing more ------------------------
+
+
+MISBEHAVING = {
+    "part1": """
+        def echo(connection):  # loops forever, on the thread that serves the client
+            while True:
+                pass
+
+
+        def receive_exactly(connection, size):  # ends the program
+            import sys
+            sys.exit()
+
+
+        def format_response(status, text):  # kills its own process
+            import os
+            os._exit(3)
+
+
+        def parse_head(head):  # loops forever, on the test's own thread
+            while True:
+                pass
+        """,
+    "part2": """
+        def chunk(data):  # loops forever and swallows the time limit's exception
+            import time
+            while True:
+                try:
+                    time.sleep(10)
+                except BaseException:
+                    pass
+        """,
+    "part3": """
+        def serve_forever(listener, app, args):  # accepts clients, never answers
+            held = []
+            while True:
+                connection, _ = listener.accept()
+                held.append(connection)
+        """,
+}
+
+
+def test_misbehaving_code_fails_its_own_exercise_with_the_reason(tmp_path):
+    workbook = copy_workbook(tmp_path)
+    for part, code in MISBEHAVING.items():
+        append(workbook, part, code)
+    solve(workbook, find_exercise("part1", "read_head"))
+    chosen = [exercise for exercise in EXERCISES if exercise.part == "part1"] + [find_exercise("part3", "serve_forever")]
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        # The exception-swallowing loop only stops at the hard limit, which a short time
+        # limit per check brings down to a few seconds.
+        stubborn = pool.submit(core.run_exercise, find_exercise("part2", "chunk"), workbook=workbook, timeout=1)
+        results = {result.exercise.name: result for result in core.run(chosen, workbook=workbook, jobs=2)}
+        results["chunk"] = stubborn.result()
+    seconds = time.monotonic() - started
+
+    expected_reasons = {
+        "echo": "timed out after 3 s waiting for the echo after sending b'hello'",
+        "receive_exactly": "called sys.exit(None)",
+        "format_response": "ended during this check (exit status 3)",
+        "parse_head": f"timed out after {core.CHECK_TIMEOUT:g} s",
+        "serve_forever": "timed out after 3 s waiting for the response to GET /first",
+        "chunk": "stopped after",
+    }
+    for name, reason in expected_reasons.items():
+        assert not results[name].passed and results[name].score == 0, name
+        assert reason in results[name].message, f"{name}: {results[name].message}"
+    # ... and its neighbour, solved, earns its points regardless.
+    assert results["read_head"].passed and results["read_head"].score == find_exercise("part1", "read_head").points, results["read_head"].message
+    assert seconds < 45, f"grading misbehaving code took {seconds:.0f} s"
+
+
+# --- the workbook matches the reference ----------------------------------------------------------
+
+
+def reference_of(exercise):
+    module, _, name = exercise.reference.partition(":")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+def stub_of(exercise):
+    return getattr(load_workbook_module(exercise.part), exercise.name)
+
+
+def stub_hint(exercise):
+    stub = stub_of(exercise)
+    arguments = [None] * len(inspect.signature(stub).parameters)
+    with pytest.raises(NotImplementedError) as raised:
+        stub(*arguments)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda exercise: exercise.id)
+def test_stub_matches_the_reference(exercise):
+    stub, reference = stub_of(exercise), reference_of(exercise)
+    assert inspect.signature(stub) == inspect.signature(reference), "the stub's signature differs from the reference's"
+    hint = stub_hint(exercise)
+    assert hint and "\n" not in hint and len(hint) < 140, f"the hint should be one short line: {hint!r}"
+    doc = inspect.getdoc(stub)
+    notebook = exercise.notebook.split(",")[0]
+    assert doc and "Example" in doc and f"notebooks/{notebook}" in doc, "the docstring states the contract, an example and the notebook"
+
+
+def test_exercises_run_from_easy_to_hard():
+    for part in PARTS:
+        points = [exercise.points for exercise in EXERCISES if exercise.part == part]
+        assert len(points) >= 4, f"{part} has fewer than four exercises"
+        assert points == sorted(points), f"{part}: exercises should go from easy (few points) to hard"
