@@ -139,7 +139,8 @@ def run_exercise(exercise, solutions=False, workbook=None, timeout=CHECK_TIMEOUT
         command = [
             sys.executable, "-m", "pytest", str(TESTS_DIR / f"test_{exercise.part}.py"),
             "--exercise", exercise.name, "--results-file", str(results_file),
-            "-p", "pytest_timeout", f"--timeout={timeout}", "-p", "no:cacheprovider", "-q", "--no-header", "-rN",
+            "-p", "pytest_timeout", f"--timeout={timeout}", "-p", "no:cacheprovider", "-p", "no:threadexception",
+            "-q", "--no-header", "-rN",
         ]
         if not every_check:
             command.append("-x")  # all or nothing: after the first failure, stop

@@ -11,7 +11,6 @@ import http.client
 import io
 import select
 import socket
-import threading
 
 import pytest
 
@@ -408,10 +407,9 @@ def test_read_request_answers_expect_continue():
                 seen["reply"] = b""
             client.sendall(b"hello")
 
-        sender = threading.Thread(target=curl_like_client, daemon=True)
-        sender.start()
+        sender = Background(curl_like_client, name="the client")
         got = call(part2.read_request, server, RequestParser(), timeout=4)
-        sender.join(2)
+        sender.done.wait(2)
         assert seen.get("reply") == CONTINUE, (
             f"the client sent {short(head, 60)} and waited; it received {short(seen.get('reply'))}, expected {CONTINUE!r}"
         )

@@ -398,10 +398,9 @@ def test_serve_forever_serves_clients_at_once(serve):
 
     server = serve(meeting_app)
     results = {}
-    first = threading.Thread(target=lambda: results.update(first=server.get("/a", timeout=5)), daemon=True)
-    first.start()
+    first = Background(lambda: results.update(first=server.get("/a", timeout=5)), name="the first client")
     results["second"] = server.get("/b", timeout=5)
-    first.join(5)
+    first.done.wait(5)
     statuses = [results[name][0] if name in results else "no answer" for name in ("first", "second")]
     assert all(" 200 " in status for status in statuses), (
         f"two clients at once got {statuses}: the first request waited 2 s alone in the app "
@@ -423,9 +422,7 @@ def test_serve_forever_caps_threads(serve):
 
     server = serve(slow_app, max_threads=2)
     answers = {}
-    threads = [threading.Thread(target=lambda p=path: answers.update({p: server.get(p, timeout=4)}), daemon=True) for path in ("/1", "/2", "/3")]
-    for thread in threads:
-        thread.start()
+    clients = [Background(lambda p=path: answers.update({p: server.get(p, timeout=4)}), name=f"client {path}") for path in ("/1", "/2", "/3")]
     deadline = time.monotonic() + 2
     while len(inside) < 2 and time.monotonic() < deadline:
         server.running.check()
@@ -434,8 +431,8 @@ def test_serve_forever_caps_threads(serve):
     in_app = len(inside)
     release.set()
     deadline = time.monotonic() + 2
-    for thread in threads:
-        thread.join(max(0, deadline - time.monotonic()))
+    for client in clients:
+        client.done.wait(max(0, deadline - time.monotonic()))
     assert in_app == 2, f"with max_threads=2 and 3 slow requests, the app ran {in_app} at once, expected 2"
     served = sorted(path for path, (status, _, _) in answers.items() if " 200 " in status)
     assert served == ["/1", "/2", "/3"], f"with max_threads=2, only {served} of 3 requests were answered: free a slot when a thread is done"
