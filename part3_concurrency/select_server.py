@@ -59,6 +59,7 @@ class Connection:
         self.continue_sent = False
         self.last_active = time.monotonic()
         self.lock = threading.Lock()  # guards outbox while a worker thread writes to it
+        self.events = 0  # what the selector watches this socket for (0: not registered)
 
 
 def send_some(sock, outbox):
@@ -91,7 +92,9 @@ class SelectServer:
         self.connections = set()
         # Worker threads cannot touch the selector safely; they post finished work here
         # and write a byte to this socket pair, which wakes select() at once.
-        self.finished = deque()
+        self.finished = deque()  # (connection, keep_alive) for each app call that is done
+        self.to_flush = deque()  # connections a worker has added response bytes to
+        self.wake_pending = False  # a wake-up byte is on its way: no need for another
         self.wake_reader, self.wake_writer = socket.socketpair()
         self.wake_reader.setblocking(False)
         self.wake_writer.setblocking(False)
@@ -137,7 +140,13 @@ class SelectServer:
             self.selector.register(self.listener, selectors.EVENT_READ, "accept")
 
     def wake(self):
-        """Called from other threads (and the signal handler) to interrupt select()."""
+        """Called from other threads (and the signal handler) to interrupt select().
+
+        Under load many workers finish while the loop is busy: one wake-up byte is enough
+        for all of them, so a worker only sends one when none is pending."""
+        if self.wake_pending:
+            return
+        self.wake_pending = True
         try:
             self.wake_writer.send(b"\0")
         except BlockingIOError:
@@ -149,6 +158,10 @@ class SelectServer:
                 pass
         except BlockingIOError:
             pass
+        # Clear the flag only now that the bytes are read, and before the loop looks at
+        # the finished work (run_once does that next): a worker that finishes from here
+        # on sends a new byte, and one that finished earlier is in the queue already.
+        self.wake_pending = False
 
     # --- accepting -----------------------------------------------------------------------
 
@@ -171,7 +184,7 @@ class SelectServer:
             disable_nagle(sock)
             connection = Connection(sock, address)
             self.connections.add(connection)
-            self.selector.register(sock, selectors.EVENT_READ, connection)
+            self.watch(connection, reading=True)
 
     # --- reading requests ------------------------------------------------------------------
 
@@ -241,7 +254,8 @@ class SelectServer:
             with connection.lock:
                 connection.outbox += data
             if in_worker:
-                self.wake()  # the loop will see the outbox and write it
+                self.to_flush.append(connection)
+                self.wake()  # the loop writes the outbox when it wakes
 
         try:
             response = run_app(self.app, environ, request, send)
@@ -263,7 +277,8 @@ class SelectServer:
                 continue
             connection.keep_alive = keep_alive
             self.finish_response(connection)
-        for connection in list(self.connections):
+        while self.to_flush:  # a streaming app's pieces, before the app is done
+            connection = self.to_flush.popleft()
             if connection.outbox and connection.state != "closed":
                 self.flush(connection)
 
@@ -316,17 +331,18 @@ class SelectServer:
             self.watch(connection, reading=False)  # still waiting for the app
 
     def watch(self, connection, reading=False, writing=False):
+        """Tell the selector what to watch this socket for; a system call only on change."""
         events = (selectors.EVENT_READ if reading else 0) | (selectors.EVENT_WRITE if writing else 0)
-        if connection.state == "closed":
+        if connection.state == "closed" or events == connection.events:
             return
         if not events:
             # The selector cannot hold a socket with no events: take it out until needed.
-            if connection.sock in self.selector.get_map():
-                self.selector.unregister(connection.sock)
-        elif connection.sock in self.selector.get_map():
+            self.selector.unregister(connection.sock)
+        elif connection.events:
             self.selector.modify(connection.sock, events, connection)
         else:
             self.selector.register(connection.sock, events, connection)
+        connection.events = events
 
     # --- closing -------------------------------------------------------------------------------
 
@@ -334,7 +350,7 @@ class SelectServer:
         if connection.state == "closed":
             return
         connection.state = "closed"
-        if connection.sock in self.selector.get_map():
+        if connection.events:
             self.selector.unregister(connection.sock)
         connection.sock.close()
         self.connections.discard(connection)
