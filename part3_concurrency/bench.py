@@ -255,6 +255,8 @@ def plot(rows, out, field, label, filename, log_y):
                 style = "-o" if server in OURS else "--s"
                 axis.plot(*zip(*points), style, label=server, linewidth=2 if server in OURS else 1.2)
         axis.set_xscale("log")
+        levels = sorted({row.concurrency for row in rows})
+        axis.set_xticks(levels, [str(level) for level in levels])
         if log_y:
             axis.set_yscale("log")
         axis.set_title(f"{mode}")
