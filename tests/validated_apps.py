@@ -14,3 +14,9 @@ from wsgiref.validate import validator
 import part2_wsgi.apps.demo_app
 
 demo = validator(part2_wsgi.apps.demo_app.app)
+
+import part2_wsgi.apps.django_app  # noqa: E402  (configures Django for this process)
+import part2_wsgi.apps.flask_app  # noqa: E402
+
+flask = validator(part2_wsgi.apps.flask_app.app)
+django = validator(part2_wsgi.apps.django_app.application)
