@@ -16,7 +16,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb"))
-CELL_TIMEOUT = 60  # seconds; every cell is meant to take a second or two
+CELL_TIMEOUT = 120  # a limit, not a target: the slowest cell (the quick benchmark) takes about 25 s
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the kernel colours its tracebacks
 
 
