@@ -808,3 +808,18 @@ def test_a_bad_option_prints_one_line_and_exits_2(name, args):
     assert result.returncode == 2, f"exit status {result.returncode}\n{result.stderr}"
     assert len(lines) == 1 and args[0] in lines[0], result.stderr
     assert "Serving on" not in result.stdout
+
+
+@pytest.mark.parametrize("name", list(SERVERS))
+def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(serve, name):
+    """`printf 'GET ...' | nc` shuts its sending side once the request is out, and waits:
+    end of input is not end of interest. The answer must come, then the close."""
+    server = start(serve, name)
+    with socket.create_connection(server.address, timeout=10) as client:
+        client.sendall(b"GET /sleep?seconds=0.3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.shutdown(socket.SHUT_WR)
+        response = b""
+        while data := client.recv(65536):
+            response += data
+    assert response.startswith(b"HTTP/1.1 200 OK"), response[:200]
+    assert response.endswith(b"slept 0.3\n"), response[-200:]
