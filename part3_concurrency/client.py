@@ -19,19 +19,18 @@ it started and when it ended. Exactly N requests are sent in total. From those n
 * **The client can be the bottleneck.** This client is Python: sending, parsing and
   taking notes cost CPU, the GIL lets one of its threads run Python code at a time,
   and on a 2-core machine every cycle it spends is taken from the server. What you
-  measure is the slower of the two. Measured on the workshop's 2-core machine (other
-  work running; median of 3 runs), against the select server, keep-alive, on ``/``:
+  measure is the slower of the two. Measured on the workshop's 2-core machine, against
+  the select server serving hello world (``--quiet``), keep-alive, on ``/``:
 
-      python part3_concurrency/select_server.py &
+      python part3_concurrency/select_server.py part2_wsgi.apps.hello_app:app --quiet &
       python part3_concurrency/client.py http://127.0.0.1:8888/ --concurrency 10 --requests 5000 --keep-alive
 
-  about 6,900 requests/s (runs: 5,894, 6,912, 6,962), where wrk (``wrk -t2 -c10 -d3s``)
-  got 5,300 to 6,800: there the *server* sets the pace. The client's own ceiling,
-  measured against a trivial C server answering the same 1.7 KB, is near 60,000 to
-  70,000 requests/s (one thread of Python at a time: the GIL), far above any server in
-  this folder. Still, use it for correctness, latency and timelines, and compare
-  servers' throughput with wrk (``bench.py``): a C client, the usual yardstick, that
-  takes fewer cycles from the server it measures.
+  about 14,000 requests/s (runs: 14,188, 14,054, 13,868), where wrk (``wrk -t2 -c10
+  -d3s``) got 20,900 from the same server: here the *client* sets the pace. Against a
+  trivial C server its own ceiling is 60,000 to 70,000 requests/s, but on 2 cores every
+  cycle it spends is taken from the server it measures. So use it for correctness,
+  latency and timelines, and compare servers' throughput with wrk (``bench.py``): a C
+  client, the usual yardstick, that takes fewer cycles from the server it measures.
 * **Closed loop.** Each client sends its next request only when the previous answer
   has arrived, so a slow server is sent less work, and the queue it would build never
   shows in the numbers ("coordinated omission"). An open-loop tool (wrk2, say) sends at
@@ -528,12 +527,11 @@ def make_parser():
     parser = OneLineParser(
         description="A load client: C threads share N GET requests; prints throughput, errors and latency percentiles.",
         epilog=(
-            "Its ceiling, measured on the workshop's 2-core machine: against the select server "
-            "(keep-alive, /, --concurrency 10 --requests 5000) about 6,900 requests/s, as fast as wrk "
-            "there, so the server set the pace; against a trivial C server, 60,000 to 70,000 requests/s, "
-            "where this Python client (one GIL) is the limit. What you measure is the slower of the two, "
-            "and on 2 cores the client's CPU is taken from the server. Use it for correctness, latency "
-            "and timelines; compare servers' throughput with wrk (bench.py)."
+            "Its ceiling, measured on the workshop's 2-core machine: against the select server serving "
+            "hello world (keep-alive, --concurrency 10 --requests 5000) about 14,000 requests/s, where wrk "
+            "got 20,900 from the same server: the client set the pace. What you measure is the slower of "
+            "the two, and on 2 cores the client's CPU is taken from the server. Use it for correctness, "
+            "latency and timelines; compare servers' throughput with wrk (bench.py)."
         ),
     )
     parser.add_argument("url", type=http_url, metavar="URL", help="an http:// URL, e.g. http://127.0.0.1:8888/sleep?seconds=0.5")
