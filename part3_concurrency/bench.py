@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 

@@ -35,7 +35,7 @@ from collections import deque
 from part2_wsgi.protocol import CONTINUE, HTTPError, RequestParser, error_response
 from part2_wsgi.serving import CHUNK, log_problem, log_request, non_negative_int, raise_open_file_limit, run
 from part2_wsgi.server import disable_nagle
-from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
+from part2_wsgi.wsgi import build_environ, run_app
 
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle connection stays open between requests
 READ_TIMEOUT = 10  # seconds a client may take to finish sending a request it has begun
@@ -273,8 +273,6 @@ class SelectServer:
             response = run_app(self.app, environ, request, send)
             log_request(connection.address, request, response.status_code, response.bytes_sent)
             keep_alive = response.keep_alive
-        except ClientDisconnected:  # cannot happen here: send() only buffers
-            keep_alive = False
         except Exception as error:  # never let a worker die silently
             log_problem(connection.address, f"internal error: {error!r}")
             keep_alive = False

@@ -15,9 +15,10 @@ busy, the main thread stops accepting, and new clients wait in the listen backlo
 
 Threads are started as connections need them, and *reused*: when its connection ends, a
 thread waits for the next one rather than exiting. Starting a thread costs a handshake
-with the new thread (about 80 microseconds, and a wait for the GIL); measured here, with
-``Connection: close`` from 10 clients, a new thread per connection served about 2,900
-requests a second, reused threads about 5,200.
+with the new thread (about 80 microseconds, and a wait for the GIL). Measured here with
+``wrk -t2 -c10 -d3s -H 'Connection: close'`` against the hello-world app (``--quiet``):
+a new thread per connection served about 4,200 requests a second, reused threads
+about 7,000.
 """
 
 import queue
