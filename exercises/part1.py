@@ -41,7 +41,9 @@ def echo(connection):
     Prepared by: notebooks/01_sockets.ipynb, sections 2.1 and 2.2 (the echo server);
     graded in section 2.5.
     """
-    raise NotImplementedError("loop: data = connection.recv(CHUNK); return when data is b''; else connection.sendall(data)")
+    raise NotImplementedError(
+        "loop: data = connection.recv(CHUNK); return when data is b''; else connection.sendall(data)"
+    )
 
 
 # --- 2. receive_exactly (1 point) ---------------------------------------------------------
@@ -64,7 +66,9 @@ def receive_exactly(connection, size):
     Prepared by: notebooks/01_sockets.ipynb, sections 2.3 (recv() may return fewer
     bytes than were sent) and 2.4 (A round trip with echo_client.echo); graded in 2.5.
     """
-    raise NotImplementedError("loop on connection.recv(min(remaining, CHUNK)) until size bytes have come; b'' means the peer closed")
+    raise NotImplementedError(
+        "loop on connection.recv(min(remaining, CHUNK)) until size bytes have come; b'' means the peer closed"
+    )
 
 
 # --- 3. format_response (1 point) ---------------------------------------------------------
@@ -94,7 +98,9 @@ def format_response(status, text):
     Prepared by: notebooks/01_sockets.ipynb, section 3.2 (A GET request, byte for byte);
     graded in section 3.6.
     """
-    raise NotImplementedError("encode the body first (its length in bytes is Content-Length), then build the head with \\r\\n line ends")
+    raise NotImplementedError(
+        "encode the body first (its length in bytes is Content-Length), then build the head with \\r\\n line ends"
+    )
 
 
 # --- 4. read_head (2 points) ---------------------------------------------------------------
@@ -120,7 +126,9 @@ def read_head(connection):
     Prepared by: notebooks/01_sockets.ipynb, sections 2.3 (recv() may return fewer
     bytes than were sent) and 3.2 (A GET request, byte for byte); graded in 3.6.
     """
-    raise NotImplementedError("append each recv() to a buffer until END_OF_HEAD.search(buffer) finds the blank line; split there")
+    raise NotImplementedError(
+        "append each recv() to a buffer until END_OF_HEAD.search(buffer) finds the blank line; split there"
+    )
 
 
 # --- 5. parse_head (3 points) --------------------------------------------------------------
@@ -151,4 +159,6 @@ def parse_head(head):
     Prepared by: notebooks/01_sockets.ipynb, sections 3.3 (A POST with a form body) and
     3.4 (A malformed request gets a 400, and the server carries on); graded in 3.6.
     """
-    raise NotImplementedError("decode as ASCII, split into lines, split the first on ' ' into 3 parts, then each header at its first ':'")
+    raise NotImplementedError(
+        "decode as ASCII, split into lines, split the first on ' ' into 3 parts, then each header at its first ':'"
+    )

@@ -50,7 +50,9 @@ def response_head(status, headers, version="HTTP/1.1"):
     Prepared by: notebooks/02_wsgi.ipynb, section 2.5 (run_app: the server's half, down
     to the bytes); graded in 2.8.
     """
-    raise NotImplementedError("f'{version} {status}\\r\\n', then f'{name}: {value}\\r\\n' per header, then '\\r\\n'; encode as latin-1")
+    raise NotImplementedError(
+        "f'{version} {status}\\r\\n', then f'{name}: {value}\\r\\n' per header, then '\\r\\n'; encode as latin-1"
+    )
 
 
 # --- 2. chunk (1 point) --------------------------------------------------------------------
@@ -71,7 +73,9 @@ def chunk(data):
     Prepared by: notebooks/02_wsgi.ipynb, section 2.6 (A body of unknown length:
     chunked framing); graded in 2.8.
     """
-    raise NotImplementedError("the size is f'{len(data):x}' (hexadecimal), then CRLF, the bytes, CRLF: build bytes, not str")
+    raise NotImplementedError(
+        "the size is f'{len(data):x}' (hexadecimal), then CRLF, the bytes, CRLF: build bytes, not str"
+    )
 
 
 # --- 3. parse_header_line (2 points) -------------------------------------------------------
@@ -128,7 +132,9 @@ def add_header_variables(environ, request):
 
     Prepared by: notebooks/02_wsgi.ipynb, section 2.3 (The environ); graded in 2.8.
     """
-    raise NotImplementedError("for name, value in request.headers: key = name.upper().replace('-', '_'); mind the four special cases")
+    raise NotImplementedError(
+        "for name, value in request.headers: key = name.upper().replace('-', '_'); mind the four special cases"
+    )
 
 
 # --- 5. response_framing (2 points) --------------------------------------------------------
@@ -190,7 +196,9 @@ def body_framing(request, limits=Limits()):
     Prepared by: notebooks/02_wsgi.ipynb, sections 2.2 (The parser, fed in two pieces)
     and 3 (Errors know their status); graded in 3.1.
     """
-    raise NotImplementedError("te = request.header('Transfer-Encoding'), cl = request.header('Content-Length'); handle te first")
+    raise NotImplementedError(
+        "te = request.header('Transfer-Encoding'), cl = request.header('Content-Length'); handle te first"
+    )
 
 
 # --- 7. read_request (3 points) ------------------------------------------------------------
@@ -219,4 +227,6 @@ def read_request(connection, parser):
     Prepared by: notebooks/02_wsgi.ipynb, sections 2.2 (The parser, fed in two pieces)
     and 4 (The real server); graded in 4.4.
     """
-    raise NotImplementedError("loop: request = parser.next_request(); if None, parser.feed(connection.recv(CHUNK)); mind b'' and Expect")
+    raise NotImplementedError(
+        "loop: request = parser.next_request(); if None, parser.feed(connection.recv(CHUNK)); mind b'' and Expect"
+    )

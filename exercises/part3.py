@@ -68,7 +68,9 @@ def reap_children(signum=None, frame=None):
     Prepared by: notebooks/03_concurrency.ipynb, sections 3.2 (Mistake 2: nobody reaps
     the children) and 3.3 (The fix); graded in 3.4.
     """
-    raise NotImplementedError("loop on os.waitpid(-1, os.WNOHANG): stop when it returns pid 0 or raises ChildProcessError")
+    raise NotImplementedError(
+        "loop on os.waitpid(-1, os.WNOHANG): stop when it returns pid 0 or raises ChildProcessError"
+    )
 
 
 # --- 3. send_some (2 points) -----------------------------------------------------------------
@@ -130,4 +132,6 @@ def serve_forever(listener, app, args):
     Prepared by: notebooks/03_concurrency.ipynb, sections 2.3 (The other three: one
     second) and 4.4 (Why the threaded server has a cap); graded in 4.5.
     """
-    raise NotImplementedError("slots = threading.BoundedSemaphore(args.max_threads); loop: acquire, accept, start a Thread that releases")
+    raise NotImplementedError(
+        "slots = threading.BoundedSemaphore(args.max_threads); loop: acquire, accept, start a Thread that releases"
+    )

@@ -19,15 +19,33 @@ from grader.workbook import display
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m grader", description="Grade the workbook's exercises and print a score table.")
+    parser = argparse.ArgumentParser(
+        prog="python -m grader", description="Grade the workbook's exercises and print a score table."
+    )
     parser.add_argument("part", nargs="?", choices=list(PARTS), help="grade only this part (default: all three)")
     parser.add_argument("exercise", nargs="?", help="grade only this exercise of the part, e.g. receive_exactly")
-    parser.add_argument("--solutions", action="store_true", help="grade the reference code instead of exercises/ (instructors: it must score full marks)")
+    parser.add_argument(
+        "--solutions",
+        action="store_true",
+        help="grade the reference code instead of exercises/ (instructors: it must score full marks)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as Gradescope's results.json to FILE")
-    parser.add_argument("--workbook", metavar="DIR", help="grade DIR/part1.py, DIR/part2.py, DIR/part3.py instead of exercises/")
-    parser.add_argument("--timeout", type=float, default=CHECK_TIMEOUT, metavar="SECONDS", help=f"time limit of one check (default {CHECK_TIMEOUT:g})")
-    parser.add_argument("--every-check", action="store_true", help="run every check, even after an exercise's first failure")
-    parser.add_argument("--jobs", type=int, metavar="N", help="exercises graded at once (default: the number of CPUs, at most 4)")
+    parser.add_argument(
+        "--workbook", metavar="DIR", help="grade DIR/part1.py, DIR/part2.py, DIR/part3.py instead of exercises/"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=CHECK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"time limit of one check (default {CHECK_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--every-check", action="store_true", help="run every check, even after an exercise's first failure"
+    )
+    parser.add_argument(
+        "--jobs", type=int, metavar="N", help="exercises graded at once (default: the number of CPUs, at most 4)"
+    )
     args = parser.parse_args(argv)
     if args.exercise and not args.part:
         parser.error("name the part before the exercise, e.g. python -m grader part1 echo")
@@ -56,7 +74,7 @@ def main(argv=None):
         done.append(result)
         print(table_row(result), flush=True)
         same_part = [r for r in done if r.exercise.part == result.exercise.part]
-        last_of_part = all(e.part != result.exercise.part for e in exercises[len(done):])
+        last_of_part = all(e.part != result.exercise.part for e in exercises[len(done) :])
         if several_parts and last_of_part and len(same_part) > 1:
             print(total_row(f"{result.exercise.part} total", same_part) + "\n", flush=True)
 

@@ -63,21 +63,61 @@ PARTS = {"part1": "Sockets", "part2": "HTTP and WSGI", "part3": "Concurrency"}
 # In the order a student meets them, from easy to hard within each part.
 EXERCISES = [
     Exercise("part1", "echo", 1, "part1_sockets.echo_server:echo", "01_sockets.ipynb, sections 2.1-2.2; graded in 2.5"),
-    Exercise("part1", "receive_exactly", 1, "part1_sockets.echo_client:receive_exactly", "01_sockets.ipynb, sections 2.3-2.4; graded in 2.5"),
-    Exercise("part1", "format_response", 1, "part1_sockets.http_server:format_response", "01_sockets.ipynb, section 3.2; graded in 3.6"),
-    Exercise("part1", "read_head", 2, "part1_sockets.http_server:read_head", "01_sockets.ipynb, sections 2.3 and 3.2; graded in 3.6"),
-    Exercise("part1", "parse_head", 3, "part1_sockets.http_server:parse_head", "01_sockets.ipynb, sections 3.3-3.4; graded in 3.6"),
+    Exercise(
+        "part1",
+        "receive_exactly",
+        1,
+        "part1_sockets.echo_client:receive_exactly",
+        "01_sockets.ipynb, sections 2.3-2.4; graded in 2.5",
+    ),
+    Exercise(
+        "part1",
+        "format_response",
+        1,
+        "part1_sockets.http_server:format_response",
+        "01_sockets.ipynb, section 3.2; graded in 3.6",
+    ),
+    Exercise(
+        "part1",
+        "read_head",
+        2,
+        "part1_sockets.http_server:read_head",
+        "01_sockets.ipynb, sections 2.3 and 3.2; graded in 3.6",
+    ),
+    Exercise(
+        "part1",
+        "parse_head",
+        3,
+        "part1_sockets.http_server:parse_head",
+        "01_sockets.ipynb, sections 3.3-3.4; graded in 3.6",
+    ),
     Exercise("part2", "response_head", 1, "part2_wsgi.protocol:response_head", "02_wsgi.ipynb, section 2.5"),
     Exercise("part2", "chunk", 1, "part2_wsgi.protocol:chunk", "02_wsgi.ipynb, section 2.6"),
-    Exercise("part2", "parse_header_line", 2, "part2_wsgi.protocol:parse_header_line", "02_wsgi.ipynb, sections 2.2 and 3"),
+    Exercise(
+        "part2", "parse_header_line", 2, "part2_wsgi.protocol:parse_header_line", "02_wsgi.ipynb, sections 2.2 and 3"
+    ),
     Exercise("part2", "add_header_variables", 2, "part2_wsgi.wsgi:add_header_variables", "02_wsgi.ipynb, section 2.3"),
     Exercise("part2", "response_framing", 2, "part2_wsgi.protocol:response_framing", "02_wsgi.ipynb, sections 2.6-2.7"),
     Exercise("part2", "body_framing", 3, "part2_wsgi.protocol:body_framing", "02_wsgi.ipynb, sections 2.2 and 3"),
     Exercise("part2", "read_request", 3, "part2_wsgi.server:read_request", "02_wsgi.ipynb, sections 2.2 and 4"),
     Exercise("part3", "alive", 1, "part3_concurrency.forking_server:alive", "03_concurrency.ipynb, section 3.3"),
-    Exercise("part3", "reap_children", 2, "part3_concurrency.forking_server:reap_children", "03_concurrency.ipynb, sections 3.2-3.3"),
-    Exercise("part3", "send_some", 2, "part3_concurrency.select_server:send_some", "03_concurrency.ipynb, sections 1 and 5"),
-    Exercise("part3", "serve_forever", 3, "part3_concurrency.threaded_server:serve_forever", "03_concurrency.ipynb, sections 2.3 and 4.4"),
+    Exercise(
+        "part3",
+        "reap_children",
+        2,
+        "part3_concurrency.forking_server:reap_children",
+        "03_concurrency.ipynb, sections 3.2-3.3",
+    ),
+    Exercise(
+        "part3", "send_some", 2, "part3_concurrency.select_server:send_some", "03_concurrency.ipynb, sections 1 and 5"
+    ),
+    Exercise(
+        "part3",
+        "serve_forever",
+        3,
+        "part3_concurrency.threaded_server:serve_forever",
+        "03_concurrency.ipynb, sections 2.3 and 4.4",
+    ),
 ]
 
 
@@ -137,10 +177,24 @@ def run_exercise(exercise, solutions=False, workbook=None, timeout=CHECK_TIMEOUT
     with tempfile.TemporaryDirectory(prefix="grader-") as scratch:
         results_file = Path(scratch) / "results.jsonl"
         command = [
-            sys.executable, "-m", "pytest", str(TESTS_DIR / f"test_{exercise.part}.py"),
-            "--exercise", exercise.name, "--results-file", str(results_file),
-            "-p", "pytest_timeout", f"--timeout={timeout}", "-p", "no:cacheprovider", "-p", "no:threadexception",
-            "-q", "--no-header", "-rN",
+            sys.executable,
+            "-m",
+            "pytest",
+            str(TESTS_DIR / f"test_{exercise.part}.py"),
+            "--exercise",
+            exercise.name,
+            "--results-file",
+            str(results_file),
+            "-p",
+            "pytest_timeout",
+            f"--timeout={timeout}",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:threadexception",
+            "-q",
+            "--no-header",
+            "-rN",
         ]
         if not every_check:
             command.append("-x")  # all or nothing: after the first failure, stop
@@ -168,7 +222,12 @@ def _run_process(command, env, hard_limit):
     """Run the command in its own process group; kill the whole group past the limit."""
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             # A new session: the student's code may fork, and a hung process group must
             # be killed whole, or a forgotten child would keep running after we are done.
             start_new_session=True,
@@ -283,7 +342,8 @@ def total_row(label, results):
     earned = sum(result.score for result in results)
     possible = sum(result.exercise.points for result in results)
     passed = sum(result.passed for result in results)
-    return f"{label:<28} {f'{earned} / {possible}':>7}  {passed} of {len(results)} exercise{'s' if len(results) > 1 else ''} passed"
+    exercises = "exercise" if len(results) == 1 else "exercises"
+    return f"{label:<28} {f'{earned} / {possible}':>7}  {passed} of {len(results)} {exercises} passed"
 
 
 def format_table(results):
@@ -304,7 +364,9 @@ def format_table(results):
 def describe(result):
     """Everything about one exercise's result, for Gradescope's "output" field."""
     exercise = result.exercise
-    lines = [f"{exercise.part}.{exercise.name}: {result.score} of {exercise.points} points. Prepared by {exercise.notebook}."]
+    lines = [
+        f"{exercise.part}.{exercise.name}: {result.score} of {exercise.points} points. Prepared by {exercise.notebook}."
+    ]
     if result.message:
         lines.append(f"First problem: {result.message}")
     for check in result.checks:
@@ -325,7 +387,8 @@ def gradescope_results(results, seconds=None):
     possible = sum(result.exercise.points for result in results)
     document = {
         "score": earned,
-        "output": f"{earned} of {possible} points; {sum(r.passed for r in results)} of {len(results)} exercises passed.",
+        "output": f"{earned} of {possible} points; "
+        "{sum(r.passed for r in results)} of {len(results)} exercises passed.",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [
@@ -339,7 +402,10 @@ def gradescope_results(results, seconds=None):
                 "visibility": "visible",
                 # Not shown by Gradescope; kept for instructors and for the grader's own tests.
                 "extra_data": {
-                    "checks": [{"name": check.name, "passed": check.passed, "message": check.message} for check in result.checks],
+                    "checks": [
+                        {"name": check.name, "passed": check.passed, "message": check.message}
+                        for check in result.checks
+                    ],
                     "total_checks": result.total_checks,
                     "seconds": round(result.seconds, 2),
                 },

@@ -37,7 +37,7 @@ class WorkbookError(Exception):
 
 
 def target():
-    """"exercises" or "solutions"."""
+    """ "exercises" or "solutions"."""
     return os.environ.get(TARGET_VARIABLE, "exercises")
 
 

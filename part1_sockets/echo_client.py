@@ -55,8 +55,7 @@ def messages(args):
     if args.message is not None:
         yield args.message.encode() + b"\n"
         return
-    for line in sys.stdin.buffer:
-        yield line
+    yield from sys.stdin.buffer
 
 
 def run(args):

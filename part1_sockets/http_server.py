@@ -282,7 +282,9 @@ class OneLineParser(argparse.ArgumentParser):
 def parse_args(argv=None):
     parser = OneLineParser(description="The smallest correct HTTP server: GET and POST, one request per connection.")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument(
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
+    )
     return parser.parse_args(argv)
 
 

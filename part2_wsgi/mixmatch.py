@@ -102,7 +102,9 @@ def main(argv=None):
     servers = parser.add_subparsers(dest="server", metavar="SERVER", required=True)
     for name in SERVERS:
         # Each server takes the same APP, --host and --port as the workshop's servers.
-        servers.add_parser(name, help=f"serve with {name}", add_help=False, parents=[make_parser(f"Serve a WSGI app with {name}.")])
+        servers.add_parser(
+            name, help=f"serve with {name}", add_help=False, parents=[make_parser(f"Serve a WSGI app with {name}.")]
+        )
     args = parser.parse_args(argv)
     try:
         app = load_app(args.app)
@@ -115,7 +117,10 @@ def main(argv=None):
     try:
         SERVERS[args.server](app, args.host, args.port)
     except OSError as error:
-        print(f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        print(
+            f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -54,7 +54,16 @@ def disable_nagle(connection):
     connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def handle_connection(connection, address, app, server_address, keep_alive=False, timeout=READ_TIMEOUT, multithread=False, multiprocess=False):
+def handle_connection(
+    connection,
+    address,
+    app,
+    server_address,
+    keep_alive=False,
+    timeout=READ_TIMEOUT,
+    multithread=False,
+    multiprocess=False,
+):
     """Serve one client: read a request, run the app, send the response; repeat while
     ``keep_alive`` and the client want it; then close the connection."""
     connection.settimeout(timeout)

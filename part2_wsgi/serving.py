@@ -60,12 +60,19 @@ def non_negative_int(text):
 def make_parser(description):
     parser = OneLineParser(description=description)
     parser.add_argument(
-        "app", nargs="?", default=DEFAULT_APP, metavar="APP",
+        "app",
+        nargs="?",
+        default=DEFAULT_APP,
+        metavar="APP",
         help=f"the WSGI app to serve, as module:callable (default {DEFAULT_APP})",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--quiet", action="store_true", help="no access log (benchmarks: gunicorn and waitress keep none by default)")
+    parser.add_argument(
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no access log (benchmarks: gunicorn and waitress keep none by default)"
+    )
     return parser
 
 

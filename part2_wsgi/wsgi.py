@@ -30,7 +30,9 @@ SERVER_SOFTWARE = "SmallJourney/1.0"
 # --- the environ -----------------------------------------------------------------------
 
 
-def build_environ(request, server_name, server_port, remote_addr="", remote_port=0, multithread=False, multiprocess=False):
+def build_environ(
+    request, server_name, server_port, remote_addr="", remote_port=0, multithread=False, multiprocess=False
+):
     """The environ PEP 3333 asks for, built from a parsed Request."""
     environ = {
         # CGI variables
@@ -85,7 +87,16 @@ def add_header_variables(environ, request):
 # --- the response ------------------------------------------------------------------------
 
 # Headers that describe one connection, not the response: the server alone sets them.
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+}
 
 
 class ClientDisconnected(Exception):

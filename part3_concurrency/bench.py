@@ -91,7 +91,9 @@ class Row:
 def tree_rss_kb(pid):
     """Resident memory of ``pid`` and its descendants, in KB (``ps`` works on Linux and macOS)."""
     try:
-        listing = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,rss="], capture_output=True, text=True, timeout=5).stdout
+        listing = subprocess.run(
+            ["ps", "-A", "-o", "pid=,ppid=,rss="], capture_output=True, text=True, timeout=5
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return 0
     children, rss = {}, {}
@@ -195,8 +197,13 @@ def measure_all(names, levels, rounds, seconds, progress=print):
                     for name, server in servers.items():
                         with PeakMemory(server.pid) as memory:
                             rate, p50, p99, errors = load(server.url + "/", level, mode, seconds)
-                        measurements.append(Measurement(name, mode, level, round_number, rate, p50, p99, errors, memory.peak, client))
-                        progress(f"[{len(measurements)}/{total}] round {round_number} {mode:10} c={level:<5} {name:16} {rate:9.0f} req/s  p99 {p99:8.2f} ms  errors {errors}")
+                        measurements.append(
+                            Measurement(name, mode, level, round_number, rate, p50, p99, errors, memory.peak, client)
+                        )
+                        progress(
+                            f"[{len(measurements)}/{total}] round {round_number} {mode:10} c={level:<5} {name:16} "
+                            f"{rate:9.0f} req/s  p99 {p99:8.2f} ms  errors {errors}"
+                        )
     finally:
         for server in servers.values():
             server.stop(timeout=10)
@@ -210,7 +217,9 @@ def summarise(measurements, unavailable, levels):
         groups.setdefault((m.server, m.mode, m.concurrency), []).append(m)
     rows = [
         Row(
-            server, mode, level,
+            server,
+            mode,
+            level,
             round(statistics.median(m.requests_per_second for m in group), 1),
             round(statistics.median(m.p50_ms for m in group), 3),
             round(statistics.median(m.p99_ms for m in group), 3),
@@ -223,7 +232,11 @@ def summarise(measurements, unavailable, levels):
     for name, reason in unavailable.items():
         for mode in MODES:
             for level in levels:
-                rows.append(Row(name, mode, level, float("nan"), float("nan"), float("nan"), 0, 0, "-", f"unavailable: {reason}"))
+                rows.append(
+                    Row(
+                        name, mode, level, float("nan"), float("nan"), float("nan"), 0, 0, "-", f"unavailable: {reason}"
+                    )
+                )
     return rows
 
 
@@ -237,7 +250,12 @@ def write_results(rows, out):
         writer.writeheader()
         writer.writerows(asdict(row) for row in rows)
     (out / "results.json").write_text(json.dumps([asdict(row) for row in rows], indent=1))
-    return [out / "results.csv", out / "results.json", plot(rows, out, "requests_per_second", "requests per second", "throughput.png", log_y=False), plot(rows, out, "p99_ms", "p99 latency (ms)", "latency.png", log_y=True)]
+    return [
+        out / "results.csv",
+        out / "results.json",
+        plot(rows, out, "requests_per_second", "requests per second", "throughput.png", log_y=False),
+        plot(rows, out, "p99_ms", "p99 latency (ms)", "latency.png", log_y=True),
+    ]
 
 
 def plot(rows, out, field, label, filename, log_y):
@@ -247,12 +265,14 @@ def plot(rows, out, field, label, filename, log_y):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, len(MODES), figsize=(12, 4.5), sharey=True)
-    for axis, mode in zip(axes, MODES):
+    for axis, mode in zip(axes, MODES, strict=False):
         for server in dict.fromkeys(row.server for row in rows):
-            points = sorted((r.concurrency, getattr(r, field)) for r in rows if r.server == server and r.mode == mode and not r.note)
+            points = sorted(
+                (r.concurrency, getattr(r, field)) for r in rows if r.server == server and r.mode == mode and not r.note
+            )
             if points:
                 style = "-o" if server in OURS else "--s"
-                axis.plot(*zip(*points), style, label=server, linewidth=2 if server in OURS else 1.2)
+                axis.plot(*zip(*points, strict=False), style, label=server, linewidth=2 if server in OURS else 1.2)
         axis.set_xscale("log")
         levels = sorted({row.concurrency for row in rows})
         axis.set_xticks(levels, [str(level) for level in levels])
@@ -277,7 +297,10 @@ def print_table(rows):
         if r.note:
             print(f"{r.server:18}{r.mode:12}{r.concurrency:>6}  {r.note}")
         else:
-            print(f"{r.server:18}{r.mode:12}{r.concurrency:>6}{r.requests_per_second:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}{r.peak_rss_kb / 1024:>9.1f}")
+            print(
+                f"{r.server:18}{r.mode:12}{r.concurrency:>6}{r.requests_per_second:>10.0f}"
+                f"{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}{r.peak_rss_kb / 1024:>9.1f}"
+            )
 
 
 # --- C10K: ten thousand connections at once ----------------------------------------------------
@@ -290,23 +313,41 @@ def c10k(connections, threaded_connections):
 
     limit = raise_open_file_limit()
     if limit < connections + 100:
-        print(f"the open-file hard limit is {limit}, too low for {connections} connections; "
-              f"using {limit - 100} (raise it as root, for example: ulimit -Hn {connections + 1000})", file=sys.stderr)
+        print(
+            f"the open-file hard limit is {limit}, too low for {connections} connections; "
+            f"using {limit - 100} (raise it as root, for example: ulimit -Hn {connections + 1000})",
+            file=sys.stderr,
+        )
         connections = limit - 100
     results = []
     for name, args, count in (
         ("select", ["part3_concurrency/select_server.py"], connections),
-        ("threaded", ["part3_concurrency/threaded_server.py", "--max-threads", str(threaded_connections + 10)], min(connections, threaded_connections)),
+        (
+            "threaded",
+            ["part3_concurrency/threaded_server.py", "--max-threads", str(threaded_connections + 10)],
+            min(connections, threaded_connections),
+        ),
     ):
         with start_server(*args, APP, timeout=30) as server:
             before = tree_rss_kb(server.pid)
             with held_connections(server.address, count) as (answered, seconds):
                 holding = tree_rss_kb(server.pid)
         per_connection = (holding - before) / max(answered, 1)
-        results.append({"server": name, "connections": count, "answered": answered, "seconds": round(seconds, 2),
-                        "rss_before_kb": before, "rss_holding_kb": holding, "kb_per_connection": round(per_connection, 1)})
-        print(f"{name:9} {answered:>6}/{count} connections answered in {seconds:.1f} s, all held open; "
-              f"{per_connection:.1f} KB of resident memory per connection")
+        results.append(
+            {
+                "server": name,
+                "connections": count,
+                "answered": answered,
+                "seconds": round(seconds, 2),
+                "rss_before_kb": before,
+                "rss_holding_kb": holding,
+                "kb_per_connection": round(per_connection, 1),
+            }
+        )
+        print(
+            f"{name:9} {answered:>6}/{count} connections answered in {seconds:.1f} s, all held open; "
+            f"{per_connection:.1f} KB of resident memory per connection"
+        )
     return results
 
 
@@ -319,11 +360,22 @@ def parse_args(argv=None):
     parser.add_argument("--levels", default="1,10,100,1000", help="concurrency levels (default 1,10,100,1000)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported (default 2)")
     parser.add_argument("--seconds", type=int, default=2, help="length of each measurement (default 2)")
-    parser.add_argument("--servers", default=",".join(SERVERS), help=f"which servers (default all: {','.join(SERVERS)})")
-    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for results.csv, results.json and the plots")
-    parser.add_argument("--c10k", action="store_true", help="instead: hold 10,000 connections against the select server")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help=f"which servers (default all: {','.join(SERVERS)})"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="folder for results.csv, results.json and the plots"
+    )
+    parser.add_argument(
+        "--c10k", action="store_true", help="instead: hold 10,000 connections against the select server"
+    )
     parser.add_argument("--connections", type=int, default=10_000, help="with --c10k: how many (default 10000)")
-    parser.add_argument("--threaded-connections", type=int, default=1000, help="with --c10k: how many for the threaded server (default 1000)")
+    parser.add_argument(
+        "--threaded-connections",
+        type=int,
+        default=1000,
+        help="with --c10k: how many for the threaded server (default 1000)",
+    )
     args = parser.parse_args(argv)
     unknown = [s for s in args.servers.split(",") if s not in SERVERS]
     if unknown:
@@ -345,8 +397,17 @@ def main(argv=None):
         (args.out / "c10k.json").write_text(json.dumps(results, indent=1))
         return 0
     if not shutil.which("wrk"):
-        print("wrk is not installed: falling back to part3_concurrency/client.py; its figures are client-bound", file=sys.stderr)
-    measurements, unavailable = measure_all(args.servers.split(","), args.levels, args.rounds, args.seconds, progress=lambda line: print(line, file=sys.stderr, flush=True))
+        print(
+            "wrk is not installed: falling back to part3_concurrency/client.py; its figures are client-bound",
+            file=sys.stderr,
+        )
+    measurements, unavailable = measure_all(
+        args.servers.split(","),
+        args.levels,
+        args.rounds,
+        args.seconds,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
     rows = summarise(measurements, unavailable, args.levels)
     print_table(rows)
     for path in write_results(rows, args.out):

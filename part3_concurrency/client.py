@@ -65,7 +65,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 DEFAULT_TIMEOUT = 10.0
@@ -234,8 +234,8 @@ class Record(NamedTuple):
     index: int  # which request, 0 .. N-1, in the order they were handed out
     start: float
     end: float
-    status: Optional[int]  # None if no response came
-    error: Optional[str]  # None if a response came (whatever its status), else error_kind()
+    status: int | None  # None if no response came
+    error: str | None  # None if a response came (whatever its status), else error_kind()
 
     @property
     def latency_ms(self):
@@ -352,7 +352,9 @@ class LoadResult:
             "connections_opened": self.connections_opened,
             "wall_time": self.wall_time,
             "requests_per_second": self.requests_per_second,
-            "latency_ms": {name: self.latency_ms(p) for name, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
+            "latency_ms": {
+                name: self.latency_ms(p) for name, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
+            },
             "interrupted": self.interrupted,
         }
 
@@ -363,8 +365,14 @@ class LoadResult:
         clients = f"{self.concurrency} client{'s' if self.concurrency != 1 else ''}"
         lines = [f"GET {self.url}: {clients}, {mode}" + ("  (interrupted by Ctrl-C)" if self.interrupted else "")]
         lines.append(f"  completed      {s['completed']} of {self.requests}")
-        lines.append(f"  errors         {sum(self.errors.values())}" + "".join(f"\n    {kind:<12} {n}" for kind, n in self.errors.most_common()))
-        lines.append(f"  non-2xx        {sum(self.non_2xx.values())}" + "".join(f"\n    status {code:<5} {n}" for code, n in sorted(self.non_2xx.items())))
+        lines.append(
+            f"  errors         {sum(self.errors.values())}"
+            + "".join(f"\n    {kind:<12} {n}" for kind, n in self.errors.most_common())
+        )
+        lines.append(
+            f"  non-2xx        {sum(self.non_2xx.values())}"
+            + "".join(f"\n    status {code:<5} {n}" for code, n in sorted(self.non_2xx.items()))
+        )
         lines.append(f"  connections    {self.connections_opened}")
         lines.append(f"  wall time      {self.wall_time:.3f} s")
         lines.append(f"  requests/s     {self.requests_per_second:.1f}")
@@ -383,7 +391,12 @@ class LoadResult:
                 writer = csv.writer(out)
                 writer.writerow(columns)
                 for record in self.records:
-                    writer.writerow(["" if value is None else f"{value:.6f}" if isinstance(value, float) else value for value in record])
+                    writer.writerow(
+                        [
+                            "" if value is None else f"{value:.6f}" if isinstance(value, float) else value
+                            for value in record
+                        ]
+                    )
         else:
             raise ValueError(f"timeline file must end in .csv or .json, not {path.name!r}")
         return path
@@ -478,8 +491,14 @@ def run_load(url, concurrency, requests, keep_alive=False, timeout=DEFAULT_TIMEO
         meter.finish()
     done = sorted((record for mine in records for record in list(mine)), key=lambda record: record.index)
     return LoadResult(
-        url=url, concurrency=concurrency, requests=requests, keep_alive=keep_alive, records=done,
-        wall_time=wall_time, connections_opened=sum(c.opened for c in connections), interrupted=interrupted,
+        url=url,
+        concurrency=concurrency,
+        requests=requests,
+        keep_alive=keep_alive,
+        records=done,
+        wall_time=wall_time,
+        connections_opened=sum(c.opened for c in connections),
+        interrupted=interrupted,
     )
 
 
@@ -534,12 +553,44 @@ def make_parser():
             "latency and timelines; compare servers' throughput with wrk (bench.py)."
         ),
     )
-    parser.add_argument("url", type=http_url, metavar="URL", help="an http:// URL, e.g. http://127.0.0.1:8888/sleep?seconds=0.5")
-    parser.add_argument("-c", "--concurrency", type=positive_int, default=1, metavar="C", help="client threads sending at once (default 1)")
-    parser.add_argument("-n", "--requests", type=positive_int, default=1, metavar="N", help="requests in total, shared by the threads (default 1)")
-    parser.add_argument("-k", "--keep-alive", action="store_true", help="each thread reuses one connection (else a new connection per request)")
-    parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT, metavar="S", help=f"seconds to wait to connect, or for each read (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--timeline", type=timeline_path, metavar="FILE", help="write every request's client, index, start, end, status, error to FILE.csv or FILE.json")
+    parser.add_argument(
+        "url", type=http_url, metavar="URL", help="an http:// URL, e.g. http://127.0.0.1:8888/sleep?seconds=0.5"
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        type=positive_int,
+        default=1,
+        metavar="C",
+        help="client threads sending at once (default 1)",
+    )
+    parser.add_argument(
+        "-n",
+        "--requests",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="requests in total, shared by the threads (default 1)",
+    )
+    parser.add_argument(
+        "-k",
+        "--keep-alive",
+        action="store_true",
+        help="each thread reuses one connection (else a new connection per request)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds to wait to connect, or for each read (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--timeline",
+        type=timeline_path,
+        metavar="FILE",
+        help="write every request's client, index, start, end, status, error to FILE.csv or FILE.json",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
     return parser
 
@@ -550,7 +601,9 @@ def main(argv=None):
     # Ctrl-C only reaches the foreground job); `kill -INT` should still stop a run.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        result = run_load(args.url, args.concurrency, args.requests, args.keep_alive, args.timeout, progress=not args.quiet)
+        result = run_load(
+            args.url, args.concurrency, args.requests, args.keep_alive, args.timeout, progress=not args.quiet
+        )
         print(result.report(), flush=True)
         if args.timeline:
             try:

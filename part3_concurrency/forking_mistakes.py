@@ -87,7 +87,7 @@ def serve_connection(connection, address):
                 buffer += data
         except (TimeoutError, ConnectionError):
             return
-        buffer = buffer[int(length):]
+        buffer = buffer[int(length) :]
 
         answer = response(os.getpid())
         connection.sendall(answer)

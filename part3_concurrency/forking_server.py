@@ -24,8 +24,8 @@ import signal
 import sys
 import time
 
-from part2_wsgi.serving import run
 from part2_wsgi.server import handle_connection
+from part2_wsgi.serving import run
 
 KEEP_ALIVE_TIMEOUT = 5  # seconds a child waits for the next request on an idle connection
 GRACE_PERIOD = 1.0  # on Ctrl-C, how long children may finish what they are doing
@@ -61,7 +61,9 @@ def serve_in_child(connection, address, listener, app, server_address):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        handle_connection(connection, address, app, server_address, keep_alive=True, timeout=KEEP_ALIVE_TIMEOUT, multiprocess=True)
+        handle_connection(
+            connection, address, app, server_address, keep_alive=True, timeout=KEEP_ALIVE_TIMEOUT, multiprocess=True
+        )
     except BaseException:
         status = 1
     finally:

@@ -15,8 +15,8 @@ once accepted, and nothing else. Diff this file against any of them to see it.
 
 import sys
 
-from part2_wsgi.serving import run
 from part2_wsgi.server import handle_connection
+from part2_wsgi.serving import run
 
 
 # These lines are part2_wsgi/server.py's loop, written out again on purpose rather than

@@ -33,8 +33,8 @@ import time
 from collections import deque
 
 from part2_wsgi.protocol import CONTINUE, HTTPError, RequestParser, error_response
-from part2_wsgi.serving import CHUNK, log_problem, log_request, non_negative_int, raise_open_file_limit, run
 from part2_wsgi.server import disable_nagle
+from part2_wsgi.serving import CHUNK, log_problem, log_request, non_negative_int, raise_open_file_limit, run
 from part2_wsgi.wsgi import build_environ, run_app
 
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle connection stays open between requests
@@ -246,7 +246,9 @@ class SelectServer:
         # (see on_readable), and the selector needs no change, which saves two system
         # calls a request.
         self.watch(connection, reading=True, writing=bool(connection.outbox))
-        environ = build_environ(request, *self.server_address, *connection.address[:2], multithread=self.pool is not None)
+        environ = build_environ(
+            request, *self.server_address, *connection.address[:2], multithread=self.pool is not None
+        )
         if self.pool is None:
             self.app_running_in_loop = True
             try:
@@ -442,10 +444,19 @@ def serve_forever(listener, app, args):
 
 def add_options(parser):
     parser.add_argument(
-        "--threads", type=non_negative_int, default=DEFAULT_THREADS,
-        help=f"worker threads that run the app (default {DEFAULT_THREADS}); 0 runs it inside the loop, which stalls everyone",
+        "--threads",
+        type=non_negative_int,
+        default=DEFAULT_THREADS,
+        help=f"worker threads that run the app (default {DEFAULT_THREADS}); "
+        "0 runs it inside the loop, which stalls everyone",
     )
 
 
 if __name__ == "__main__":
-    sys.exit(run("A selectors event-loop WSGI server: one thread for all I/O, a pool for the app.", serve_forever, add_options))
+    sys.exit(
+        run(
+            "A selectors event-loop WSGI server: one thread for all I/O, a pool for the app.",
+            serve_forever,
+            add_options,
+        )
+    )

@@ -26,8 +26,8 @@ import sys
 import threading
 import time
 
-from part2_wsgi.serving import log_problem, positive_int, raise_open_file_limit, run
 from part2_wsgi.server import handle_connection
+from part2_wsgi.serving import log_problem, positive_int, raise_open_file_limit, run
 
 KEEP_ALIVE_TIMEOUT = 5  # seconds a thread waits for the next request on an idle connection
 GRACE_PERIOD = 1.0  # on Ctrl-C, how long threads may finish what they are doing
@@ -46,7 +46,15 @@ def serve_forever(listener, app, args):
         """A thread's life: serve its first connection, then each one handed over."""
         while True:
             try:
-                handle_connection(connection, address, app, server_address, keep_alive=True, timeout=KEEP_ALIVE_TIMEOUT, multithread=True)
+                handle_connection(
+                    connection,
+                    address,
+                    app,
+                    server_address,
+                    keep_alive=True,
+                    timeout=KEEP_ALIVE_TIMEOUT,
+                    multithread=True,
+                )
             finally:
                 free_slots.release()
             idle_threads.release()  # count me among the idle, then wait for work
@@ -86,7 +94,9 @@ def wait_for_slots(free_slots, count, seconds):
 
 def add_options(parser):
     parser.add_argument(
-        "--max-threads", type=positive_int, default=DEFAULT_MAX_THREADS,
+        "--max-threads",
+        type=positive_int,
+        default=DEFAULT_MAX_THREADS,
         help=f"most connections served at once (default {DEFAULT_MAX_THREADS}); more wait in the backlog",
     )
 

@@ -23,7 +23,10 @@ def test_quick_run_writes_a_row_for_every_server_mode_and_level_and_both_plots(t
     require_program("wrk")
     result = subprocess.run(
         [sys.executable, "part3_concurrency/bench.py", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=220,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=220,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "results.csv") as file:
@@ -36,9 +39,15 @@ def test_quick_run_writes_a_row_for_every_server_mode_and_level_and_both_plots(t
         assert int(row["peak_rss_kb"]) > 0, row
         assert row["client"] == "wrk"
     assert json.loads((tmp_path / "results.json").read_text()) == [
-        {**row, "concurrency": int(row["concurrency"]), "requests_per_second": float(row["requests_per_second"]),
-         "p50_ms": float(row["p50_ms"]), "p99_ms": float(row["p99_ms"]), "errors": int(row["errors"]),
-         "peak_rss_kb": int(row["peak_rss_kb"])}
+        {
+            **row,
+            "concurrency": int(row["concurrency"]),
+            "requests_per_second": float(row["requests_per_second"]),
+            "p50_ms": float(row["p50_ms"]),
+            "p99_ms": float(row["p99_ms"]),
+            "errors": int(row["errors"]),
+            "peak_rss_kb": int(row["peak_rss_kb"]),
+        }
         for row in rows
     ]
     for plot in ("throughput.png", "latency.png"):
@@ -49,8 +58,21 @@ def test_quick_run_writes_a_row_for_every_server_mode_and_level_and_both_plots(t
 @pytest.mark.timeout(120)
 def test_c10k_mode_holds_every_connection_it_opens(tmp_path):
     result = subprocess.run(
-        [sys.executable, "part3_concurrency/bench.py", "--c10k", "--connections", "1500", "--threaded-connections", "200", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=100,
+        [
+            sys.executable,
+            "part3_concurrency/bench.py",
+            "--c10k",
+            "--connections",
+            "1500",
+            "--threaded-connections",
+            "200",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = {entry["server"]: entry for entry in json.loads((tmp_path / "c10k.json").read_text())}
@@ -77,6 +99,12 @@ def test_wrk_reports_are_parsed_with_their_units():
 
 
 def test_an_unknown_server_name_is_one_clear_line():
-    result = subprocess.run([sys.executable, "part3_concurrency/bench.py", "--servers", "nginx"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "part3_concurrency/bench.py", "--servers", "nginx"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "unknown server 'nginx'" in result.stderr

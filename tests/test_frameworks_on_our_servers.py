@@ -13,7 +13,9 @@ SERVERS = ["part2_wsgi/server.py", "part3_concurrency/threaded_server.py", "part
 FRAMEWORKS = {"flask": "Hello from Flask", "django": "Hello from Django"}
 
 
-@pytest.fixture(params=[(s, f) for s in SERVERS for f in FRAMEWORKS], ids=lambda p: f"{p[1]}-on-{p[0].split('/')[-1][:-3]}")
+@pytest.fixture(
+    params=[(s, f) for s in SERVERS for f in FRAMEWORKS], ids=lambda p: f"{p[1]}-on-{p[0].split('/')[-1][:-3]}"
+)
 def site(request, serve):
     script, framework = request.param
     server = serve(script, f"tests.validated_apps:{framework}")
@@ -48,7 +50,9 @@ def test_a_json_post_and_a_bad_one(site):
     response = requests.post(server.url + "/json", json={"answer": 42, "list": [1, "two"]}, timeout=10)
     assert response.status_code == 200
     assert response.json() == {"received": {"answer": 42, "list": [1, "two"]}, "framework": framework}
-    bad = requests.post(server.url + "/json", data=b"{not json", headers={"Content-Type": "application/json"}, timeout=10)
+    bad = requests.post(
+        server.url + "/json", data=b"{not json", headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert bad.status_code == 400 and "error" in bad.json()
     assert_clean_log(server)
 

@@ -38,7 +38,10 @@ def run_grader(*args, json_file):
     started = time.monotonic()
     completed = subprocess.run(
         [sys.executable, "-m", "grader", *args, "--json", str(json_file)],
-        cwd=ROOT, capture_output=True, text=True, timeout=110,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
     )
     seconds = time.monotonic() - started
     assert json_file.exists(), f"no results.json written\nstdout: {completed.stdout}\nstderr: {completed.stderr}"
@@ -71,7 +74,9 @@ def test_every_check_fails_on_the_stubs(stubs):
     for exercise in EXERCISES:
         test = by_name(results)[exercise.id]
         checks = test["extra_data"]["checks"]
-        assert len(checks) == test["extra_data"]["total_checks"] >= 2, f"{exercise.id}: every exercise has several checks, and all ran"
+        assert len(checks) == test["extra_data"]["total_checks"] >= 2, (
+            f"{exercise.id}: every exercise has several checks, and all ran"
+        )
         passing = [check["name"] for check in checks if check["passed"]]
         assert not passing, f"{exercise.id}: these checks pass on the untouched stub, so they grade nothing: {passing}"
         assert test["status"] == "failed" and test["score"] == 0
@@ -189,7 +194,11 @@ def solve(workbook, exercise):
 
 def test_solving_one_exercise_earns_exactly_its_points(tmp_path):
     workbook = copy_workbook(tmp_path)
-    solved = [find_exercise("part1", "receive_exactly"), find_exercise("part2", "body_framing"), find_exercise("part3", "send_some")]
+    solved = [
+        find_exercise("part1", "receive_exactly"),
+        find_exercise("part2", "body_framing"),
+        find_exercise("part3", "send_some"),
+    ]
     for exercise in solved:
         solve(workbook, exercise)
     returncode, stdout, results, seconds = run_grader("--workbook", str(workbook), json_file=tmp_path / "results.json")
@@ -250,7 +259,9 @@ def test_misbehaving_code_fails_its_own_exercise_with_the_reason(tmp_path):
     for part, code in MISBEHAVING.items():
         append(workbook, part, code)
     solve(workbook, find_exercise("part1", "read_head"))
-    chosen = [exercise for exercise in EXERCISES if exercise.part == "part1"] + [find_exercise("part3", "serve_forever")]
+    chosen = [exercise for exercise in EXERCISES if exercise.part == "part1"] + [
+        find_exercise("part3", "serve_forever")
+    ]
 
     started = time.monotonic()
     with ThreadPoolExecutor(2) as pool:
@@ -273,7 +284,9 @@ def test_misbehaving_code_fails_its_own_exercise_with_the_reason(tmp_path):
         assert not results[name].passed and results[name].score == 0, name
         assert reason in results[name].message, f"{name}: {results[name].message}"
     # ... and its neighbour, solved, earns its points regardless.
-    assert results["read_head"].passed and results["read_head"].score == find_exercise("part1", "read_head").points, results["read_head"].message
+    assert results["read_head"].passed and results["read_head"].score == find_exercise("part1", "read_head").points, (
+        results["read_head"].message
+    )
     assert seconds < 45, f"grading misbehaving code took {seconds:.0f} s"
 
 
@@ -305,7 +318,9 @@ def test_stub_matches_the_reference(exercise):
     assert hint and "\n" not in hint and len(hint) < 140, f"the hint should be one short line: {hint!r}"
     doc = inspect.getdoc(stub)
     notebook = exercise.notebook.split(",")[0]
-    assert doc and "Example" in doc and f"notebooks/{notebook}" in doc, "the docstring states the contract, an example and the notebook"
+    assert doc and "Example" in doc and f"notebooks/{notebook}" in doc, (
+        "the docstring states the contract, an example and the notebook"
+    )
 
 
 def test_exercises_run_from_easy_to_hard():

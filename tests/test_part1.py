@@ -117,7 +117,10 @@ def test_echo_client_exits_cleanly_on_ctrl_c(serve):
     server = serve(ECHO)
     client = subprocess.Popen(
         [sys.executable, CLIENT, "--port", str(server.port)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
     )
     try:
         client.stdin.write(b"ready\n")
@@ -209,7 +212,9 @@ def test_each_request_is_logged_in_common_log_format(serve):
     server = serve(HTTP)
     requests.get(server.url + "/?x=1", timeout=10)
     line = server.wait_for_log("HTTP/1.1").strip().splitlines()[-1]
-    assert re.fullmatch(r'127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /\?x=1 HTTP/1\.1" 200 \d+', line), line
+    assert re.fullmatch(
+        r'127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /\?x=1 HTTP/1\.1" 200 \d+', line
+    ), line
 
 
 def test_unknown_paths_are_404(serve):
@@ -223,11 +228,22 @@ def test_a_real_browser_renders_the_page(serve):
     with tempfile.TemporaryDirectory() as profile:
         result = subprocess.run(
             [
-                chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}", "--dump-dom", server.url + "/",
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                server.url + "/",
             ],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert "Hello from a socket" in result.stdout, result.stderr[-2000:]
     assert '<button type="submit">Send a POST</button>' in result.stdout

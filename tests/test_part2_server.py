@@ -25,7 +25,7 @@ APP = "tests.validated_apps:demo"
 
 # 127.0.0.1 - - [25/Nov/2026:14:03:07 +0000] "GET / HTTP/1.1" 200 1832
 CLF = re.compile(
-    r'(?P<host>\d+\.\d+\.\d+\.\d+) - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] '
+    r"(?P<host>\d+\.\d+\.\d+\.\d+) - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "
     r'"(?P<request>[^"]*)" (?P<status>\d{3}) (?P<size>\d+|-)'
 )
 
@@ -75,8 +75,8 @@ def decode_chunked_strictly(data):
         if size == 0:
             assert data == b"\r\n", f"bytes after the last chunk: {data!r}"
             return body
-        assert len(data) >= size + 2 and data[size:size + 2] == b"\r\n", "chunk data not followed by CRLF"
-        body, data = body + data[:size], data[size + 2:]
+        assert len(data) >= size + 2 and data[size : size + 2] == b"\r\n", "chunk data not followed by CRLF"
+        body, data = body + data[:size], data[size + 2 :]
 
 
 def still_serves(server):
@@ -173,7 +173,9 @@ def test_head_has_the_headers_and_no_body(server, path):
 
 def test_a_3_mb_binary_upload_comes_back_byte_identical(server):
     payload = os.urandom(3_000_000)
-    response = requests.post(server.url + "/echo", data=payload, headers={"Content-Type": "application/octet-stream"}, timeout=30)
+    response = requests.post(
+        server.url + "/echo", data=payload, headers={"Content-Type": "application/octet-stream"}, timeout=30
+    )
     assert response.status_code == 200
     assert response.headers["Content-Length"] == str(len(payload))
     assert response.content == payload
@@ -213,10 +215,25 @@ def test_curl_with_expect_100_continue_uploads_without_waiting_for_its_timeout(s
     started = time.monotonic()
     result = subprocess.run(
         [
-            curl, "-sS", "--max-time", "10", "--data-binary", f"@{upload}", "-H", "Expect: 100-continue",
-            "-H", "Content-Type: application/octet-stream", "-o", str(downloaded), "-w", "%{http_code}", server.url + "/echo",
+            curl,
+            "-sS",
+            "--max-time",
+            "10",
+            "--data-binary",
+            f"@{upload}",
+            "-H",
+            "Expect: 100-continue",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-o",
+            str(downloaded),
+            "-w",
+            "%{http_code}",
+            server.url + "/echo",
         ],
-        capture_output=True, text=True, timeout=20,
+        capture_output=True,
+        text=True,
+        timeout=20,
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
@@ -227,7 +244,9 @@ def test_curl_with_expect_100_continue_uploads_without_waiting_for_its_timeout(s
     assert elapsed < 0.9, f"took {elapsed:.2f} s: did the server answer Expect: 100-continue?"
 
 
-@pytest.mark.parametrize("path, body", [("/", b"Hello from the demo app"), ("/stream", b"piece 1 of 5\npiece 2 of 5\n")])
+@pytest.mark.parametrize(
+    "path, body", [("/", b"Hello from the demo app"), ("/stream", b"piece 1 of 5\npiece 2 of 5\n")]
+)
 def test_an_http_1_0_request_is_answered_and_the_connection_closed(server, path, body):
     raw = exchange(server.address, f"GET {path} HTTP/1.0\r\n\r\n".encode())  # no Host: fine in 1.0
     status_line, headers, received = split_response(raw)
@@ -267,14 +286,29 @@ BAD_REQUESTS = {
     "space before colon": (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
     "obs-fold": (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n", 400),
     "no Host": (b"GET / HTTP/1.1\r\n\r\n", 400),
-    "two Content-Lengths": (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello", 400),
-    "Content-Length and chunked": (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    "bad chunk size": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400),
+    "two Content-Lengths": (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
+        400,
+    ),
+    "Content-Length and chunked": (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    "bad chunk size": (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        400,
+    ),
     "413 from the head alone": (HUGE_BODY_HEAD, 413),
-    "413 from one huge chunk": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFF\r\n", 413),
+    "413 from one huge chunk": (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFF\r\n",
+        413,
+    ),
     "414 long request line": (b"GET /" + b"a" * 9 * 1024 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     "414 before the line ends": (b"GET /" + b"a" * 9 * 1024, 414),
-    "431 too many headers": (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(120)) + b"\r\n", 431),
+    "431 too many headers": (
+        b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(120)) + b"\r\n",
+        431,
+    ),
     "431 head too large": (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 70_000 + b"\r\n\r\n", 431),
     "501 gzip, chunked": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
     "505 HTTP/2.0": (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
@@ -396,5 +430,10 @@ def test_each_request_gets_one_common_log_format_line(server):
         {"host": "127.0.0.1", "request": "POST /echo HTTP/1.1", "status": "200", "size": "5"},
         {"host": "127.0.0.1", "request": "HEAD / HTTP/1.1", "status": "200", "size": "-"},
         {"host": "127.0.0.1", "request": "-", "status": "400", "size": "-"},
-        {"host": "127.0.0.1", "request": "GET /last HTTP/1.1", "status": "404", "size": str(len("404 Not Found: nothing at /last\n"))},
+        {
+            "host": "127.0.0.1",
+            "request": "GET /last HTTP/1.1",
+            "status": "404",
+            "size": str(len("404 Not Found: nothing at /last\n")),
+        },
     ]

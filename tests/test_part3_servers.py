@@ -241,7 +241,9 @@ def assert_port_free_again(server):
 
 
 def run_cli(*args, timeout=10):
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL
+    )
 
 
 # --- overlap: do slow requests wait for each other? -----------------------------------
@@ -576,7 +578,9 @@ def test_no_descriptor_leaks_and_no_zombies_after_200_requests(serve, name):
     deadline = time.monotonic() + 10
     while abs((count := fd_count(server.pid)) - baseline) > 2 and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert abs(count - baseline) <= 2, f"{name}: {count} descriptors open after 200 requests, {baseline} after the warm-up"
+    assert abs(count - baseline) <= 2, (
+        f"{name}: {count} descriptors open after 200 requests, {baseline} after the warm-up"
+    )
     if name == "forking":
         # Each child exits once its client has closed; the parent must reap every one.
         deadline = time.monotonic() + 10
@@ -734,7 +738,9 @@ def test_a_signal_while_the_server_announces_itself_still_exits_cleanly(name):
         pass  # the pipe is full
     os.set_blocking(write_end, True)
     command = [sys.executable, "-u", str(ROOT / script), *args, "--port", "0"]
-    process = subprocess.Popen(command, stdout=write_end, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT, text=True)
+    process = subprocess.Popen(
+        command, stdout=write_end, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT, text=True
+    )
     os.close(write_end)
     drained = []
     try:
@@ -747,7 +753,9 @@ def test_a_signal_while_the_server_announces_itself_still_exits_cleanly(name):
             time.sleep(0.01)
         process.send_signal(signal.SIGTERM)
         # Now read the pipe, so that whatever the server still writes does not block it.
-        drain = threading.Thread(target=lambda: drained.extend(iter(lambda: os.read(read_end, 65536), b"")), daemon=True)
+        drain = threading.Thread(
+            target=lambda: drained.extend(iter(lambda: os.read(read_end, 65536), b"")), daemon=True
+        )
         drain.start()
         code = process.wait(10)
         stderr = process.stderr.read()

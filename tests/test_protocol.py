@@ -54,7 +54,7 @@ def parse_in_pieces(data, cuts, limits=Limits()):
     parser = RequestParser(limits)
     requests = []
     bounds = [0, *sorted(cuts), len(data)]
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in zip(bounds, bounds[1:], strict=False):
         parser.feed(data[start:end])
         requests += drain(parser)
     assert not parser.has_partial_request, "bytes were left over after the last request"
@@ -88,12 +88,24 @@ def test_a_simple_get_is_parsed_into_method_target_version_and_headers():
 
 
 def test_headers_keep_their_order_and_case_and_repeated_ones_are_joined():
-    request = parse_one(head(
-        b"GET / HTTP/1.1", b"Host: h", b"X-Tag: one", b"accept: text/html", b"x-tag: two",
-        b"X-Empty:", b"X-Spaces: \t padded value \t",
-    ))
+    request = parse_one(
+        head(
+            b"GET / HTTP/1.1",
+            b"Host: h",
+            b"X-Tag: one",
+            b"accept: text/html",
+            b"x-tag: two",
+            b"X-Empty:",
+            b"X-Spaces: \t padded value \t",
+        )
+    )
     assert request.headers == [
-        ("Host", "h"), ("X-Tag", "one"), ("accept", "text/html"), ("x-tag", "two"), ("X-Empty", ""), ("X-Spaces", "padded value"),
+        ("Host", "h"),
+        ("X-Tag", "one"),
+        ("accept", "text/html"),
+        ("x-tag", "two"),
+        ("X-Empty", ""),
+        ("X-Spaces", "padded value"),
     ]
     assert request.header("x-TAG") == "one, two"
     assert request.header("Accept") == "text/html"
@@ -169,7 +181,9 @@ STREAM = (
     + b"hello world"
     + b"\r\n"
     + head(b"POST /three HTTP/1.1", b"Host: h", b"Transfer-Encoding: chunked")
-    + b"5;name=value\r\nhello\r\n1A \r\n" + b"z" * 26 + b"\r\n0\r\nX-Trailer: t\r\n\r\n"
+    + b"5;name=value\r\nhello\r\n1A \r\n"
+    + b"z" * 26
+    + b"\r\n0\r\nX-Trailer: t\r\n\r\n"
     + b"GET /four HTTP/1.0\nUser-Agent: nc\n\n"
 )
 
@@ -177,7 +191,13 @@ STREAM = (
 def expected_stream_requests():
     return [
         Request("GET", "/one", "HTTP/1.1", [("Host", "h"), ("X-A", "1")]),
-        Request("POST", "/two", "HTTP/1.1", [("Host", "h"), ("Content-Length", "11"), ("Content-Type", "text/plain")], b"hello world"),
+        Request(
+            "POST",
+            "/two",
+            "HTTP/1.1",
+            [("Host", "h"), ("Content-Length", "11"), ("Content-Type", "text/plain")],
+            b"hello world",
+        ),
         Request("POST", "/three", "HTTP/1.1", [("Host", "h"), ("Transfer-Encoding", "chunked")], b"hello" + b"z" * 26),
         Request("GET", "/four", "HTTP/1.0", [("User-Agent", "nc")]),
     ]
@@ -237,7 +257,9 @@ def test_a_content_length_body_is_read_exactly_and_the_rest_is_the_next_request(
 
 
 def test_a_chunked_body_with_extensions_and_trailers_is_decoded():
-    body = b"4\r\nWiki\r\n7;ext=1;other\r\npedia i\r\nB\r\nn \r\nchunks.\r\n0;last\r\nExpires: never\r\nX-Sum: 42\r\n\r\n"
+    body = (
+        b"4\r\nWiki\r\n7;ext=1;other\r\npedia i\r\nB\r\nn \r\nchunks.\r\n0;last\r\nExpires: never\r\nX-Sum: 42\r\n\r\n"
+    )
     request = parse_one(head(b"POST / HTTP/1.1", b"Host: h", b"Transfer-Encoding: Chunked") + body)
     assert request.body == b"Wikipedia in \r\nchunks."
 
@@ -330,12 +352,21 @@ MALFORMED = {
     "Content-Length in hex": (head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length: 0x10"), 400),
     "Content-Length empty": (head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length:"), 400),
     "Content-Length with non-ascii digits": (head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length: \xb2"), 400),
-    "two Content-Lengths 5 and 7": (head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length: 5", b"Content-Length: 7") + b"hello", 400),
+    "two Content-Lengths 5 and 7": (
+        head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length: 5", b"Content-Length: 7") + b"hello",
+        400,
+    ),
     "Content-Length list 5, 7": (head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length: 5, 7") + b"hello", 400),
-    "Content-Length and Transfer-Encoding": (head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length: 5", b"Transfer-Encoding: chunked") + b"0\r\n\r\n", 400),
+    "Content-Length and Transfer-Encoding": (
+        head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length: 5", b"Transfer-Encoding: chunked") + b"0\r\n\r\n",
+        400,
+    ),
     "Transfer-Encoding on HTTP/1.0": (head(b"POST / HTTP/1.0", b"Transfer-Encoding: chunked") + b"0\r\n\r\n", 400),
     "Transfer-Encoding not ending in chunked": (head(b"POST / HTTP/1.1", b"Host: h", b"Transfer-Encoding: gzip"), 400),
-    "Transfer-Encoding chunked then gzip": (head(b"POST / HTTP/1.1", b"Host: h", b"Transfer-Encoding: chunked, gzip"), 400),
+    "Transfer-Encoding chunked then gzip": (
+        head(b"POST / HTTP/1.1", b"Host: h", b"Transfer-Encoding: chunked, gzip"),
+        400,
+    ),
     "empty Transfer-Encoding": (head(b"POST / HTTP/1.1", b"Host: h", b"Transfer-Encoding:"), 400),
     "chunk size not hex": (POST_CHUNKED + b"zz\r\nhello\r\n0\r\n\r\n", 400),
     "chunk size line empty": (POST_CHUNKED + b"\r\nhello\r\n0\r\n\r\n", 400),
@@ -351,11 +382,17 @@ MALFORMED = {
     "request line over the limit, no newline yet": (b"GET /" + b"a" * 9 * 1024, 414),
     # 431 Request Header Fields Too Large
     "too many header lines": (head(b"GET / HTTP/1.1", b"Host: h", *[b"X-%d: %d" % (n, n) for n in range(100)]), 431),
-    "head over the limit, complete": (head(b"GET / HTTP/1.1", b"Host: h", *[b"X-%d: " % n + b"v" * 4000 for n in range(17)]), 431),
+    "head over the limit, complete": (
+        head(b"GET / HTTP/1.1", b"Host: h", *[b"X-%d: " % n + b"v" * 4000 for n in range(17)]),
+        431,
+    ),
     "head over the limit, still arriving": (head(b"GET / HTTP/1.1", b"Host: h")[:-2] + b"X-Big: " + b"v" * 70_000, 431),
     # 501 Not Implemented: a transfer coding we do not decode
     "gzip, chunked": (head(b"POST / HTTP/1.1", b"Host: h", b"Transfer-Encoding: gzip, chunked"), 501),
-    "gzip then chunked on two lines": (head(b"POST / HTTP/1.1", b"Host: h", b"Transfer-Encoding: gzip", b"Transfer-Encoding: chunked"), 501),
+    "gzip then chunked on two lines": (
+        head(b"POST / HTTP/1.1", b"Host: h", b"Transfer-Encoding: gzip", b"Transfer-Encoding: chunked"),
+        501,
+    ),
     # 505 HTTP Version Not Supported: another major version
     "HTTP/2.0": (head(b"GET / HTTP/2.0", b"Host: h"), 505),
     "HTTP/3.0": (head(b"GET / HTTP/3.0", b"Host: h"), 505),
@@ -374,7 +411,7 @@ def test_malformed_requests_are_refused_however_they_are_cut(data, status):
     cuts = sorted(rng.sample(range(1, len(data)), min(8, len(data) - 1)))
     parser = RequestParser()
     with pytest.raises(HTTPError) as caught:
-        for start, end in zip([0, *cuts], [*cuts, len(data)]):
+        for start, end in zip([0, *cuts], [*cuts, len(data)], strict=False):
             parser.feed(data[start:end])
             drain(parser)
     assert caught.value.status.value == status
@@ -411,7 +448,10 @@ def test_a_body_over_the_limit_is_refused_before_any_of_it_arrives():
         parser.next_request()
     assert caught.value.status.value == 413
     # ... while a body exactly at the limit is read.
-    assert parse_one(head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length: 10") + b"0123456789", Limits(max_body=10)).body == b"0123456789"
+    assert (
+        parse_one(head(b"POST / HTTP/1.1", b"Host: h", b"Content-Length: 10") + b"0123456789", Limits(max_body=10)).body
+        == b"0123456789"
+    )
 
 
 def test_a_chunked_body_that_grows_over_the_limit_is_413():
@@ -492,7 +532,15 @@ def test_response_framing(method, version, status, headers, framing):
 
 @pytest.mark.parametrize(
     "method, status, has_body",
-    [("GET", 200, True), ("HEAD", 200, False), ("GET", 199, False), ("GET", 204, False), ("GET", 304, False), ("GET", 205, True), ("POST", 404, True)],
+    [
+        ("GET", 200, True),
+        ("HEAD", 200, False),
+        ("GET", 199, False),
+        ("GET", 204, False),
+        ("GET", 304, False),
+        ("GET", 205, True),
+        ("POST", 404, True),
+    ],
 )
 def test_response_has_body(method, status, has_body):
     assert response_has_body(method, status) is has_body

@@ -140,11 +140,24 @@ class ClosingBody:
 
 
 def test_environ_has_every_cgi_and_wsgi_key():
-    environ = environ_for(b"GET /caf%C3%A9/a%20b?x=%20y&z=caf%C3%A9 HTTP/1.1\r\nHost: example.com\r\n\r\n", multithread=True)
-    assert {key: environ[key] for key in (
-        "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME", "SERVER_PORT",
-        "SERVER_PROTOCOL", "SERVER_SOFTWARE", "REMOTE_ADDR", "REMOTE_PORT",
-    )} == {
+    environ = environ_for(
+        b"GET /caf%C3%A9/a%20b?x=%20y&z=caf%C3%A9 HTTP/1.1\r\nHost: example.com\r\n\r\n", multithread=True
+    )
+    assert {
+        key: environ[key]
+        for key in (
+            "REQUEST_METHOD",
+            "SCRIPT_NAME",
+            "PATH_INFO",
+            "QUERY_STRING",
+            "SERVER_NAME",
+            "SERVER_PORT",
+            "SERVER_PROTOCOL",
+            "SERVER_SOFTWARE",
+            "REMOTE_ADDR",
+            "REMOTE_PORT",
+        )
+    } == {
         "REQUEST_METHOD": "GET",
         "SCRIPT_NAME": "",
         "PATH_INFO": "/caf\xc3\xa9/a b",  # percent-decoded, as latin-1 (PEP 3333)
@@ -181,7 +194,11 @@ def test_raw_non_ascii_bytes_in_the_target_are_refused_or_reach_path_info_unchan
     except HTTPError as error:
         assert error.status.value == 400
         return
-    assert environ["PATH_INFO"] == environ_for(b"GET /caf%C3%A9 HTTP/1.1\r\nHost: h\r\n\r\n")["PATH_INFO"] == "/caf\xc3\xa9"
+    assert (
+        environ["PATH_INFO"]
+        == environ_for(b"GET /caf%C3%A9 HTTP/1.1\r\nHost: h\r\n\r\n")["PATH_INFO"]
+        == "/caf\xc3\xa9"
+    )
 
 
 def test_headers_become_http_variables_and_repeated_ones_are_joined():
@@ -197,7 +214,9 @@ def test_headers_become_http_variables_and_repeated_ones_are_joined():
 
 
 def test_header_names_with_underscores_are_dropped_so_they_cannot_forge_dashed_ones():
-    environ = environ_for(b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nX_Forwarded_For: 6.6.6.6\r\nX_Only: x\r\n\r\n")
+    environ = environ_for(
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nX_Forwarded_For: 6.6.6.6\r\nX_Only: x\r\n\r\n"
+    )
     assert environ["HTTP_X_FORWARDED_FOR"] == "10.0.0.1"
     assert "HTTP_X_ONLY" not in environ
 
@@ -210,7 +229,9 @@ def test_content_type_and_length_keep_their_cgi_names():
 
 
 def test_a_chunked_body_arrives_decoded_with_its_content_length():
-    environ = environ_for(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    environ = environ_for(
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
     assert environ["CONTENT_LENGTH"] == "11"
     assert environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])) == b"hello world"
 
@@ -244,7 +265,9 @@ def test_the_environ_satisfies_wsgiref_validator():
         environ["wsgi.errors"].write("a note for the log\n")
         return hello_app(environ, start_response)
 
-    exchange = Exchange(validator(app), b"PUT /x?y HTTP/1.1\r\nHost: h\r\nContent-Type: a/b\r\nContent-Length: 3\r\n\r\nabc")
+    exchange = Exchange(
+        validator(app), b"PUT /x?y HTTP/1.1\r\nHost: h\r\nContent-Type: a/b\r\nContent-Length: 3\r\n\r\nabc"
+    )
     assert exchange.log == "a note for the log\n"
     assert exchange.parsed()[0].status == 200
     assert seen == {"body": b"abc", "lines": []}
@@ -316,7 +339,9 @@ def test_connection_close_from_the_client_is_echoed():
 def test_a_server_that_will_close_says_so_whatever_the_client_wants(data, connection):
     request = parse(data)
     sends = []
-    response = run_checked(validator(hello_app), build_environ(request, "h", 80), request, sends.append, keep_alive=False)
+    response = run_checked(
+        validator(hello_app), build_environ(request, "h", 80), request, sends.append, keep_alive=False
+    )
     headers = dict(line.split(": ", 1) for line in b"".join(sends).partition(b"\r\n\r\n")[0].decode().split("\r\n")[1:])
     assert headers.get("Connection") == connection  # HTTP/1.0: no header means close
     assert not response.keep_alive
@@ -341,7 +366,11 @@ def test_a_204_sends_no_body_and_no_content_length():
     exchange = Exchange(app)
     status_line, headers, body = exchange.head_and_body()
     assert status_line == "HTTP/1.1 204 No Content"
-    assert body == b"" and "content-length" not in header_names(headers) and "transfer-encoding" not in header_names(headers)
+    assert (
+        body == b""
+        and "content-length" not in header_names(headers)
+        and "transfer-encoding" not in header_names(headers)
+    )
 
 
 def test_an_empty_generator_body_is_framed_with_content_length_zero():
@@ -423,7 +452,9 @@ def test_start_response_with_exc_info_before_the_head_is_sent_replaces_the_respo
         try:
             raise KeyError("missing")
         except KeyError:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "6")], sys.exc_info())
+            start_response(
+                "503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "6")], sys.exc_info()
+            )
             return [b"sorry\n"]
 
     exchange = Exchange(validator(app))

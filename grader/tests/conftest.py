@@ -102,7 +102,9 @@ def pytest_runtest_makereport(item, call):
             passed, message = True, "skipped on this system"
         else:
             passed, message = report.passed, "" if report.passed else failure_line(call.excinfo, item)
-        write_event(item.config, event="result", check=item.name, description=description(item), passed=passed, message=message)
+        write_event(
+            item.config, event="result", check=item.name, description=description(item), passed=passed, message=message
+        )
     return report
 
 

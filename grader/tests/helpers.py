@@ -116,7 +116,8 @@ def receive(sock, until=None, server=None, timeout=WAIT, what="an answer", sent=
                         returned = ""
                     sent_text = f" after sending {short(sent)}" if sent is not None else ""
                     raise AssertionError(
-                        f"timed out after {timeout:g} s waiting for {what}{sent_text}; received {short(bytes(data))}{returned}"
+                        f"timed out after {timeout:g} s waiting for "
+                        f"{what}{sent_text}; received {short(bytes(data))}{returned}"
                     ) from None
                 continue
             except ConnectionResetError:

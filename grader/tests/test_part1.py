@@ -60,7 +60,13 @@ def test_echo_sends_back_each_piece():
         running = Background(part1.echo, server, name="echo(connection)")
         for message in (b"hello", b", ", b"world\n"):
             client.sendall(message)
-            got = receive(client, until=lambda data: len(data) >= len(message), server=running, what="the echo", sent=message)
+            got = receive(
+                client,
+                until=lambda data, message=message: len(data) >= len(message),
+                server=running,
+                what="the echo",
+                sent=message,
+            )
             assert got == message, f"sent {message!r}, the echo was {got!r}"
         client.shutdown(socket.SHUT_WR)  # "I will send no more": echo's recv() returns b""
         running.wait(what="echo(connection), after the client closed its side (recv() returned b''),")
@@ -75,7 +81,9 @@ def test_echo_copes_with_a_large_message():
         running = Background(part1.echo, server, name="echo(connection)")
         # Send from a thread while reading here, or both sides could block on full buffers.
         send_pieces(client, payload, then_close=True)
-        got = receive(client, until=lambda data: len(data) >= len(payload), server=running, what="the echo of 1 MB", timeout=5)
+        got = receive(
+            client, until=lambda data: len(data) >= len(payload), server=running, what="the echo of 1 MB", timeout=5
+        )
         assert len(got) == len(payload), f"sent {len(payload)} bytes, {len(got)} came back"
         assert got == payload, "sent 1 MB, the same number of bytes came back but not the same bytes"
         running.wait(what="echo(connection), after the client closed its side,")
@@ -114,7 +122,9 @@ def test_receive_exactly_never_reads_past_size():
     with client, server:
         server.sendall(b"helloWORLD!")
         first = call(part1.receive_exactly, client, 5)
-        assert first == b"hello", f"the peer sent b'helloWORLD!'; receive_exactly(connection, 5) returned {short(first)}, expected b'hello'"
+        assert first == b"hello", (
+            f"the peer sent b'helloWORLD!'; receive_exactly(connection, 5) returned {short(first)}, expected b'hello'"
+        )
         second = call(part1.receive_exactly, client, 6)
         assert second == b"WORLD!", (
             f"the peer sent b'helloWORLD!'; after b'hello', receive_exactly(connection, 6) returned {short(second)}, "
@@ -174,9 +184,13 @@ def test_format_response_has_the_shape_of_a_response():
     status_line, headers, body = split_response(response)
     assert body == b"<p>Hello!</p>", f"the body after the blank line is {short(body)}, expected b'<p>Hello!</p>'"
     status, read = read_with_http_client(response)
-    assert (status, read) == (200, b"<p>Hello!</p>"), f"Python's HTTP client read status {status} and body {short(read)}"
+    assert (status, read) == (200, b"<p>Hello!</p>"), (
+        f"Python's HTTP client read status {status} and body {short(read)}"
+    )
     not_found = part1.format_response("404 Not Found", "nothing here")
-    assert not_found.startswith(b"HTTP/1.1 404 Not Found\r\n"), f"format_response('404 Not Found', ...) starts {short(not_found[:30])}"
+    assert not_found.startswith(b"HTTP/1.1 404 Not Found\r\n"), (
+        f"format_response('404 Not Found', ...) starts {short(not_found[:30])}"
+    )
 
 
 @exercise("format_response")
@@ -185,11 +199,14 @@ def test_format_response_counts_bytes_not_characters():
     text = "héllo wörld ✓"
     response = part1.format_response("200 OK", text)
     _, headers, body = split_response(response)
-    assert body == text.encode("utf-8"), f"the body is {short(body)}, expected the text in UTF-8: {short(text.encode())}"
+    assert body == text.encode("utf-8"), (
+        f"the body is {short(body)}, expected the text in UTF-8: {short(text.encode())}"
+    )
     assert "content-length" in headers, f"no Content-Length header in {sorted(headers)}"
     length = headers["content-length"]
     assert length == str(len(body)), (
-        f"for {text!r} ({len(text)} characters, {len(body)} bytes in UTF-8) Content-Length is {length!r}, expected '{len(body)}'"
+        f"for {text!r} ({len(text)} characters, {len(body)} bytes in "
+        f"UTF-8) Content-Length is {length!r}, expected '{len(body)}'"
     )
 
 
@@ -201,7 +218,9 @@ def test_format_response_says_html_and_close():
     assert "text/html" in content_type and "charset=utf-8" in content_type.lower(), (
         f"Content-Type is {content_type!r}, expected 'text/html; charset=utf-8'"
     )
-    assert headers.get("connection", "").lower() == "close", f"Connection is {headers.get('connection')!r}, expected 'close'"
+    assert headers.get("connection", "").lower() == "close", (
+        f"Connection is {headers.get('connection')!r}, expected 'close'"
+    )
 
 
 # --- read_head ---------------------------------------------------------------------------------------
@@ -216,7 +235,10 @@ def test_read_head_reads_until_the_blank_line():
         send_pieces(client, *pieces, pause=0.05)
         got = call(part1.read_head, server)
         expected = (b"GET / HTTP/1.1\r\nHost: example", b"")
-        assert got == expected, f"the client sent {b''.join(pieces)!r} in 4 pieces; read_head() returned {short(got, 120)}, expected {expected!r}"
+        assert got == expected, (
+            f"the client sent {b''.join(pieces)!r} in 4 pieces; "
+            f"read_head() returned {short(got, 120)}, expected {expected!r}"
+        )
 
 
 @exercise("read_head")
@@ -228,7 +250,9 @@ def test_read_head_keeps_the_start_of_the_body():
         client.sendall(request)
         got = call(part1.read_head, server)
         expected = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8", b"name=Ada")
-        assert got == expected, f"the client sent {request!r}; read_head() returned {short(got, 120)}, expected {expected!r}"
+        assert got == expected, (
+            f"the client sent {request!r}; read_head() returned {short(got, 120)}, expected {expected!r}"
+        )
 
 
 @exercise("read_head")
@@ -238,7 +262,9 @@ def test_read_head_accepts_bare_newlines():
     with client, server:
         client.sendall(b"GET / HTTP/1.0\n\n")
         got = call(part1.read_head, server)
-        assert got == (b"GET / HTTP/1.0", b""), f"the client sent b'GET / HTTP/1.0\\n\\n'; read_head() returned {short(got, 120)}"
+        assert got == (b"GET / HTTP/1.0", b""), (
+            f"the client sent b'GET / HTTP/1.0\\n\\n'; read_head() returned {short(got, 120)}"
+        )
 
 
 @exercise("read_head")
@@ -251,9 +277,15 @@ def test_read_head_refuses_an_endless_head():
         send_pieces(client, endless)  # and then nothing: no blank line, no close
         running = Background(part1.read_head, server, name="read_head(connection)")
         if not running.done.wait(3):
-            raise AssertionError(f"the client sent {len(endless)} bytes without a blank line; read_head() kept waiting, expected BadRequest 431")
+            raise AssertionError(
+                f"the client sent {len(endless)} bytes without a blank "
+                "line; read_head() kept waiting, expected BadRequest 431"
+            )
         if running.error is None:
-            raise AssertionError(f"the client sent {len(endless)} bytes without a blank line; read_head() returned {short(running.result)}")
+            raise AssertionError(
+                f"the client sent {len(endless)} bytes without a blank "
+                f"line; read_head() returned {short(running.result)}"
+            )
         error = running.error
         if type(error).__name__ == "BadRequest" and str(getattr(error, "status", "")).startswith("431"):
             return
@@ -285,7 +317,9 @@ def test_parse_head_splits_a_request():
     head = b"GET /search?q=tcp HTTP/1.1\r\nHost: example.com\r\nUser-Agent: grader/1.0"
     got = part1.parse_head(head)
     expected = ("GET", "/search?q=tcp", "HTTP/1.1", {"host": "example.com", "user-agent": "grader/1.0"})
-    assert isinstance(got, tuple) and len(got) == 4, f"parse_head({head!r}) returned {short(got, 120)}, expected a tuple of 4"
+    assert isinstance(got, tuple) and len(got) == 4, (
+        f"parse_head({head!r}) returned {short(got, 120)}, expected a tuple of 4"
+    )
     assert got == expected, f"parse_head({head!r}) returned {got!r}, expected {expected!r}"
 
 
@@ -301,7 +335,14 @@ def test_parse_head_normalises_headers():
 @exercise("parse_head")
 def test_parse_head_refuses_a_malformed_request_line():
     """A request line that is not "METHOD /target HTTP/x.y" is a 400 Bad Request."""
-    for head in (b"HELLO SERVER", b"GET /", b"GET / HTTP/1.1 extra", b"GET index.html HTTP/1.1", b"GET / HTTX/1.1", b"GET  / HTTP/1.1"):
+    for head in (
+        b"HELLO SERVER",
+        b"GET /",
+        b"GET / HTTP/1.1 extra",
+        b"GET index.html HTTP/1.1",
+        b"GET / HTTX/1.1",
+        b"GET  / HTTP/1.1",
+    ):
         raises_status(part1.parse_head, head + b"\r\nHost: x", "400")
 
 

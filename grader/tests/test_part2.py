@@ -53,9 +53,17 @@ def test_response_head_bytes():
     """response_head() gives the status line, a line per header in order, a blank line."""
     headers = [("Content-Type", "text/plain"), ("Content-Length", "5"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
     got = part2.response_head("200 OK", headers)
-    expected = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n"
-    assert got == expected, f"response_head('200 OK', [{headers_text(headers)}]) returned {short(got, 110)}, expected {short(expected, 110)}"
-    reader = http.client.HTTPResponse(type("FakeSocket", (), {"makefile": lambda self, mode: io.BytesIO(got + b"hello")})())
+    expected = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+        b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n"
+    )
+    assert got == expected, (
+        f"response_head('200 OK', [{headers_text(headers)}]) returned "
+        f"{short(got, 110)}, expected {short(expected, 110)}"
+    )
+    reader = http.client.HTTPResponse(
+        type("FakeSocket", (), {"makefile": lambda self, mode: io.BytesIO(got + b"hello")})()
+    )
     reader.begin()
     assert (reader.status, reader.read()) == (200, b"hello"), "Python's HTTP client could not read the head"
 
@@ -64,7 +72,9 @@ def test_response_head_bytes():
 def test_response_head_version_and_no_headers():
     """response_head() takes another version, and works with no headers at all."""
     got = part2.response_head("404 Not Found", [], version="HTTP/1.0")
-    assert got == b"HTTP/1.0 404 Not Found\r\n\r\n", f"response_head('404 Not Found', [], version='HTTP/1.0') returned {short(got)}"
+    assert got == b"HTTP/1.0 404 Not Found\r\n\r\n", (
+        f"response_head('404 Not Found', [], version='HTTP/1.0') returned {short(got)}"
+    )
 
 
 @exercise("response_head")
@@ -72,7 +82,8 @@ def test_response_head_is_latin_1():
     """Header values are encoded as Latin-1, as PEP 3333 says (not UTF-8)."""
     got = part2.response_head("200 OK", [("X-Name", "Zo\u00eb")])
     assert got == b"HTTP/1.1 200 OK\r\nX-Name: Zo\xeb\r\n\r\n", (
-        f"response_head('200 OK', [('X-Name', 'Zoë')]) returned {short(got)}, expected 'ë' as the one byte b'\\xeb' (Latin-1)"
+        "response_head('200 OK', [('X-Name', 'Zoë')]) returned "
+        f"{short(got)}, expected 'ë' as the one byte b'\\xeb' (Latin-1)"
     )
 
 
@@ -96,8 +107,12 @@ def test_chunk_size_is_hexadecimal():
     """The size is written in hexadecimal: 26 bytes is "1a", 4096 is "1000"."""
     for size, hexadecimal in ((26, b"1a"), (4096, b"1000"), (255, b"ff")):
         got = part2.chunk(b"x" * size)
-        assert size_line(got).lower() == hexadecimal, f"chunk() of {size} bytes starts {short(got[:12])}, expected b'{hexadecimal.decode()}\\r\\n'"
-        assert got == size_line(got) + b"\r\n" + b"x" * size + b"\r\n", f"chunk() of {size} bytes is not size, CRLF, the bytes, CRLF"
+        assert size_line(got).lower() == hexadecimal, (
+            f"chunk() of {size} bytes starts {short(got[:12])}, expected b'{hexadecimal.decode()}\\r\\n'"
+        )
+        assert got == size_line(got) + b"\r\n" + b"x" * size + b"\r\n", (
+            f"chunk() of {size} bytes is not size, CRLF, the bytes, CRLF"
+        )
 
 
 @exercise("chunk")
@@ -108,7 +123,9 @@ def test_chunks_make_a_body_a_parser_reads():
     parser = RequestParser()
     parser.feed(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
     decoded = parser.next_request()
-    assert decoded is not None and decoded.body == b"".join(pieces), "the parser did not read back the bytes that went into chunk()"
+    assert decoded is not None and decoded.body == b"".join(pieces), (
+        "the parser did not read back the bytes that went into chunk()"
+    )
 
 
 # --- parse_header_line ----------------------------------------------------------------------------
@@ -150,7 +167,9 @@ def environ_after(headers, body=b""):
     environ = {"REQUEST_METHOD": "GET"}
     result = part2.add_header_variables(environ, request(headers=headers, body=body))
     if result is not None and result is not environ and len(environ) == 1:
-        raise AssertionError("add_header_variables() returned a new dict and left environ unchanged: change environ in place")
+        raise AssertionError(
+            "add_header_variables() returned a new dict and left environ unchanged: change environ in place"
+        )
     return environ
 
 
@@ -164,7 +183,9 @@ def test_add_header_variables_makes_http_keys():
     headers = [("Host", "example.com"), ("User-Agent", "grader"), ("X-Forwarded-For", "10.0.0.1")]
     environ = environ_after(headers)
     expected = {"HTTP_HOST": "example.com", "HTTP_USER_AGENT": "grader", "HTTP_X_FORWARDED_FOR": "10.0.0.1"}
-    assert added(environ) == expected, f"for headers {headers_text(headers)}, environ got {added(environ)}, expected {expected}"
+    assert added(environ) == expected, (
+        f"for headers {headers_text(headers)}, environ got {added(environ)}, expected {expected}"
+    )
     assert environ["REQUEST_METHOD"] == "GET", "add_header_variables() changed a key that was already in environ"
 
 
@@ -174,7 +195,9 @@ def test_add_header_variables_content_keys():
     headers = [("Host", "h"), ("Content-Type", "text/plain"), ("Content-Length", "5")]
     environ = environ_after(headers, body=b"hello")
     expected = {"HTTP_HOST": "h", "CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": "5"}
-    assert added(environ) == expected, f"for headers {headers_text(headers)}, environ got {added(environ)}, expected {expected}"
+    assert added(environ) == expected, (
+        f"for headers {headers_text(headers)}, environ got {added(environ)}, expected {expected}"
+    )
 
 
 @exercise("add_header_variables")
@@ -183,16 +206,23 @@ def test_add_header_variables_joins_repeated_headers():
     headers = [("Host", "h"), ("Accept", "text/html"), ("Cookie", "a=1"), ("Accept", "text/plain"), ("Cookie", "b=2")]
     environ = environ_after(headers)
     expected = {"HTTP_HOST": "h", "HTTP_ACCEPT": "text/html, text/plain", "HTTP_COOKIE": "a=1; b=2"}
-    assert added(environ) == expected, f"for headers {headers_text(headers)}, environ got {added(environ)}, expected {expected}"
+    assert added(environ) == expected, (
+        f"for headers {headers_text(headers)}, environ got {added(environ)}, expected {expected}"
+    )
 
 
 @exercise("add_header_variables")
 def test_add_header_variables_drops_underscores():
     """A header named with an underscore (X_User) is dropped: it could forge X-User."""
-    for headers in ([("Host", "h"), ("X_User", "mallory"), ("X-User", "alice")], [("Host", "h"), ("X-User", "alice"), ("X_User", "mallory")]):
+    for headers in (
+        [("Host", "h"), ("X_User", "mallory"), ("X-User", "alice")],
+        [("Host", "h"), ("X-User", "alice"), ("X_User", "mallory")],
+    ):
         environ = environ_after(headers)
         expected = {"HTTP_HOST": "h", "HTTP_X_USER": "alice"}
-        assert added(environ) == expected, f"for headers {headers_text(headers)}, environ got {added(environ)}, expected {expected}"
+        assert added(environ) == expected, (
+            f"for headers {headers_text(headers)}, environ got {added(environ)}, expected {expected}"
+        )
 
 
 @exercise("add_header_variables")
@@ -201,7 +231,8 @@ def test_add_header_variables_length_of_a_chunked_body():
     headers = [("Host", "h"), ("Transfer-Encoding", "chunked")]
     environ = environ_after(headers, body=b"hello world")
     assert environ.get("CONTENT_LENGTH") == "11", (
-        f"for headers {headers_text(headers)} and a body of 11 bytes, CONTENT_LENGTH is {environ.get('CONTENT_LENGTH')!r}, expected '11'"
+        f"for headers {headers_text(headers)} and a body of 11 bytes, "
+        f"CONTENT_LENGTH is {environ.get('CONTENT_LENGTH')!r}, expected '11'"
     )
 
 
@@ -247,7 +278,9 @@ def test_response_framing_without_a_body():
 
 def framing_of(headers, version="HTTP/1.1", limits=None):
     args = (request("POST", version, [("Host", "h"), *headers]),) + ((limits,) if limits else ())
-    shown = f"body_framing() for a POST over {version} with [{headers_text(headers)}]" + (f" and max_body {limits.max_body}" if limits else "")
+    shown = f"body_framing() for a POST over {version} with [{headers_text(headers)}]" + (
+        f" and max_body {limits.max_body}" if limits else ""
+    )
     return args, shown
 
 
@@ -319,8 +352,13 @@ def test_read_request_reads_a_request_in_pieces():
     with client, server:
         send_pieces(client, *pieces, pause=0.05)
         got = call(part2.read_request, server, RequestParser())
-        assert isinstance(got, Request), f"the client sent {b''.join(pieces)!r} in 3 pieces; read_request() returned {short(got)}, expected a Request"
-        assert (got.method, got.target) == ("GET", "/a?b=c"), f"read_request() returned a request for {got.method} {got.target}"
+        assert isinstance(got, Request), (
+            f"the client sent {b''.join(pieces)!r} in 3 pieces; "
+            f"read_request() returned {short(got)}, expected a Request"
+        )
+        assert (got.method, got.target) == ("GET", "/a?b=c"), (
+            f"read_request() returned a request for {got.method} {got.target}"
+        )
 
 
 @exercise("read_request")
@@ -332,7 +370,9 @@ def test_read_request_reads_the_body():
         send_pieces(client, *pieces, pause=0.05)
         got = call(part2.read_request, server, RequestParser())
         body = getattr(got, "body", None)
-        assert body == b"hello world", f"the client sent {b''.join(pieces)!r}; read_request() returned a request with body {short(body)}"
+        assert body == b"hello world", (
+            f"the client sent {b''.join(pieces)!r}; read_request() returned a request with body {short(body)}"
+        )
         assert nothing_sent_back(client), "read_request() sent bytes to a client that did not ask for 100 Continue"
 
 
@@ -345,12 +385,20 @@ def test_read_request_serves_pipelined_requests():
         client.sendall(both)
         parser = RequestParser()
         first = call(part2.read_request, server, parser)
-        assert getattr(first, "target", None) == "/one", f"the client sent two requests at once; the first call returned {short(first)}"
-        second = call(
-            part2.read_request, server, parser, timeout=2,
-            what="the second read_request(), with the second request already in the parser (ask parser.next_request() before recv()),",
+        assert getattr(first, "target", None) == "/one", (
+            f"the client sent two requests at once; the first call returned {short(first)}"
         )
-        assert getattr(second, "target", None) == "/two", f"the second call returned {short(second)}, expected the request for /two"
+        second = call(
+            part2.read_request,
+            server,
+            parser,
+            timeout=2,
+            what="the second read_request(), with the second request already in the parser "
+            "(ask parser.next_request() before recv()),",
+        )
+        assert getattr(second, "target", None) == "/two", (
+            f"the second call returned {short(second)}, expected the request for /two"
+        )
 
 
 @exercise("read_request")
@@ -359,17 +407,27 @@ def test_read_request_when_the_client_closes():
     client, server = connected_pair()
     with client, server:
         client.shutdown(socket.SHUT_WR)
-        got = call(part2.read_request, server, RequestParser(), what="read_request(), when the client closed without sending,")
-        assert got is None, f"the client closed without sending anything; read_request() returned {short(got)}, expected None"
+        got = call(
+            part2.read_request, server, RequestParser(), what="read_request(), when the client closed without sending,"
+        )
+        assert got is None, (
+            f"the client closed without sending anything; read_request() returned {short(got)}, expected None"
+        )
     client, server = connected_pair()
     with client, server:
         client.sendall(b"GET / HTTP/1.1\r\nHost")
         client.shutdown(socket.SHUT_WR)
         running = Background(part2.read_request, server, RequestParser())
         if not running.done.wait(3):
-            raise AssertionError("the client sent half a head and closed; read_request() did not return within 3 s, expected ConnectionError")
+            raise AssertionError(
+                "the client sent half a head and closed; read_request() "
+                "did not return within 3 s, expected ConnectionError"
+            )
         if running.error is None:
-            raise AssertionError(f"the client sent half a head and closed; read_request() returned {short(running.result)}, expected ConnectionError")
+            raise AssertionError(
+                "the client sent half a head and closed; read_request() "
+                f"returned {short(running.result)}, expected ConnectionError"
+            )
         if not isinstance(running.error, ConnectionError):
             running.check()
 
@@ -382,10 +440,16 @@ def test_read_request_lets_http_errors_go_up():
         client.sendall(b"HELLO SERVER\r\n\r\n")
         running = Background(part2.read_request, server, RequestParser())
         if not running.done.wait(3):
-            raise AssertionError("the client sent b'HELLO SERVER\\r\\n\\r\\n'; read_request() did not return within 3 s, expected HTTPError(400)")
+            raise AssertionError(
+                "the client sent b'HELLO SERVER\\r\\n\\r\\n'; read_request() "
+                "did not return within 3 s, expected HTTPError(400)"
+            )
         if type(running.error).__name__ != "HTTPError":
             if running.error is None:
-                raise AssertionError(f"the client sent b'HELLO SERVER\\r\\n\\r\\n'; read_request() returned {short(running.result)}, expected HTTPError(400)")
+                raise AssertionError(
+                    "the client sent b'HELLO SERVER\\r\\n\\r\\n'; read_request() "
+                    f"returned {short(running.result)}, expected HTTPError(400)"
+                )
             running.check()
 
 
@@ -411,6 +475,9 @@ def test_read_request_answers_expect_continue():
         got = call(part2.read_request, server, RequestParser(), timeout=4)
         sender.done.wait(2)
         assert seen.get("reply") == CONTINUE, (
-            f"the client sent {short(head, 60)} and waited; it received {short(seen.get('reply'))}, expected {CONTINUE!r}"
+            f"the client sent {short(head, 60)} and waited; it received "
+            f"{short(seen.get('reply'))}, expected {CONTINUE!r}"
         )
-        assert getattr(got, "body", None) == b"hello", f"read_request() returned {short(got)}, expected the PUT with body b'hello'"
+        assert getattr(got, "body", None) == b"hello", (
+            f"read_request() returned {short(got)}, expected the PUT with body b'hello'"
+        )

@@ -179,7 +179,10 @@ def test_reap_children_never_waits_for_running_children(children):
     (exited,) = children.make(exit_at_once=True)
     exited.wait_until_exited()
     call(
-        part3.reap_children, signal.SIGCHLD, None, timeout=2,
+        part3.reap_children,
+        signal.SIGCHLD,
+        None,
+        timeout=2,
         what="reap_children(), while another child was still running (use os.WNOHANG),",
     )
     assert exited.reaped(), "the child that had exited is still a zombie after reap_children()"
@@ -208,7 +211,9 @@ def test_reap_children_as_a_signal_handler(children):
         if errors:
             raise errors[0]
         zombies = [child.pid for child in made if not child.reaped()]
-        assert not zombies, f"with reap_children() as the SIGCHLD handler, {len(zombies)} of 3 exited children stayed zombies"
+        assert not zombies, (
+            f"with reap_children() as the SIGCHLD handler, {len(zombies)} of 3 exited children stayed zombies"
+        )
     finally:
         signal.signal(signal.SIGCHLD, previous)
 
@@ -249,10 +254,14 @@ def test_send_some_sends_a_small_outbox():
         outbox = bytearray(b"HTTP/1.1 200 OK\r\n\r\nhello")
         done = call(part3.send_some, sender, outbox, timeout=2)
         assert done is True, f"send_some() of 24 bytes returned {short(done)}, expected True (all sent)"
-        assert outbox == b"", f"after sending everything the outbox still holds {short(bytes(outbox))}: delete what was sent, in place"
+        assert outbox == b"", (
+            f"after sending everything the outbox still holds {short(bytes(outbox))}: delete what was sent, in place"
+        )
         got = drain(receiver)
         assert got == b"HTTP/1.1 200 OK\r\n\r\nhello", f"the peer received {short(got)}"
-        assert call(part3.send_some, sender, bytearray(), timeout=2) is True, "send_some() of an empty outbox should return True"
+        assert call(part3.send_some, sender, bytearray(), timeout=2) is True, (
+            "send_some() of an empty outbox should return True"
+        )
 
 
 @exercise("send_some")
@@ -262,9 +271,19 @@ def test_send_some_keeps_what_the_socket_did_not_take():
     with sender, receiver:
         original = bytes(range(256)) * 16384  # 4 MB: more than the kernel's buffer takes
         outbox = bytearray(original)
-        done = call(part3.send_some, sender, outbox, timeout=2, what="send_some() with 4 MB for a peer that is not reading (never wait)")
-        assert done is False, f"send_some() of 4 MB to a peer that does not read returned {short(done)}, expected False (bytes remain)"
-        assert 0 < len(outbox) < len(original), f"after send_some() the outbox holds {len(outbox)} of {len(original)} bytes"
+        done = call(
+            part3.send_some,
+            sender,
+            outbox,
+            timeout=2,
+            what="send_some() with 4 MB for a peer that is not reading (never wait)",
+        )
+        assert done is False, (
+            f"send_some() of 4 MB to a peer that does not read returned {short(done)}, expected False (bytes remain)"
+        )
+        assert 0 < len(outbox) < len(original), (
+            f"after send_some() the outbox holds {len(outbox)} of {len(original)} bytes"
+        )
         got = drain(receiver)
         assert got + bytes(outbox) == original, (
             f"what the peer received ({len(got)} bytes) followed by what is left in the outbox ({len(outbox)}) "
@@ -295,7 +314,9 @@ def test_send_some_when_the_socket_is_full():
             received += drain(receiver)  # the peer reads: room again
             done = call(part3.send_some, sender, outbox, timeout=2)
         received += drain(receiver)
-        assert done is True and received.endswith(b"still waiting"), "once the peer read, send_some() did not finish sending the outbox"
+        assert done is True and received.endswith(b"still waiting"), (
+            "once the peer read, send_some() did not finish sending the outbox"
+        )
 
 
 @exercise("send_some")
@@ -333,7 +354,9 @@ class Server:
         request = f"GET {path} HTTP/1.0\r\n\r\n".encode()
         with socket.create_connection(self.address, timeout=timeout) as client:
             client.sendall(request)
-            response = receive(client, server=self.running, timeout=timeout, what=f"the response to GET {path}", sent=request)
+            response = receive(
+                client, server=self.running, timeout=timeout, what=f"the response to GET {path}", sent=request
+            )
         if not response:
             self.running.check()
             raise AssertionError(f"the server closed the connection without a response to {request!r}")
@@ -376,7 +399,9 @@ def test_serve_forever_serves_requests(serve):
     server = serve(hello_app)
     for path in ("/first", "/second"):
         status_line, _, body = server.get(path)
-        assert status_line.startswith("HTTP/1.0 200") or status_line.startswith("HTTP/1.1 200"), f"GET {path} got {status_line!r}"
+        assert status_line.startswith("HTTP/1.0 200") or status_line.startswith("HTTP/1.1 200"), (
+            f"GET {path} got {status_line!r}"
+        )
         assert body == f"hello from {path}, multithread=True".encode(), (
             f"GET {path} got the body {short(body)}; expected multithread=True (tell the app it runs on threads)"
         )
@@ -422,7 +447,10 @@ def test_serve_forever_caps_threads(serve):
 
     server = serve(slow_app, max_threads=2)
     answers = {}
-    clients = [Background(lambda p=path: answers.update({p: server.get(p, timeout=4)}), name=f"client {path}") for path in ("/1", "/2", "/3")]
+    clients = [
+        Background(lambda p=path: answers.update({p: server.get(p, timeout=4)}), name=f"client {path}")
+        for path in ("/1", "/2", "/3")
+    ]
     deadline = time.monotonic() + 2
     while len(inside) < 2 and time.monotonic() < deadline:
         server.running.check()
@@ -435,4 +463,6 @@ def test_serve_forever_caps_threads(serve):
         client.done.wait(max(0, deadline - time.monotonic()))
     assert in_app == 2, f"with max_threads=2 and 3 slow requests, the app ran {in_app} at once, expected 2"
     served = sorted(path for path, (status, _, _) in answers.items() if " 200 " in status)
-    assert served == ["/1", "/2", "/3"], f"with max_threads=2, only {served} of 3 requests were answered: free a slot when a thread is done"
+    assert served == ["/1", "/2", "/3"], (
+        f"with max_threads=2, only {served} of 3 requests were answered: free a slot when a thread is done"
+    )

@@ -40,7 +40,13 @@ def app(environ, start_response):
         return route(environ, start_response)
     allowed = [m for (m, p) in ROUTES if p == path]
     if allowed:
-        return respond(start_response, "405 Method Not Allowed", TEXT, f"{path} takes {', '.join(allowed)}\n", [("Allow", ", ".join(allowed))])
+        return respond(
+            start_response,
+            "405 Method Not Allowed",
+            TEXT,
+            f"{path} takes {', '.join(allowed)}\n",
+            [("Allow", ", ".join(allowed))],
+        )
     return respond(start_response, "404 Not Found", TEXT, f"404 Not Found: nothing at {path}\n")
 
 
@@ -62,7 +68,10 @@ def read_body(environ):
 PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{title}</title>
-<style>body {{ font-family: sans-serif; margin: 2em; }} td, th {{ text-align: left; padding: 0 1em 0 0; vertical-align: top; }}</style>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+td, th {{ text-align: left; padding: 0 1em 0 0; vertical-align: top; }}
+</style>
 </head>
 <body>
 <h1>{title}</h1>
@@ -93,7 +102,12 @@ def home(environ, start_response):
     query = parse_qs(environ["QUERY_STRING"])
     greeting = f"<p>Hello, {html.escape(query['name'][0])}!</p>" if "name" in query else "<p>Hello, world!</p>"
     server = html.escape(environ.get("SERVER_SOFTWARE", "an unnamed server"))
-    return respond(start_response, "200 OK", HTML, page(environ, "Hello from the demo app", f"{greeting}<p>Served by {server}.</p>"))
+    return respond(
+        start_response,
+        "200 OK",
+        HTML,
+        page(environ, "Hello from the demo app", f"{greeting}<p>Served by {server}.</p>"),
+    )
 
 
 def submitted(environ, start_response):

@@ -74,7 +74,9 @@ PAGE = Engine().from_string("""<!doctype html>
 <head><meta charset="utf-8"><title>Hello from Django</title></head>
 <body>
 <h1>Hello from Django</h1>
-{% if query %}<p>Query string parameters: {% for key, value in query %}{{ key }}={{ value }}{% if not forloop.last %}, {% endif %}{% endfor %}</p>{% endif %}
+{% if query %}<p>Query string parameters:
+  {% for key, value in query %}{{ key }}={{ value }}{% if not forloop.last %}, {% endif %}{% endfor %}</p>
+{% endif %}
 {% if posted is not None %}<h2>You posted</h2>
 <dl>
 {% for key, value in posted %}<dt>{{ key }}</dt><dd>{{ value }}</dd>
