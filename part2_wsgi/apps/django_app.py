@@ -74,9 +74,7 @@ PAGE = Engine().from_string("""<!doctype html>
 <head><meta charset="utf-8"><title>Hello from Django</title></head>
 <body>
 <h1>Hello from Django</h1>
-{% if query %}<p>Query string parameters:
-  {% for key, value in query %}{{ key }}={{ value }}{% if not forloop.last %}, {% endif %}{% endfor %}</p>
-{% endif %}
+{% if query %}<p>Query string parameters: {{ query }}</p>{% endif %}
 {% if posted is not None %}<h2>You posted</h2>
 <dl>
 {% for key, value in posted %}<dt>{{ key }}</dt><dd>{{ value }}</dd>
@@ -99,7 +97,8 @@ def pairs(query_dict):
 @require_http_methods(["GET", "HEAD", "POST"])
 def index(request):
     posted = pairs(request.POST) if request.method == "POST" else None
-    return HttpResponse(PAGE.render(Context({"query": pairs(request.GET), "posted": posted})))
+    query = ", ".join(f"{key}={value}" for key, value in pairs(request.GET))  # escaped by the template
+    return HttpResponse(PAGE.render(Context({"query": query, "posted": posted})))
 
 
 @require_POST

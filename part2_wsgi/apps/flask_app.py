@@ -35,9 +35,8 @@ PAGE = """<!doctype html>
 <head><meta charset="utf-8"><title>Hello from Flask</title></head>
 <body>
 <h1>Hello from Flask</h1>
-{% if query %}<p>Query string parameters:
-  {% for key, value in query %}{{ key }}={{ value }}{% if not loop.last %}, {% endif %}{% endfor %}</p>
-{% endif %}
+{% if query %}<p>Query string parameters: {% for key, value in query %}{{ key }}={{ value }}
+{%- if not loop.last %}, {% endif %}{% endfor %}</p>{% endif %}
 {% if posted is not none %}<h2>You posted</h2>
 <dl>
 {% for key, value in posted %}<dt>{{ key }}</dt><dd>{{ value }}</dd>
