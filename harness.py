@@ -2,7 +2,7 @@
 
 Tests, notebooks and the grader all need the same thing: run one of the servers
 in this repository as a real process, know where it listens, and be sure it is gone
-afterwards. Every server keeps one contract for this (see shared DESIGN.md):
+afterwards. Every server keeps one contract for this (the README, "Follow the workshop"):
 
 * it accepts ``--port 0``, which asks the kernel for any free port, so two runs never
   fight over a fixed port;

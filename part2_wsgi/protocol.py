@@ -12,8 +12,14 @@ Because it never calls ``recv`` or ``send``:
 * the ``selectors`` server (part 3) feeds it whatever a non-blocking read returned;
 * the tests feed it byte strings, one byte at a time if they like.
 
-The second half of the file goes the other way: status line, headers and body framing
+The second part goes the other way: status line, headers and body framing
 (Content-Length, chunked, or "until the connection closes") as bytes to send.
+
+The last part, ``Connection``, holds the rules of one whole conversation, as h11's
+``Connection`` does: when to send ``100 Continue``, whether the connection outlives the
+response, what happens after an error, how long the client may take, and that a response
+body never runs past the Content-Length it declared. The servers only carry out what it
+decides: they move bytes and keep time.
 
 The rules come from RFC 9112 (HTTP/1.1 message syntax). Where a request could be read
 two ways (both Content-Length and Transfer-Encoding, two different Content-Lengths, a
@@ -22,7 +28,9 @@ other way, and that disagreement is how request smuggling works.
 """
 
 import re
+import time
 from dataclasses import dataclass, field
+from enum import Enum
 from http import HTTPStatus
 
 # --- errors that know their status code ----------------------------------------------
@@ -57,6 +65,25 @@ class Limits:
     max_body: int = 16 * 1024 * 1024  # a larger body is refused before it is read: 413
 
 
+@dataclass(frozen=True)
+class Deadlines:
+    """How long a client may take, in seconds: deadlines, never per-read timeouts.
+
+    A timeout per ``recv()`` starts again with every byte, so a client that sends one
+    header line every few seconds (slowloris) would hold its connection forever. A
+    deadline starts once and does not move. The anchors: Apache's mod_reqtimeout gives a
+    request head 20 to 40 s and a body 20 s plus 1 s per 500 bytes received; nginx's
+    client_header_timeout is 60 s and its keepalive_timeout 75 s; gunicorn keeps an idle
+    connection 2 s. A small workshop server can afford to be stricter than the first two.
+    """
+
+    head: float = 10.0  # the whole request head, from its first byte
+    body: float = 10.0  # the body, from the end of the head ...
+    body_min_rate: int = 500  # ... plus one second per this many bytes received
+    idle: float = 5.0  # a kept-alive connection waits this long for the next request
+    send: float = 10.0  # a client that takes none of its response for this long is dropped
+
+
 # --- the request ------------------------------------------------------------------------
 
 
@@ -83,7 +110,7 @@ class Request:
         return ", ".join(values) if values else None
 
     @property
-    def keep_alive(self):
+    def wants_keep_alive(self):
         """Whether the client wants the connection kept open after this response."""
         tokens = {token.strip().lower() for token in (self.header("Connection") or "").split(",")}
         if self.version == "HTTP/1.1":
@@ -216,6 +243,15 @@ def body_framing(request, limits=Limits()):
 # --- the incremental parser --------------------------------------------------------------------
 
 
+class ChunkedState(Enum):
+    """Where a chunked body's decoder stands."""
+
+    SIZE_LINE = "at a chunk-size line"
+    DATA = "inside a chunk's data"
+    DATA_END = "at the CRLF after a chunk's data"
+    TRAILERS = "at the trailer fields after the last chunk"
+
+
 class RequestParser:
     """Feed it bytes as they arrive; take complete requests out.
 
@@ -232,36 +268,30 @@ class RequestParser:
     def __init__(self, limits=Limits()):
         self.limits = limits
         self.buffer = bytearray()
-        self.request = None  # a request whose head is parsed and whose body is not yet whole
+        self.head = None  # a Request whose head is parsed and whose body is not yet whole
         self.framing = None
         self.body = bytearray()
-        self.chunk_remaining = None  # chunked bodies: bytes left in the current chunk
+        # A chunked body's decoder: where it stands, and how much of this chunk is to come.
+        self.chunked_state = ChunkedState.SIZE_LINE
+        self.bytes_in_chunk = 0
 
     def feed(self, data):
         self.buffer += data
 
     @property
-    def waiting_for_body(self):
-        """The head of a request whose body has not fully arrived, else None.
-
-        A server uses it to answer ``Expect: 100-continue`` before the body is sent.
-        """
-        return self.request
-
-    @property
     def has_partial_request(self):
         """True while some of a request has arrived: closing now would cut it off."""
-        return self.request is not None or bool(self.buffer.strip(b"\r\n"))
+        return self.head is not None or bool(self.buffer.strip(b"\r\n"))
 
     def next_request(self):
         """The next complete Request, or None if more bytes are needed."""
-        if self.request is None and not self._read_head():
+        if self.head is None and not self._read_head():
             return None
         kind, length = self.framing
         done = self._read_chunked() if kind == "chunked" else self._read_fixed(length)
         if not done:
             return None
-        request, self.request = self.request, None
+        request, self.head = self.head, None
         request.body = bytes(self.body)
         self.body.clear()
         return request
@@ -278,9 +308,9 @@ class RequestParser:
             raise HTTPError(431, "the request head is too large")
         head = bytes(self.buffer[: end.start()])
         del self.buffer[: end.end()]
-        self.request = parse_head(head, self.limits)
-        self.framing = body_framing(self.request, self.limits)
-        self.chunk_remaining = None
+        self.head = parse_head(head, self.limits)
+        self.framing = body_framing(self.head, self.limits)
+        self.chunked_state = ChunkedState.SIZE_LINE
         return True
 
     def _check_incomplete_head(self):
@@ -301,34 +331,35 @@ class RequestParser:
     def _read_chunked(self):
         """Decode "SIZE\\r\\nDATA\\r\\n ... 0\\r\\n[trailers]\\r\\n" as far as the buffer goes."""
         while True:
-            if self.chunk_remaining is None:  # at a chunk-size line
+            if self.chunked_state is ChunkedState.SIZE_LINE:
                 line = self._take_line(max_length=1024)
                 if line is None:
                     return False
                 match = CHUNK_SIZE_LINE.fullmatch(line)
                 if not match:
                     raise bad_request(f"malformed chunk size line {line[:40]!r}")
-                self.chunk_remaining = int(match["size"], 16)
-                if len(self.body) + self.chunk_remaining > self.limits.max_body:
+                self.bytes_in_chunk = int(match["size"], 16)
+                if len(self.body) + self.bytes_in_chunk > self.limits.max_body:
                     raise HTTPError(413, f"the chunked body is over the limit of {self.limits.max_body} bytes")
-                if self.chunk_remaining == 0:
-                    self.chunk_remaining = "trailers"
-            if self.chunk_remaining == "trailers":
+                # A chunk of size zero is the last one: trailer fields follow.
+                self.chunked_state = ChunkedState.DATA if self.bytes_in_chunk else ChunkedState.TRAILERS
+            if self.chunked_state is ChunkedState.TRAILERS:
                 return self._skip_trailers()
-            take = min(self.chunk_remaining, len(self.buffer))
-            self.body += self.buffer[:take]
-            del self.buffer[:take]
-            self.chunk_remaining -= take
-            if self.chunk_remaining:
-                return False
+            if self.chunked_state is ChunkedState.DATA:
+                take = min(self.bytes_in_chunk, len(self.buffer))
+                self.body += self.buffer[:take]
+                del self.buffer[:take]
+                self.bytes_in_chunk -= take
+                if self.bytes_in_chunk:
+                    return False
+                self.chunked_state = ChunkedState.DATA_END
             ending = END_OF_LINE.match(self.buffer)
             if ending is None:
                 if len(self.buffer) >= 2:
                     raise bad_request("chunk data is not followed by CRLF")
-                self.chunk_remaining = 0  # wait for the CRLF
-                return False
+                return False  # wait for the CRLF
             del self.buffer[: ending.end()]
-            self.chunk_remaining = None
+            self.chunked_state = ChunkedState.SIZE_LINE
 
     def _skip_trailers(self):
         """Trailer fields follow the last chunk; we read them and set them aside."""
@@ -403,3 +434,253 @@ def error_response(error, version="HTTP/1.1"):
 
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"  # the go-ahead for a client that sent Expect
+
+
+# --- the connection: the rules of one conversation, still without a socket -------------------
+
+
+class State(Enum):
+    """Where a connection stands, from the server's side."""
+
+    IDLE = "waiting for a request"  # nothing of the next request has arrived
+    RECEIVING = "receiving a request"  # some of it has: its deadline runs
+    RESPONDING = "responding"  # the app has the request; the response is being written
+    CLOSED = "closed"  # nothing more is read or written
+
+
+@dataclass(frozen=True)
+class NeedData:
+    """Feed me more bytes (``receive_data``), or tell me the deadline passed."""
+
+
+NEED_DATA = NeedData()
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send these bytes to the client now (``100 Continue``, or an error response)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the connection. ``problem`` says what went wrong, for the log (None: a normal
+    end); ``status`` is the error response just sent, if any; ``linger``: the client may
+    still be sending, so close gently (see serving.close_gently)."""
+
+    problem: str | None = None
+    status: int | None = None
+    linger: bool = False
+
+
+class ResponseError(Exception):
+    """The app broke its own response's framing; the connection must close after ``data``.
+
+    ``data`` is what may still be sent (the bytes up to the declared length)."""
+
+    def __init__(self, message, data=b""):
+        super().__init__(message)
+        self.data = data
+
+
+class Connection:
+    """One client's conversation, as events: bytes go in, decisions come out.
+
+        http = Connection()
+        http.receive_data(b"GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
+        http.next_event()       # Request(method='GET', ...): run the app
+        http.send_head("200 OK", [("Content-Length", "2")])   # bytes to send
+        http.send_body(b"hi")   # b"hi"
+        http.send_end()         # b""; the connection is idle again
+        http.next_event()       # NEED_DATA
+
+    ``next_event()`` answers with a ``Request`` to serve, ``NEED_DATA``, ``Send(bytes)``
+    or ``Close(...)``. While a request is being answered, the ``send_*`` methods frame
+    the response and return the bytes to send. ``persistent=False`` is the server's policy
+    of one request per connection. ``clock`` is only read, never waited on: the driver
+    asks ``deadline()`` when the client must have sent more by, and calls
+    ``deadline_passed()`` if it has not.
+    """
+
+    def __init__(self, persistent=True, limits=Limits(), deadlines=Deadlines(), clock=time.monotonic):
+        self.parser = RequestParser(limits)
+        self.persistent = persistent
+        self.deadlines = deadlines
+        self.clock = clock
+        self.state = State.IDLE
+        self.idle_since = clock()
+        self.request_started = None  # when the first byte of the request being received came
+        self.client_done = False  # the client has sent all it will send (end of file)
+        self.body_started = None  # when the head was complete, if a body is to follow
+        self.continue_sent = False
+        self.pending = []  # decided events that next_event hands out first
+        # The response being written:
+        self.request = None
+        self.framing = None  # "length", "chunked", "close" or "none": see response_framing
+        self.declared_length = None
+        self.body_sent = 0
+        self.keep_alive = False  # will this connection carry another request after this one?
+
+    # --- bytes in, events out ----------------------------------------------------------
+
+    def receive_data(self, data):
+        """Bytes from the client; ``b""`` means it closed its sending side."""
+        if data:
+            self.parser.feed(data)
+        else:
+            self.client_done = True
+
+    def next_event(self):
+        if self.pending:
+            return self.pending.pop(0)
+        if self.state in (State.RESPONDING, State.CLOSED):
+            raise RuntimeError(f"next_event() while {self.state.value}: finish the response first")
+        try:
+            request = self.parser.next_request()
+        except HTTPError as error:
+            # The stream cannot be trusted past a malformed request: answer, then hang up.
+            self.refuse(error, f"bad request: {error.status_line}: {error.detail}")
+            return self.pending.pop(0)
+        if request is not None:
+            self.state = State.RESPONDING
+            self.request, self.continue_sent, self.body_started = request, False, None
+            return request
+        if self.parser.has_partial_request:
+            if self.state is State.IDLE:
+                self.state, self.request_started = State.RECEIVING, self.clock()
+            head = self.parser.head
+            if head is not None and self.body_started is None:
+                self.body_started = self.clock()
+            if head is not None and head.expects_continue and not self.continue_sent:
+                # curl sends "Expect: 100-continue" before a large upload and waits for
+                # this go-ahead: the head was fine (not too large, say), so send the body.
+                self.continue_sent = True
+                return Send(CONTINUE)
+        if self.client_done:
+            self.state = State.CLOSED
+            if self.parser.has_partial_request:
+                return Close("went away: closed the connection in the middle of a request")
+            return Close()  # the client closed between requests: the normal end of keep-alive
+        return NEED_DATA
+
+    def connection_lost(self, reason):
+        """The socket failed (a reset, say): close. A client that leaves between requests
+        is normal, and says nothing to the log; one that leaves in the middle is not."""
+        quiet = self.state is State.IDLE and not self.parser.has_partial_request
+        self.state = State.CLOSED
+        return Close(None if quiet else f"went away: {reason}")
+
+    def refuse(self, error, problem):
+        """Answer with the error's status, then close: the client may still be sending."""
+        self.state = State.CLOSED
+        self.pending += [Send(error_response(error)), Close(problem, status=error.status.value, linger=True)]
+
+    # --- deadlines -------------------------------------------------------------------------
+
+    def deadline(self):
+        """The clock time by which the client must have sent more, or None while responding."""
+        if self.state is State.IDLE:
+            return self.idle_since + self.deadlines.idle
+        if self.state is not State.RECEIVING:
+            return None
+        if self.body_started is None:
+            return self.request_started + self.deadlines.head
+        earned = len(self.parser.body) / self.deadlines.body_min_rate  # a slow client that keeps sending
+        return self.body_started + self.deadlines.body + earned
+
+    def deadline_passed(self):
+        """The driver saw the deadline pass: a 408 if a request was under way, then close."""
+        if self.state is State.IDLE:
+            self.state = State.CLOSED
+            self.pending.append(Close())  # an idle kept-alive connection: nothing to report
+        elif self.state is State.RECEIVING:
+            part = "head" if self.body_started is None else "body"
+            waited = self.clock() - self.request_started
+            error = HTTPError(408, f"the request's {part} was not complete after {waited:.0f} s")
+            self.refuse(error, f"too slow: {error.detail}")
+
+    # --- the response: decisions in, bytes out -------------------------------------------
+
+    def send_head(self, status, headers, empty=False, close=False):
+        """Status line and headers, with the framing headers this server adds.
+
+        ``empty``: the app has finished and gave no body, so say Content-Length: 0 rather
+        than start a chunked nothing. ``close``: end the connection after this response
+        (after an app error, say)."""
+        request, status_code = self.request, int(status[:3])
+        headers = list(headers)
+        self.declared_length = declared_content_length(headers)
+        has_body = response_has_body(request.method, status_code)
+        if empty and has_body and self.declared_length is None and request.version == "HTTP/1.1":
+            headers.append(("Content-Length", "0"))
+            self.declared_length = 0
+        self.framing = response_framing(request, status_code, headers)
+        self.keep_alive = (
+            self.persistent
+            and request.wants_keep_alive
+            and self.framing != "close"
+            and not close
+            and not self.client_done
+        )
+        if self.framing == "chunked":
+            headers.append(("Transfer-Encoding", "chunked"))
+        if request.version == "HTTP/1.1" and not self.keep_alive:
+            headers.append(("Connection", "close"))
+        elif request.version == "HTTP/1.0" and self.keep_alive:
+            headers.append(("Connection", "keep-alive"))
+        self.body_sent = 0
+        return response_head(status, headers)
+
+    def send_body(self, data):
+        """One piece of the body, framed. Never more than the declared Content-Length."""
+        if self.framing == "none":
+            return b""  # HEAD, 1xx, 204, 304: the app's body is dropped, not sent
+        if self.framing == "length":
+            room = self.declared_length - self.body_sent
+            if len(data) > room:
+                # Extra bytes on a kept-alive connection would be read as the next
+                # response: a forged one, if the app echoes what a client sent.
+                self.body_sent += room
+                self.end_connection()
+                raise ResponseError(
+                    f"the app declared Content-Length: {self.declared_length} and gave more", data[:room]
+                )
+        self.body_sent += len(data)
+        return chunk(data) if self.framing == "chunked" else data
+
+    def send_end(self):
+        """The body is complete: the last chunk if chunked; then the next request, or close."""
+        if self.framing == "length" and self.body_sent < self.declared_length:
+            # The client waits for the rest: closing is the only way to tell it there is none.
+            self.end_connection()
+            raise ResponseError(
+                f"the app declared Content-Length: {self.declared_length} and gave {self.body_sent} bytes"
+            )
+        self.finish_response()
+        return LAST_CHUNK if self.framing == "chunked" else b""
+
+    def end_connection(self):
+        """The response cannot be finished as declared (an app error after the head went out,
+        say): the connection ends with it, so that the client sees it was cut short."""
+        if self.state is State.RESPONDING:
+            self.keep_alive = False
+            self.finish_response()
+
+    def finish_response(self):
+        self.request = None
+        if self.keep_alive:
+            self.state, self.idle_since = State.IDLE, self.clock()
+        else:
+            self.state = State.CLOSED
+            self.pending.append(Close(linger=self.parser.has_partial_request))
+
+
+def declared_content_length(headers):
+    """The app's Content-Length as a number, or None; a bad one is the app's error."""
+    values = {value.strip() for name, value in headers if name.lower() == "content-length"}
+    if not values:
+        return None
+    if len(values) > 1 or not next(iter(values)).isdigit():
+        raise ValueError(f"the app gave an invalid Content-Length: {', '.join(sorted(values))}")
+    return int(values.pop())

@@ -7,8 +7,12 @@
 This file owns the sockets and nothing else. It takes the same road as part 1's
 http_server.py, but each stop is now a room of its own:
 
-    recv() bytes --> RequestParser (protocol.py) --> Request
+    recv() bytes --> Connection (protocol.py) --> Request
                  --> build_environ + run_app (wsgi.py) --> the app --> sendall()
+
+The protocol ``Connection`` decides every HTTP rule (when to answer ``100 Continue``,
+whether to keep the connection, what to do after an error, how long to wait); this
+file only carries out what it says: receive, send, keep time, close.
 
 ``handle_connection`` serves one client; part 3's blocking servers reuse it unchanged
 and differ only in how they hand connections to it.
@@ -16,99 +20,85 @@ and differ only in how they hand connections to it.
 
 import socket
 import sys
+import time
 
-from part2_wsgi.protocol import CONTINUE, HTTPError, RequestParser, error_response
-from part2_wsgi.serving import CHUNK, close_gently, log_problem, log_request, run
+from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
+from part2_wsgi.serving import CHUNK, accept, close_gently, log_close, log_request, run
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
 
-# A single-threaded server serves nobody else while it waits on one client, so a client
-# that connects and then says nothing (or types slowly into telnet) would block everyone.
-# After this many seconds of silence we give up on it and serve the next.
-READ_TIMEOUT = 10
+
+def handle_connection(sock, address, app, server_address, persistent=False, multithread=False, multiprocess=False):
+    """Serve one client, doing what its protocol ``Connection`` says, until it says close.
+
+    ``persistent``: keep the connection open for more requests, as long as the client
+    wants; part 2 serves one request per connection. ``multithread`` and ``multiprocess``
+    tell the app whether other requests run beside it (PEP 3333's environ keys)."""
+    disable_nagle(sock)
+    http = Connection(persistent=persistent)
+    try:
+        while not isinstance(event := http.next_event(), Close):
+            if event is NEED_DATA:
+                receive(sock, http)
+            elif isinstance(event, Send):
+                send(sock, http, event.data)
+            elif isinstance(event, Request):
+                environ = build_environ(
+                    event,
+                    server_address=server_address,
+                    client_address=address,
+                    multithread=multithread,
+                    multiprocess=multiprocess,
+                )
+                response = run_app(app, environ, http, lambda data: send(sock, http, data))
+                log_request(address, event, response.status_code, response.bytes_sent)
+    except (OSError, ClientDisconnected) as error:
+        event = http.connection_lost(error)
+    except BaseException:
+        sock.close()  # Ctrl-C in the middle of a request: close now, no lingering
+        raise
+    log_close(address, event)
+    if event.linger:
+        close_gently(sock)  # the client may still be sending: see close_gently
+    else:
+        sock.close()
 
 
-def read_request(connection, parser):
-    """Receive until the parser holds one whole request; None if the client closed first."""
-    continue_sent = False
-    while (request := parser.next_request()) is None:
-        waiting = parser.waiting_for_body
-        if waiting is not None and waiting.expects_continue and not continue_sent:
-            # curl sends "Expect: 100-continue" before a large upload and waits for
-            # this go-ahead: the head was fine (not too large, say), so send the body.
-            connection.sendall(CONTINUE)
-            continue_sent = True
-        data = connection.recv(CHUNK)
-        if not data:
-            if parser.has_partial_request:
-                raise ConnectionError("closed the connection in the middle of a request")
-            return None
-        parser.feed(data)
-    return request
+def receive(sock, http):
+    """Receive what the client sends next, but wait no longer than its deadline.
+
+    A single-threaded server serves nobody else while it waits on one client, so a client
+    that connects and says nothing, or trickles a byte at a time, must not hold it long:
+    the connection sets the deadline (protocol.Deadlines), and we only keep the time."""
+    time_left = http.deadline() - time.monotonic()
+    if time_left <= 0:
+        return http.deadline_passed()
+    sock.settimeout(time_left)
+    try:
+        data = sock.recv(CHUNK)
+    except TimeoutError:
+        return http.deadline_passed()
+    http.receive_data(data)
 
 
-def disable_nagle(connection):
+def send(sock, http, data):
+    """sendall(), but give up on a client that takes none of it for a while."""
+    sock.settimeout(http.deadlines.send)
+    sock.sendall(data)
+
+
+def disable_nagle(sock):
     """Send small writes at once. By default TCP holds a small write back until the
     previous one is acknowledged (Nagle's algorithm), and the client delays its
     acknowledgement (by 40 ms on Linux): a streamed response of small chunks on a kept-
     alive connection would crawl at 40 ms a chunk. We write whole pieces, so no need."""
-    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def handle_connection(
-    connection,
-    address,
-    app,
-    server_address,
-    keep_alive=False,
-    timeout=READ_TIMEOUT,
-    multithread=False,
-    multiprocess=False,
-):
-    """Serve one client: read a request, run the app, send the response; repeat while
-    ``keep_alive`` and the client want it; then close the connection."""
-    connection.settimeout(timeout)
-    disable_nagle(connection)
-    parser = RequestParser()
-    refused = False
-    try:
-        while True:
-            request = read_request(connection, parser)
-            if request is None:
-                break  # the client closed between requests: the normal end of keep-alive
-            environ = build_environ(request, *server_address, *address[:2], multithread, multiprocess)
-            response = run_app(app, environ, request, connection.sendall, keep_alive)
-            log_request(address, request, response.status_code, response.bytes_sent)
-            if not response.keep_alive:
-                break
-    except HTTPError as error:
-        # A malformed or oversized request: answer with its status, then hang up,
-        # because we can no longer tell where the next request would begin.
-        refused = True
-        try:
-            connection.sendall(error_response(error))
-        except OSError:
-            pass
-        log_request(address, None, error.status.value, 0)
-        log_problem(address, f"bad request: {error.status_line}: {error.detail}")
-    except TimeoutError:
-        if parser.has_partial_request:
-            log_problem(address, f"sent part of a request, then nothing for {timeout} s: dropped")
-    except (ConnectionError, ClientDisconnected) as error:
-        log_problem(address, f"went away: {error}")
-    except BaseException:
-        connection.close()  # Ctrl-C in the middle of a request: close now, no lingering
-        raise
-    if refused or parser.has_partial_request:
-        close_gently(connection)  # the client may still be sending: see close_gently
-    else:
-        connection.close()  # all it sent is read: nothing to wait for
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def serve_forever(listener, app, args):
     """Accept one connection at a time and serve it: the iterative loop."""
     server_address = (args.host, listener.getsockname()[1])
     while True:
-        connection, address = listener.accept()
+        connection, address = accept(listener)
         handle_connection(connection, address, app, server_address)
 
 

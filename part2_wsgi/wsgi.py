@@ -11,9 +11,10 @@ passes a ``start_response`` the app calls with its status and headers, then send
 the bytes the app returns. Flask and Django are such callables; so is this workshop's
 demo app. Any server that keeps this contract runs any of them: mix and match.
 
-This room knows PEP 3333 and nothing about sockets. It is handed a ``Request`` from
-the parser and a ``send(bytes)`` function; the socket loop (``server.py``, or part 3's
-servers) owns the socket and decides what ``send`` does.
+This room knows PEP 3333 and nothing about sockets. It is handed a ``Request``, the
+protocol ``Connection`` it came from (which frames the response: protocol.py decides
+every HTTP rule), and a ``send(bytes)`` function; the socket loop (``server.py``, or part
+3's servers) owns the socket and decides what ``send`` does.
 """
 
 import io
@@ -23,17 +24,19 @@ import traceback
 from email.utils import formatdate
 from urllib.parse import unquote_to_bytes
 
-from part2_wsgi.protocol import LAST_CHUNK, chunk, response_framing, response_has_body, response_head
+from part2_wsgi.protocol import ResponseError, response_has_body
 
 SERVER_SOFTWARE = "SmallJourney/1.0"
 
 # --- the environ -----------------------------------------------------------------------
 
 
-def build_environ(
-    request, server_name, server_port, remote_addr="", remote_port=0, multithread=False, multiprocess=False
-):
-    """The environ PEP 3333 asks for, built from a parsed Request."""
+def build_environ(request, *, server_address, client_address=("", 0), multithread=False, multiprocess=False):
+    """The environ PEP 3333 asks for, built from a parsed Request.
+
+    ``server_address`` and ``client_address`` are (host, port) pairs; ``multithread`` and
+    ``multiprocess`` tell the app whether other requests may run beside it."""
+    (server_name, server_port), (remote_addr, remote_port) = server_address, client_address[:2]
     environ = {
         # CGI variables
         "REQUEST_METHOD": request.method,
@@ -104,28 +107,27 @@ class ClientDisconnected(Exception):
 
 
 class Response:
-    """One response in the making: ``start_response``, ``write``, and the framing.
+    """One response in the making: ``start_response``, ``write`` and ``finish``.
 
     PEP 3333's rules, as this class keeps them:
 
     * the app calls ``start_response(status, headers)`` once, or again with ``exc_info``
       to swap an unsent response for an error page;
     * nothing is sent until the first non-empty piece of body (or the end), so an app
-      can still change its mind until then;
-    * the body is framed with the app's Content-Length if it gave one, else chunked
-      (HTTP/1.1) or ended by closing the connection (HTTP/1.0).
+      can still change its mind until then.
+
+    How the body is framed (Content-Length, chunked, or until the connection closes) and
+    whether the connection outlives the response, the protocol ``Connection`` decides.
     """
 
-    def __init__(self, request, send, server_keeps_alive=True):
-        self.request = request
+    def __init__(self, http, send):
+        self.http = http
         self._send = send
-        self.server_keeps_alive = server_keeps_alive  # False: the server closes after this one
         self.status = None
         self.headers = None
         self.headers_sent = False
-        self.framing = None
+        self.close_after = False  # set after an app error: this connection is not to be reused
         self.bytes_sent = 0  # body bytes, for the access log
-        self.must_close = False  # set after an error: this connection is not to be reused
 
     @property
     def status_code(self):
@@ -164,50 +166,33 @@ class Response:
             raise TypeError(f"a WSGI body is made of bytes, not {type(data).__name__}")
         if not data:
             return
-        framed = self._frame(data)
-        if not self.headers_sent:
-            self._send_with_head(framed)
-        else:
-            self._send_bytes(framed)
+        # One send for the head and the first piece: fewer system calls, fewer packets.
+        head = self._head() if not self.headers_sent else b""
+        try:
+            framed = self.http.send_body(data)
+        except ResponseError as error:
+            self._send_bytes(head + error.data)  # what was declared, and not a byte more
+            raise
+        self._send_bytes(head + framed)
         if framed:
             self.bytes_sent += len(data)
 
     def finish(self):
-        """End the body: send the head if no body came, and the last chunk if chunked."""
-        if not self.headers_sent:
-            self._send_with_head(b"")
-        if self.framing == "chunked":
-            self._send_bytes(LAST_CHUNK)
+        """End the body: the head if no body came, then the framing's ending."""
+        head = self._head(empty=True) if not self.headers_sent else b""
+        try:
+            ending = self.http.send_end()
+        except ResponseError:
+            self._send_bytes(head)
+            raise
+        if head or ending:
+            self._send_bytes(head + ending)
 
-    @property
-    def keep_alive(self):
-        """May the connection carry another request after this response?"""
-        wanted = self.server_keeps_alive and self.request.keep_alive
-        return wanted and self.framing != "close" and not self.must_close
-
-    def _frame(self, data):
-        if self.framing is None:
-            self.framing = response_framing(self.request, self.status_code, self.headers)
-        if self.framing == "none":
-            return b""  # HEAD, 204, 304: the app's body is dropped, not sent
-        return chunk(data) if self.framing == "chunked" else data
-
-    def _send_with_head(self, framed_body):
-        if self.framing is None:
-            # No body at all: say so with Content-Length 0 rather than a chunked nothing.
-            if response_framing(self.request, self.status_code, self.headers) == "chunked":
-                self.headers.append(("Content-Length", "0"))
-            self.framing = response_framing(self.request, self.status_code, self.headers)
-        headers = [("Date", http_date()), ("Server", SERVER_SOFTWARE)] + self.headers
-        if self.framing == "chunked":
-            headers.append(("Transfer-Encoding", "chunked"))
-        if self.request.version == "HTTP/1.1" and not self.keep_alive:
-            headers.append(("Connection", "close"))
-        elif self.request.version == "HTTP/1.0" and self.keep_alive:
-            headers.append(("Connection", "keep-alive"))
-        # One send for head and first piece of body: fewer system calls, fewer packets.
-        self._send_bytes(response_head(self.status, headers) + framed_body)
+    def _head(self, empty=False):
+        headers = [("Date", http_date()), ("Server", SERVER_SOFTWARE), *self.headers]
+        head = self.http.send_head(self.status, headers, empty=empty, close=self.close_after)
         self.headers_sent = True
+        return head
 
     def _send_bytes(self, data):
         try:
@@ -246,18 +231,21 @@ def check_header(name, value):
 # --- running the app ----------------------------------------------------------------------------
 
 
-def run_app(app, environ, request, send, keep_alive=True):
-    """Call the app for one request and send its response; return the Response.
+def run_app(app, environ, http, send):
+    """Call the app for ``http``'s current request and send its response; return the Response.
 
-    ``keep_alive=False`` says the server will close the connection after this response
-    whatever the client wants; the response then says ``Connection: close``, so that the
-    client does not try to reuse it.
+    Whatever the app does wrong costs this one response and nothing more:
 
-    An exception in the app becomes a 500 (if nothing was sent yet) and one logged
-    traceback; the server goes on. ``close()`` on the app's result is always called:
-    that is where frameworks release resources.
+    * an exception (``SystemExit`` too: a stray ``sys.exit()`` must not stop the server)
+      becomes a 500 if nothing was sent yet, else the connection closes, so that the
+      client sees the response was cut short; one traceback goes to the log;
+    * a body longer or shorter than the app's Content-Length is cut or ended there, and
+      the connection closes, with one line in the log.
+
+    ``close()`` on the app's result is always called: frameworks release resources there.
+    Ctrl-C (KeyboardInterrupt) is not the app's error: it goes up and stops the server.
     """
-    response = Response(request, send, keep_alive)
+    response = Response(http, send)
     try:
         result = app(environ, response.start_response)
         try:
@@ -273,12 +261,12 @@ def run_app(app, environ, request, send, keep_alive=True):
                 result.close()
     except ClientDisconnected:
         raise
-    except Exception:
+    except ResponseError as error:
+        environ["wsgi.errors"].write(f"app error: {error}; the connection is closed\n")
+    except (Exception, SystemExit):
         traceback.print_exc(file=environ["wsgi.errors"])
         if response.headers_sent:
-            # Half a response is already out: the only honest thing left is to close
-            # the connection, so the client sees it was cut short.
-            response.framing = "close"
+            http.end_connection()  # half a response is out: close, so the client sees it cut short
         else:
             send_internal_error(response)
     return response
@@ -288,7 +276,6 @@ def send_internal_error(response):
     body = b"500 Internal Server Error: the application raised an exception; see the server's log.\n"
     response.status = "500 Internal Server Error"
     response.headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-    response.framing = None
-    response.must_close = True  # after a failure, do not trust this connection further
+    response.close_after = True  # after a failure, do not trust this connection further
     response.write(body)
     response.finish()

@@ -12,10 +12,10 @@ so that a passing disturbance of the machine hits every server alike. Per server
 level it reports the median requests per second, the p50 and p99 latency, the errors,
 and the server's peak resident memory (its worker processes included).
 
-Why wrk and not our own client? A Python client tops out at a few thousand requests per
-second on 2 cores: below what these servers can do, so it would measure itself. Without
-wrk installed, bench.py falls back to part3_concurrency/client.py and says that its
-figures are client-bound.
+Why wrk and not our own client? On 2 cores a Python client is slower than the select
+server it would measure (the README's benchmark section gives both figures), so it would
+measure itself. Without wrk installed, bench.py falls back to part3_concurrency/client.py
+and says that its figures are client-bound.
 
 Read the figures as ratios, not absolutes: client and servers share this machine's
 cores, and a laptop on battery differs from one on mains. What carries over from one

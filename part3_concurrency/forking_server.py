@@ -1,138 +1,66 @@
 """Lesson 4, model 2: the forking server, a child process per connection.
 
-    python part3_concurrency/forking_server.py [module:app] [--host H] [--port P]
+    python part3_concurrency/forking_server.py [module:app] [--max-children N] [--host H] [--port P]
 
 ``os.fork()`` makes a copy of the running process. The parent goes straight back to
-``accept()``; the child serves the one connection it was forked for, then exits. Each
-child has its own memory and its own interpreter, so a slow request, or a crash, in one
-child touches nobody else: the Unix way since the first inetd, and gunicorn's sync
-workers and Apache's prefork are its descendants.
+``accept()``; the child serves the one connection it was forked for, then exits. A slow
+request, or a crash, in one child touches nobody else: gunicorn's sync workers and
+Apache's prefork descend from it. Two things a forking server must get right are
+explained at the spot: closing what each process does not use, and reaping children.
 
-Two things every forking server must get right, and this file explains at the spot:
-
-1. **Descriptors.** After fork both processes hold *both* sockets. The parent must
-   close its copy of the connection, and the child its copy of the listening socket.
-2. **Zombies.** A child that exits stays in the process table (``<defunct>`` in ``ps``)
-   until its parent collects its exit status with ``wait``. The parent does that in a
-   SIGCHLD handler.
-
-There is no ``fork`` on Windows: there the program says so and exits.
+The servers in this folder differ in one thing, what happens to a connection once
+accepted: diff any two to see it. What every server needs besides (deadlines for slow
+clients, running out of descriptors, a grace period on Ctrl-C) lives once, in
+part2_wsgi/protocol.py and part2_wsgi/serving.py.
 """
 
 import os
 import signal
 import sys
-import time
+import traceback
 
 from part2_wsgi.server import handle_connection
-from part2_wsgi.serving import run
-
-KEEP_ALIVE_TIMEOUT = 5  # seconds a child waits for the next request on an idle connection
-GRACE_PERIOD = 1.0  # on Ctrl-C, how long children may finish what they are doing
-
-
-def reap_children(signum=None, frame=None):
-    """Collect the exit status of every child that has exited: no zombies.
-
-    Signals do not queue: if three children exit while this handler runs (or before it
-    gets to run), the kernel delivers *one* SIGCHLD, not three. A handler that calls
-    ``wait()`` once per signal therefore leaves zombies behind under load. So we loop,
-    collecting every exited child, and WNOHANG makes ``waitpid`` return at once
-    (with pid 0) when the remaining children are still running, instead of blocking.
-    """
-    while True:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return  # no children at all
-        if pid == 0:
-            return  # children remain, but none has exited yet
-
-
-def serve_in_child(connection, address, listener, app, server_address):
-    """Runs in the child: serve one connection, then exit."""
-    status = 0
-    try:
-        # Close the child's copy of the listening socket. It is of no use here, and while
-        # any process holds it open the port stays bound after the parent exits.
-        listener.close()
-        # Ctrl-C in a terminal signals the whole process group, children included. Let
-        # the parent decide when children stop (a grace period, then SIGTERM).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        handle_connection(
-            connection, address, app, server_address, keep_alive=True, timeout=KEEP_ALIVE_TIMEOUT, multiprocess=True
-        )
-    except BaseException:
-        status = 1
-    finally:
-        sys.stderr.flush()
-        # os._exit, not sys.exit: the child must not run the parent's clean-up code (the
-        # `finally` and `with` blocks up the stack, atexit hooks), nor flush buffers it
-        # inherited from the parent, which would print them twice.
-        os._exit(status)
+from part2_wsgi.serving import ChildProcesses, accept, count_option, run
 
 
 def serve_forever(listener, app, args):
     server_address = (args.host, listener.getsockname()[1])
-    # Reap children as they exit. While we wait in accept(), a SIGCHLD interrupts the
-    # system call (EINTR); since Python 3.5 (PEP 475) the handler runs and accept() is
-    # simply retried, so the loop below never sees it.
-    signal.signal(signal.SIGCHLD, reap_children)
-    children = set()
+    children = ChildProcesses(args.max_children)  # a flood of clients must not fork without end
+    # An exited child stays a zombie until we collect its exit status: the kernel says
+    # when with SIGCHLD, and ChildProcesses.reap collects (see there why it loops).
+    signal.signal(signal.SIGCHLD, children.reap)
     try:
         while True:
-            connection, address = listener.accept()
-            pid = os.fork()
-            if pid == 0:
+            children.wait_for_free_slot()
+            connection, address = accept(listener)
+            if children.fork() == 0:
                 serve_in_child(connection, address, listener, app, server_address)
-            # The parent closes its copy of the connection. A TCP connection is only
-            # closed when *every* process holding it has closed it: if the parent kept
-            # its copy, a child that simply close()d would leave the client waiting for
-            # an end that never comes (forking_mistakes.py --forget-close shows it; our
-            # child's shutdown() happens to hide it). And the parent's descriptors would
-            # run out after a thousand or so connections.
+            # The parent closes its copy: a TCP connection ends only when *every* process
+            # holding it has closed it, or the client waits for an end that never comes
+            # (forking_mistakes.py --forget-close shows it).
             connection.close()
-            children.add(pid)
-            children = {pid for pid in children if alive(pid)}
     finally:
-        listener.close()
-        stop_children(children)
+        listener.close()  # stop accepting: new clients are refused at once
+        children.stop()  # requests in flight may finish, for a grace period
 
 
-def alive(pid):
-    """Is this child still running (not yet reaped)?"""
+def serve_in_child(connection, address, listener, app, server_address):
+    """Runs in the child: serve one connection, then exit with os._exit, not sys.exit: the
+    child must not run the parent's clean-up code (``finally`` blocks up the stack, atexit
+    hooks), nor flush buffers it inherited from the parent, which would print them twice."""
     try:
-        os.kill(pid, 0)  # signal 0 checks that the process exists, and sends nothing
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop_children(children):
-    """Give children a grace period to finish their requests, then stop the rest."""
-    deadline = time.monotonic() + GRACE_PERIOD
-    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    for pid in children:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    for pid in children:
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass  # already reaped by the SIGCHLD handler
-
-
-def main():
-    if not hasattr(os, "fork"):
-        print("forking_server.py: this system has no fork() (Windows?); try threaded_server.py", file=sys.stderr)
-        return 1
-    return run("A forking WSGI server: one child process per connection.", serve_forever)
+        # The child's copy of the listening socket is of no use here, and while any
+        # process holds it open the port stays bound after the parent exits.
+        listener.close()
+        handle_connection(connection, address, app, server_address, persistent=True, multiprocess=True)
+    except BaseException:
+        traceback.print_exc()  # a bug in the server: say so in its log, not in silence
+        os._exit(1)
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if not hasattr(os, "fork"):
+        sys.exit("forking_server.py: this system has no fork() (Windows?); try threaded_server.py")
+    options = count_option("--max-children", 64, "most child processes at once; more clients wait in the backlog")
+    sys.exit(run("A forking WSGI server: one child process per connection.", serve_forever, options))

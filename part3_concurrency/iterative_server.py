@@ -2,30 +2,29 @@
 
     python part3_concurrency/iterative_server.py [module:app] [--host H] [--port P]
 
-This is part 2's server loop: accept a connection, serve it, close it, accept the next.
-While one client is served, everyone else waits. They are not refused: the kernel
-finishes their TCP handshakes on its own and queues them in the *listen backlog*
-(``listen(BACKLOG)``; see part2_wsgi/serving.py), and ``accept()`` takes them out one
-by one. Five clients asking for ``/sleep?seconds=1`` together therefore take five
-seconds: the last one waits four seconds in the queue before its one second of work.
+This is part 2's server loop, written out again so that the others can be diffed
+against it: accept a connection, serve it, close it, accept the next. While one client
+is served, everyone else waits. They are not refused: the kernel finishes their TCP
+handshakes on its own and queues them in the *listen backlog* (see serving.py), and
+``accept()`` takes them out one by one. Five clients asking for ``/sleep?seconds=1``
+together take five seconds: the last one waits four seconds before its one second.
 
-The three other servers in this folder change one thing, what happens to a connection
-once accepted, and nothing else. Diff this file against any of them to see it.
+The servers in this folder differ in one thing, what happens to a connection once
+accepted: diff any two to see it. What every server needs besides (deadlines for slow
+clients, running out of descriptors, a grace period on Ctrl-C) lives once, in
+part2_wsgi/protocol.py and part2_wsgi/serving.py.
 """
 
 import sys
 
 from part2_wsgi.server import handle_connection
-from part2_wsgi.serving import run
+from part2_wsgi.serving import accept, run
 
 
-# These lines are part2_wsgi/server.py's loop, written out again on purpose rather than
-# imported: this file is the baseline the other three are diffed against (notebook 03),
-# and a diff against an import line would show nothing.
 def serve_forever(listener, app, args):
     server_address = (args.host, listener.getsockname()[1])
     while True:
-        connection, address = listener.accept()
+        connection, address = accept(listener)
         # Serve this client to the end before accepting anyone else. One request per
         # connection: keeping it open for more would make everyone else wait longer.
         handle_connection(connection, address, app, server_address)

@@ -143,7 +143,7 @@ def test_keep_alive_follows_the_version_default_and_the_connection_header(versio
     lines = [b"GET / " + version, b"Host: h"]
     if connection is not None:
         lines.append(b"Connection: " + connection)
-    assert parse_one(head(*lines)).keep_alive is keep_alive
+    assert parse_one(head(*lines)).wants_keep_alive is keep_alive
 
 
 @pytest.mark.parametrize(
@@ -286,18 +286,17 @@ def test_body_framing_reads_content_length_or_chunked(framing_headers, expected)
     assert body_framing(request) == expected
 
 
-def test_waiting_for_body_and_expects_continue_let_a_server_answer_100_continue():
+def test_the_head_of_a_request_is_known_before_its_body_arrives():
     parser = RequestParser()
     parser.feed(b"POST /upload HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 4\r\n")
     assert parser.next_request() is None
-    assert parser.waiting_for_body is None  # the head is not complete yet
+    assert parser.head is None  # the head is not complete yet
     parser.feed(b"\r\n")
     assert parser.next_request() is None
-    waiting = parser.waiting_for_body
-    assert waiting is not None and waiting.target == "/upload" and waiting.expects_continue
+    assert parser.head.target == "/upload" and parser.head.expects_continue
     parser.feed(b"data")
     assert parser.next_request().body == b"data"
-    assert parser.waiting_for_body is None
+    assert parser.head is None
 
 
 @pytest.mark.parametrize(
@@ -472,7 +471,7 @@ def test_http_1_2_is_served_as_http_1_1_not_refused_with_505():
     # and a higher minor version SHOULD process it as the highest minor version it supports.
     # RFC 9112, 2.3 reserves 505 for refusing the client's *major* version.
     request = parse_one(head(b"GET / HTTP/1.2", b"Host: h"))
-    assert request.keep_alive  # HTTP/1.1's default, not HTTP/1.0's
+    assert request.wants_keep_alive  # HTTP/1.1's default, not HTTP/1.0's
     assert response_framing(request, 200, []) == "chunked"
 
 

@@ -1,7 +1,7 @@
 """Part 2, room 2: the WSGI glue, tested without sockets.
 
-A request is parsed from bytes, ``build_environ`` turns it into an environ, and
-``run_app`` calls the app with ``send`` being a list's ``append``; the bytes collected
+A request is parsed from bytes by a protocol ``Connection``, ``build_environ`` turns it
+into an environ, and ``run_app`` calls the app with ``send`` being a list's ``append``; the bytes collected
 are then read back by ``http.client``, which is strict about framing. Well-behaved apps
 are wrapped in ``wsgiref.validate.validator``: it checks the environ and the
 ``start_response`` this glue provides, and any complaint becomes a 500 plus a
@@ -15,7 +15,7 @@ from wsgiref.validate import WSGIWarning, validator
 
 import pytest
 
-from part2_wsgi.protocol import HTTPError, RequestParser
+from part2_wsgi.protocol import Connection, HTTPError, Request, RequestParser
 from part2_wsgi.wsgi import SERVER_SOFTWARE, ClientDisconnected, build_environ, run_app
 
 # The validator's warnings (an unknown method, a status without a reason) are failures too.
@@ -35,11 +35,23 @@ def parse(data):
     return request
 
 
+def connection_for(data, persistent=True):
+    """A protocol Connection that has received ``data``, and the request it holds."""
+    http = Connection(persistent=persistent)
+    http.receive_data(data)
+    request = http.next_event()
+    assert isinstance(request, Request), f"the test's request gave {request!r}"
+    return http, request
+
+
+SERVER = {"server_address": ("server.example", 8888), "client_address": ("192.0.2.7", 54321)}
+
+
 def environ_for(data, **kwargs):
-    return build_environ(parse(data), "server.example", 8888, "192.0.2.7", 54321, **kwargs)
+    return build_environ(parse(data), **SERVER, **kwargs)
 
 
-def run_checked(app, environ, request, send, **kwargs):
+def run_checked(app, environ, http, send):
     """run_app, then check it called close() on what the app returned.
 
     A validator's iterable that is never closed complains from ``__del__``, at some
@@ -52,7 +64,7 @@ def run_checked(app, environ, request, send, **kwargs):
         return returned[-1]
 
     try:
-        return run_app(recording_app, environ, request, send, **kwargs)
+        return run_app(recording_app, environ, http, send)
     finally:
         for result in returned:
             if getattr(result, "closed", True) is False:
@@ -64,12 +76,12 @@ class Exchange:
     """One request through run_app: what was sent, the Response, the errors logged."""
 
     def __init__(self, app, data=GET, send=None):
-        self.request = parse(data)
-        self.environ = build_environ(self.request, "server.example", 8888, "192.0.2.7", 54321)
+        self.http, self.request = connection_for(data)
+        self.environ = build_environ(self.request, **SERVER)
         self.errors = io.StringIO()
         self.environ["wsgi.errors"] = self.errors
         self.sends = []
-        self.response = run_checked(app, self.environ, self.request, send or self.sends.append)
+        self.response = run_checked(app, self.environ, self.http, send or self.sends.append)
 
     @property
     def raw(self):
@@ -239,7 +251,7 @@ def test_a_chunked_body_arrives_decoded_with_its_content_length():
 def test_wsgi_input_ends_at_the_body_and_never_reaches_the_next_request():
     parser = RequestParser()
     parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET /next HTTP/1.1\r\nHost: h\r\n\r\n")
-    environ = build_environ(parser.next_request(), "h", 80)
+    environ = build_environ(parser.next_request(), server_address=("h", 80))
     body = environ["wsgi.input"]
     assert body.read(100) == b"hello"
     assert body.read(100) == b"" and body.read() == b"" and body.readline() == b""
@@ -283,7 +295,7 @@ def test_a_validated_app_with_content_length_is_sent_with_that_length():
     assert response.getheader("Content-Length") == "14"
     assert response.getheader("Server") == SERVER_SOFTWARE and response.getheader("Date")
     assert response.getheader("Transfer-Encoding") is None
-    assert exchange.response.keep_alive and exchange.log == ""
+    assert exchange.http.keep_alive and exchange.log == ""
     assert (exchange.response.status_code, exchange.response.bytes_sent) == (200, 14)
     assert len(exchange.sends) == 1  # head and body in one send
 
@@ -307,7 +319,7 @@ def test_a_generator_on_http_1_1_is_sent_chunked():
     assert body == b"4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\n\r\n"
     response, decoded = exchange.parsed()
     assert decoded == b"one two three"
-    assert exchange.response.keep_alive and exchange.response.bytes_sent == 13
+    assert exchange.http.keep_alive and exchange.response.bytes_sent == 13
 
 
 def test_a_generator_on_http_1_0_is_ended_by_closing_the_connection():
@@ -316,19 +328,19 @@ def test_a_generator_on_http_1_0_is_ended_by_closing_the_connection():
     assert "transfer-encoding" not in header_names(headers) and "content-length" not in header_names(headers)
     assert "connection" not in header_names(headers)  # no keep-alive promised: the close ends the body
     assert body == b"one two three"
-    assert exchange.response.framing == "close" and not exchange.response.keep_alive
+    assert exchange.http.framing == "close" and not exchange.http.keep_alive
 
 
 def test_http_1_0_keep_alive_is_acknowledged_when_the_length_is_known():
     exchange = Exchange(validator(hello_app), b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
     assert ("Connection", "keep-alive") in exchange.head_and_body()[1]
-    assert exchange.response.keep_alive
+    assert exchange.http.keep_alive
 
 
 def test_connection_close_from_the_client_is_echoed():
     exchange = Exchange(validator(hello_app), b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
     assert ("Connection", "close") in exchange.head_and_body()[1]
-    assert not exchange.response.keep_alive
+    assert not exchange.http.keep_alive
 
 
 @pytest.mark.parametrize(
@@ -337,14 +349,12 @@ def test_connection_close_from_the_client_is_echoed():
     ids=["http-1.1", "http-1.0-keep-alive"],
 )
 def test_a_server_that_will_close_says_so_whatever_the_client_wants(data, connection):
-    request = parse(data)
+    http, request = connection_for(data, persistent=False)
     sends = []
-    response = run_checked(
-        validator(hello_app), build_environ(request, "h", 80), request, sends.append, keep_alive=False
-    )
+    run_checked(validator(hello_app), build_environ(request, server_address=("h", 80)), http, sends.append)
     headers = dict(line.split(": ", 1) for line in b"".join(sends).partition(b"\r\n\r\n")[0].decode().split("\r\n")[1:])
     assert headers.get("Connection") == connection  # HTTP/1.0: no header means close
-    assert not response.keep_alive
+    assert not http.keep_alive
 
 
 @pytest.mark.parametrize("app", [hello_app, generator_app], ids=["content-length", "generator"])
@@ -355,7 +365,7 @@ def test_head_gets_the_headers_and_no_body(app):
     assert "transfer-encoding" not in header_names(headers)
     if app is hello_app:
         assert ("Content-Length", "14") in headers  # the length a GET would have had
-    assert exchange.response.keep_alive
+    assert exchange.http.keep_alive
 
 
 def test_a_204_sends_no_body_and_no_content_length():
@@ -381,7 +391,7 @@ def test_an_empty_generator_body_is_framed_with_content_length_zero():
     exchange = Exchange(validator(app))
     response, body = exchange.parsed()
     assert body == b"" and response.getheader("Content-Length") == "0"
-    assert exchange.raw.endswith(b"\r\n\r\n") and exchange.response.keep_alive
+    assert exchange.raw.endswith(b"\r\n\r\n") and exchange.http.keep_alive
 
 
 def test_the_write_callable_sends_before_the_returned_body():
@@ -421,7 +431,7 @@ def assert_clean_500(exchange):
     assert response.getheader("Connection") == "close"
     assert int(response.getheader("Content-Length")) == len(body) and body.startswith(b"500 Internal Server Error")
     assert exchange.raw.count(b"HTTP/1.1 ") == 1  # one response, nothing of the first attempt
-    assert not exchange.response.keep_alive
+    assert not exchange.http.keep_alive
     assert exchange.log.count("Traceback") == 1
 
 
@@ -478,7 +488,7 @@ def test_start_response_with_exc_info_after_the_head_is_sent_re_raises_and_close
     status_line, headers, body = exchange.head_and_body()
     assert status_line == "HTTP/1.1 200 OK"
     assert body == b"7\r\npartial\r\n"  # no last chunk: the client sees the body was cut short
-    assert not exchange.response.keep_alive
+    assert not exchange.http.keep_alive
     assert "KeyError: 'too late'" in exchange.log and exchange.log.count("Traceback") == 1
     response = http.client.HTTPResponse(_BytesSocket(exchange.raw))
     response.begin()
@@ -576,7 +586,7 @@ def test_close_is_called_when_iteration_raises():
     exchange = Exchange(validator(app))
     assert body.closed == 1
     assert "the body broke mid-iteration" in exchange.log
-    assert not exchange.response.keep_alive  # "a" was sent: the response cannot be completed
+    assert not exchange.http.keep_alive  # "a" was sent: the response cannot be completed
 
 
 def test_close_is_called_when_the_client_has_gone():
@@ -590,11 +600,11 @@ def test_close_is_called_when_the_client_has_gone():
         raise BrokenPipeError(32, "Broken pipe")
 
     errors = io.StringIO()
-    request = parse(GET)
-    environ = build_environ(request, "h", 80)
+    http, request = connection_for(GET)
+    environ = build_environ(request, server_address=("h", 80))
     environ["wsgi.errors"] = errors
     with pytest.raises(ClientDisconnected):
-        run_checked(validator(app), environ, request, send)
+        run_checked(validator(app), environ, http, send)
     assert body.closed == 1
     assert errors.getvalue() == ""  # not the app's fault: no traceback
 
@@ -609,9 +619,9 @@ def test_a_failing_send_is_client_disconnected_even_midway(error):
             raise error("gone")
 
     errors = io.StringIO()
-    request = parse(GET)
-    environ = build_environ(request, "h", 80)
+    http, request = connection_for(GET)
+    environ = build_environ(request, server_address=("h", 80))
     environ["wsgi.errors"] = errors
     with pytest.raises(ClientDisconnected):
-        run_checked(validator(generator_app), environ, request, send)
+        run_checked(validator(generator_app), environ, http, send)
     assert len(calls) == 2 and errors.getvalue() == ""

@@ -1,0 +1,142 @@
+"""The machinery an event loop needs besides its idea: a mailbox, a worker pool, an acceptor.
+
+The select server's loop owns every socket, and no other thread may touch the selector.
+So a worker that has finished (or a signal handler that wants the loop to stop) does not
+act itself: it *posts* a callback to the loop's ``Mailbox`` and wakes the loop, which
+runs the callback on its own thread at its next turn. asyncio calls the same idea
+``call_soon_threadsafe``; gunicorn's arbiter wakes its loop through a pipe the same way.
+
+The ``Acceptor`` accepts clients for the loop, and survives running out of descriptors.
+"""
+
+import queue
+import selectors
+import socket
+import threading
+import time
+import traceback
+from collections import deque
+
+from part2_wsgi.serving import ACCEPT_PAUSE, SHORTAGES, log_problem
+
+
+class Mailbox:
+    """Callbacks for the loop to run, and a socket pair that wakes ``select()`` for them.
+
+    A byte written to one end of the pair makes the other end readable, and the selector
+    watches that end, so ``select()`` returns at once, however long its timeout."""
+
+    def __init__(self, selector):
+        self.selector = selector
+        self.posted = deque()  # callbacks, in the order they were posted
+        self.wake_pending = False  # a wake-up byte is on its way: no need for another
+        self.wake_reader, self.wake_writer = socket.socketpair()
+        self.wake_reader.setblocking(False)
+        self.wake_writer.setblocking(False)
+        selector.register(self.wake_reader, selectors.EVENT_READ, self.drain)
+
+    def post(self, callback):
+        """From any thread: have the loop call ``callback()`` soon."""
+        self.posted.append(callback)
+        self.wake()
+
+    def wake(self):
+        """Under load many workers finish while the loop is busy: one wake-up byte is enough
+        for all of them, so only send one when none is pending."""
+        if self.wake_pending:
+            return
+        self.wake_pending = True
+        try:
+            self.wake_writer.send(b"\0")
+        except BlockingIOError:
+            pass  # the pair is full of wake-ups already: the loop will wake anyway
+
+    def drain(self, events):
+        """The selector's callback: read the wake-up bytes away."""
+        try:
+            while self.wake_reader.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        # Clear the flag only now that the bytes are read, and before the loop runs the
+        # callbacks (run_posted comes next): a callback posted from here on sends a new
+        # byte, and one posted earlier is in the deque already.
+        self.wake_pending = False
+
+    def run_posted(self):
+        """In the loop: run what was posted, oldest first."""
+        while self.posted:
+            self.posted.popleft()()
+
+    def close(self):
+        self.selector.unregister(self.wake_reader)
+        self.wake_reader.close()
+        self.wake_writer.close()
+
+
+class WorkerPool:
+    """A few threads that run jobs from a queue: the app runs here, never in the loop.
+
+    Why not concurrent.futures.ThreadPoolExecutor? Its threads are joined when the
+    interpreter exits, so Ctrl-C would wait for every app call still running (a
+    /sleep?seconds=10, say). Ours are daemon threads: the grace period is ours to set."""
+
+    def __init__(self, size):
+        self.jobs = queue.SimpleQueue()
+        for number in range(size):
+            threading.Thread(target=self.work, name=f"app-{number}", daemon=True).start()
+
+    def submit(self, function, *args):
+        self.jobs.put((function, args))
+
+    def work(self):
+        while True:
+            function, args = self.jobs.get()
+            try:
+                function(*args)
+            except BaseException:
+                traceback.print_exc()  # a worker must never die: log it, and take the next job
+
+
+class Acceptor:
+    """Accepts waiting clients when the listener is readable, and hands each to ``on_accept``.
+
+    When the process is out of file descriptors (EMFILE), accept() fails and the client
+    stays in the backlog, so the listener stays readable: a loop that kept watching it
+    would spin, failing as fast as it can. So we look away for a moment instead; closing
+    connections free descriptors meanwhile, and ``resume_if_due`` looks back."""
+
+    def __init__(self, selector, listener, on_accept, per_wake=64):
+        self.selector = selector
+        self.listener = listener
+        self.on_accept = on_accept
+        self.per_wake = per_wake  # accept at most this many in one go, then serve the others
+        self.paused_until = None
+        listener.setblocking(False)
+        selector.register(listener, selectors.EVENT_READ, self.accept)
+
+    def accept(self, events):
+        for _ in range(self.per_wake):
+            try:
+                sock, address = self.listener.accept()
+            except BlockingIOError:
+                return  # nobody else is waiting
+            except OSError as error:
+                if error.errno not in SHORTAGES:
+                    raise
+                log_problem(("server", "-"), f"cannot accept: {error.strerror}; pausing for {ACCEPT_PAUSE} s")
+                self.selector.unregister(self.listener)
+                self.paused_until = time.monotonic() + ACCEPT_PAUSE
+                return
+            self.on_accept(sock, address)
+
+    def resume_if_due(self, now):
+        if self.paused_until is not None and now >= self.paused_until:
+            self.paused_until = None
+            self.selector.register(self.listener, selectors.EVENT_READ, self.accept)
+
+    def close(self):
+        """Stop accepting: new clients are refused at once."""
+        if self.paused_until is None:
+            self.selector.unregister(self.listener)
+        self.listener.close()
