@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from http import HTTPStatus
+from typing import NamedTuple
 
 # --- errors that know their status code ----------------------------------------------
 
@@ -106,7 +107,8 @@ class Request:
 
     def header(self, name):
         """The value of header ``name`` (any case); repeated headers joined with ", "."""
-        values = [value for key, value in self.headers if key.lower() == name.lower()]
+        name = name.lower()
+        values = [value for key, value in self.headers if key.lower() == name]
         return ", ".join(values) if values else None
 
     @property
@@ -456,15 +458,13 @@ class NeedData:
 NEED_DATA = NeedData()
 
 
-@dataclass(frozen=True)
-class Send:
+class Send(NamedTuple):
     """Send these bytes to the client now (``100 Continue``, or an error response)."""
 
     data: bytes
 
 
-@dataclass(frozen=True)
-class Close:
+class Close(NamedTuple):
     """Close the connection. ``problem`` says what went wrong, for the log (None: a normal
     end); ``status`` is the error response just sent, if any; ``linger``: the client may
     still be sending, so close gently (see serving.close_gently)."""
@@ -678,9 +678,9 @@ class Connection:
 
 def declared_content_length(headers):
     """The app's Content-Length as a number, or None; a bad one is the app's error."""
-    values = {value.strip() for name, value in headers if name.lower() == "content-length"}
+    values = [value.strip() for name, value in headers if name.lower() == "content-length"]
     if not values:
         return None
-    if len(values) > 1 or not next(iter(values)).isdigit():
-        raise ValueError(f"the app gave an invalid Content-Length: {', '.join(sorted(values))}")
-    return int(values.pop())
+    if len(set(values)) > 1 or not values[0].isdigit():
+        raise ValueError(f"the app gave an invalid Content-Length: {', '.join(values)}")
+    return int(values[0])

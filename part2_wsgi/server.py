@@ -39,8 +39,11 @@ def handle_connection(sock, address, app, server_address, persistent=False, mult
         while not isinstance(event := http.next_event(), Close):
             if event is NEED_DATA:
                 receive(sock, http)
-            elif isinstance(event, Send):
-                send(sock, http, event.data)
+                continue
+            # Now we send: give up on a client that takes none of it for a while.
+            sock.settimeout(http.deadlines.send)
+            if isinstance(event, Send):
+                sock.sendall(event.data)
             elif isinstance(event, Request):
                 environ = build_environ(
                     event,
@@ -49,7 +52,7 @@ def handle_connection(sock, address, app, server_address, persistent=False, mult
                     multithread=multithread,
                     multiprocess=multiprocess,
                 )
-                response = run_app(app, environ, http, lambda data: send(sock, http, data))
+                response = run_app(app, environ, http, sock.sendall)
                 log_request(address, event, response.status_code, response.bytes_sent)
     except (OSError, ClientDisconnected) as error:
         event = http.connection_lost(error)
@@ -78,12 +81,6 @@ def receive(sock, http):
     except TimeoutError:
         return http.deadline_passed()
     http.receive_data(data)
-
-
-def send(sock, http, data):
-    """sendall(), but give up on a client that takes none of it for a while."""
-    sock.settimeout(http.deadlines.send)
-    sock.sendall(data)
 
 
 def disable_nagle(sock):
