@@ -11,6 +11,7 @@ The exit status is 0 only when every exercise graded passes.
 """
 
 import argparse
+import importlib.util
 import sys
 import time
 
@@ -52,8 +53,24 @@ def parse_args(argv=None):
     return args
 
 
+def missing_requirement():
+    """The first module the checks need that is not installed, or None."""
+    for module in ("pytest", "pytest_timeout"):
+        if importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
 def main(argv=None):
     args = parse_args(argv)
+    missing = missing_requirement()
+    if missing:
+        print(
+            f"python -m grader: error: the checks run with {missing}, which is not installed; "
+            "install the workshop's requirements: python -m pip install -r requirements.txt",
+            file=sys.stderr,
+        )
+        return 2
     try:
         exercises = select(args.part, args.exercise)
     except ValueError as error:

@@ -23,6 +23,14 @@ on Ctrl-C or SIGTERM. Neither server is told anything about the app it runs, and
 app is not told which server runs it: that is the whole point.
 """
 
+if __name__ == "__main__":
+    # Run by path (python part2_wsgi/mixmatch.py), Python puts this file's folder on sys.path, not the
+    # repository's root: put the root there, so the imports below work with nothing installed.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import os
 import signal
 import sys
@@ -89,6 +97,20 @@ def serve_gunicorn(app, host, port, worker_class):
     Gunicorn().run()
 
 
+# Modules that exist on Unix only: gunicorn imports them, so it cannot start on Windows.
+UNIX_ONLY_MODULES = {"fcntl", "grp", "pwd", "resource", "termios"}
+
+
+def cannot_start(server, error):
+    """One line on why ``server`` cannot be imported here: a missing package, or Windows."""
+    if error.name in UNIX_ONLY_MODULES:
+        return f"{server} runs on Unix only (it needs the {error.name} module); try waitress or wsgiref"
+    return (
+        f"{server} needs {error.name!r}, which is not installed; "
+        "install the workshop's requirements: python -m pip install -r requirements.txt"
+    )
+
+
 SERVERS = {
     "wsgiref": serve_wsgiref,
     "waitress": serve_waitress,
@@ -116,6 +138,9 @@ def main(argv=None):
         signal.signal(signum, signal.default_int_handler)
     try:
         SERVERS[args.server](app, args.host, args.port)
+    except ModuleNotFoundError as error:
+        print(f"{parser.prog}: error: {cannot_start(args.server, error)}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(
             f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",

@@ -14,6 +14,14 @@ http_server.py, but each stop is now a room of its own:
 and differ only in how they hand connections to it.
 """
 
+if __name__ == "__main__":
+    # Run by path (python part2_wsgi/server.py), Python puts this file's folder on sys.path, not the
+    # repository's root: put the root there, so the imports below work with nothing installed.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import socket
 import sys
 

@@ -22,6 +22,14 @@ cores, and a laptop on battery differs from one on mains. What carries over from
 machine to another is the shape: which model scales with connections, which one stalls.
 """
 
+if __name__ == "__main__":
+    # Run by path (python part3_concurrency/bench.py), Python puts this file's folder on sys.path, not the
+    # repository's root: put the root there, so the imports below work with nothing installed.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import csv
 import json
 import re
@@ -312,7 +320,7 @@ def c10k(connections, threaded_connections):
     from part3_concurrency.c10k import held_connections
 
     limit = raise_open_file_limit()
-    if limit < connections + 100:
+    if limit is not None and limit < connections + 100:  # None: no such limit (Windows)
         print(
             f"the open-file hard limit is {limit}, too low for {connections} connections; "
             f"using {limit - 100} (raise it as root, for example: ulimit -Hn {connections + 1000})",

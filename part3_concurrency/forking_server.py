@@ -19,6 +19,14 @@ Two things every forking server must get right, and this file explains at the sp
 There is no ``fork`` on Windows: there the program says so and exits.
 """
 
+if __name__ == "__main__":
+    # Run by path (python part3_concurrency/forking_server.py), Python puts this file's folder on sys.path, not the
+    # repository's root: put the root there, so the imports below work with nothing installed.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import os
 import signal
 import sys

@@ -13,6 +13,14 @@ The three other servers in this folder change one thing, what happens to a conne
 once accepted, and nothing else. Diff this file against any of them to see it.
 """
 
+if __name__ == "__main__":
+    # Run by path (python part3_concurrency/iterative_server.py), Python puts this file's folder on sys.path, not the
+    # repository's root: put the root there, so the imports below work with nothing installed.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import sys
 
 from part2_wsgi.server import handle_connection

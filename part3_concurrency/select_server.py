@@ -23,6 +23,14 @@ be writable again), and what it is doing now: reading a request, waiting for the
 or closing.
 """
 
+if __name__ == "__main__":
+    # Run by path (python part3_concurrency/select_server.py), Python puts this file's folder on sys.path, not the
+    # repository's root: put the root there, so the imports below work with nothing installed.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import queue
 import selectors
 import signal

@@ -21,6 +21,14 @@ a new thread per connection served about 4,200 requests a second, reused threads
 about 7,000.
 """
 
+if __name__ == "__main__":
+    # Run by path (python part3_concurrency/threaded_server.py), Python puts this file's folder on sys.path, not the
+    # repository's root: put the root there, so the imports below work with nothing installed.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import queue
 import sys
 import threading
