@@ -388,7 +388,7 @@ def gradescope_results(results, seconds=None):
     document = {
         "score": earned,
         "output": f"{earned} of {possible} points; "
-        "{sum(r.passed for r in results)} of {len(results)} exercises passed.",
+        f"{sum(r.passed for r in results)} of {len(results)} exercises passed.",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [
