@@ -104,6 +104,7 @@ ONE_LINE_ERRORS = {
     "waitress": (["part2_wsgi/mixmatch.py", "waitress", "--port", "0"], "needs 'waitress'"),
     "gunicorn": (["part2_wsgi/mixmatch.py", "gunicorn-sync", "--port", "0"], "needs 'gunicorn'"),
     "grader": (["-m", "grader"], "pytest"),
+    "render": (["notebooks/render.py", "--out", "rendered"], "nbclient"),
 }
 
 
