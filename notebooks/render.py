@@ -24,7 +24,7 @@ from pathlib import Path
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent
 CELL_TIMEOUT = 120  # a limit, not a target: the slowest cell (the quick benchmark) takes about 25 s
-HEADING = re.compile(r"^(#{1,3})\s+(.*)$", re.MULTILINE)
+HEADING = re.compile(r"(#{1,3})\s+(.*)")
 NEEDS = ("nbclient", "nbconvert", "nbformat", "ipykernel")
 
 
@@ -62,11 +62,12 @@ def sections(notebook, seconds):
     found = []
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "markdown":
-            for hashes, title in HEADING.findall(cell.source):
-                found.append({"level": len(hashes), "title": title.strip(), "seconds": 0.0, "words": 0})
-            words = len(HEADING.sub("", cell.source).split())
-            if found:
-                found[-1]["words"] += words
+            for line in cell.source.splitlines():
+                heading = HEADING.match(line)
+                if heading:
+                    found.append({"level": len(heading[1]), "title": heading[2].strip(), "seconds": 0.0, "words": 0})
+                elif found:
+                    found[-1]["words"] += len(line.split())
         elif found:
             found[-1]["seconds"] += seconds.get(index, 0.0)
     return found

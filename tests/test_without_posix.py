@@ -5,9 +5,12 @@ We cannot run Windows here, but we can take away what Windows lacks: ``os.fork``
 (written to a temporary folder) removes them and then runs a server's script as
 ``python SCRIPT`` would. Each program must then either print one line and exit
 non-zero (the forking servers, gunicorn), or serve as usual without the missing piece
-(the other servers, whose only POSIX-only call raises the open-file limit).
+(the other servers, whose only POSIX-only call raises the open-file limit). The grader,
+without process groups to kill, kills a stuck check's process itself.
 """
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +20,8 @@ import urllib.request
 import pytest
 
 import harness
+from grader import core
+from grader.core import PARTS
 from harness import ROOT, start_server
 from part2_wsgi.serving import raise_open_file_limit
 
@@ -105,3 +110,29 @@ def test_the_harness_stops_a_server_with_terminate_where_sigint_cannot_be_sent(m
     server.stop()
     assert calls[0] == "terminate" and signal.SIGINT not in calls  # (on Unix terminate() sends SIGTERM)
     assert server.process.poll() is not None
+
+
+@pytest.mark.timeout(60)
+def test_the_grader_stops_a_stubborn_check_without_process_groups(monkeypatch, tmp_path):
+    """No os.killpg (Windows): the grader kills the check's process itself, and goes on."""
+    workbook = tmp_path / "workbook"
+    workbook.mkdir()
+    for part in PARTS:
+        shutil.copy(ROOT / "exercises" / f"{part}.py", workbook / f"{part}.py")
+    with open(workbook / "part2.py", "a", encoding="utf-8") as file:
+        file.write(STUBBORN_CHUNK)
+    monkeypatch.delattr(os, "killpg")
+    result = core.run_exercise(core.find_exercise("part2", "chunk"), workbook=workbook, timeout=1)
+    assert not result.passed and "stopped after" in result.message, result.message
+
+
+STUBBORN_CHUNK = """
+
+def chunk(data):  # loops forever and swallows the time limit's exception
+    import time
+    while True:
+        try:
+            time.sleep(10)
+        except BaseException:
+            pass
+"""
