@@ -173,8 +173,9 @@ def run(root):
         }
     if missing:
         note = (
-            f"Not found in the submission: {', '.join(missing)}. Upload part1.py, part2.py and part3.py "
-            "(the files of exercises/, as they are named there); the exercises of a missing file score 0."
+            f"Not found in the submission (or found twice): {', '.join(missing)}. "
+            "Upload part1.py, part2.py and part3.py (the files of exercises/, as they are named there); "
+            "the exercises of a missing file score 0."
         )
         document["output"] = note + "\n" + document.get("output", "")
     results.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
