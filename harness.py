@@ -15,6 +15,9 @@ and only then connect.
         print(server.host, server.port, server.url)
     # here the server has been sent SIGINT and has exited; server.returncode is set
 
+On Windows, which cannot send SIGINT to another process, ``stop()`` ends the server
+with ``terminate()`` instead: abrupt, but the process is gone and its port free.
+
 The server's stderr (its access log, its tracebacks) is collected in ``server.log``.
 """
 
@@ -34,6 +37,11 @@ SERVING_LINE = re.compile(r"Serving on http://(?P<host>\[[^\]]+\]|[^:/]+):(?P<po
 # Every process this module starts and has not yet seen exit. If the interpreter
 # leaves early (a failed test, an interrupted notebook), the atexit hook kills them.
 _running = {}
+
+# How stop() ends a server: Ctrl-C, as a person would. Windows has no way to send SIGINT
+# to another process (there Popen.send_signal takes only SIGTERM and console events, and
+# a console event reaches every process on the console), so there: None, terminate().
+INTERRUPT = None if sys.platform == "win32" else signal.SIGINT
 
 
 class ServerError(RuntimeError):
@@ -80,17 +88,23 @@ class RunningServer:
             time.sleep(0.01)
         return self.log
 
-    def stop(self, sig=signal.SIGINT, timeout=5.0):
+    def stop(self, sig=None, timeout=5.0):
         """Send ``sig`` (Ctrl-C by default), wait for the exit, return the exit code.
 
         A server that does not exit within ``timeout`` is killed, and the exit code is
         then the negative signal number, so a test can tell a clean exit from a kill.
+        Where SIGINT cannot be sent (``INTERRUPT`` is None: Windows), the default is
+        ``terminate()``.
         """
         if self.returncode is not None:
             return self.returncode
+        sig = sig if sig is not None else INTERRUPT
         if self.process.poll() is None:
             try:
-                self.process.send_signal(sig)
+                if sig is None:
+                    self.process.terminate()
+                else:
+                    self.process.send_signal(sig)
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
@@ -111,14 +125,15 @@ class RunningServer:
         self.stop()
 
 
-def start_server(script, *args, port=0, host="127.0.0.1", timeout=15.0, env=None, cwd=None):
+def start_server(script, *args, port=0, host="127.0.0.1", timeout=15.0, env=None, cwd=None, python=None):
     """Start ``python SCRIPT ARGS --host HOST --port PORT``; return a RunningServer.
 
-    ``script`` is a path relative to the repository root (or absolute). Raises
-    ServerError, with what the process printed, if it exits or stays silent for
+    ``script`` is a path relative to the repository root (or absolute). ``python`` is
+    the interpreter's command as a list (default: this one, ``[sys.executable]``).
+    Raises ServerError, with what the process printed, if it exits or stays silent for
     ``timeout`` seconds.
     """
-    command = [sys.executable, "-u", str(ROOT / script), *map(str, args)]
+    command = [*(python or [sys.executable]), "-u", str(ROOT / script), *map(str, args)]
     command += ["--host", host, "--port", str(port)]
     process = subprocess.Popen(
         command,
@@ -161,10 +176,10 @@ def _wait_for_serving_line(process, timeout):
     reader.join(timeout)
     if found:
         return found["host"], found["port"]
+    what = "stayed silent" if reader.is_alive() else "exited"  # the reader ends at end of output
     _kill(process)
     reader.join(2)
     errors = process.stderr.read() if process.stderr else ""
-    what = "exited" if process.returncode not in (None, -signal.SIGKILL) else "stayed silent"
     raise ServerError(
         f"server {what} before printing 'Serving on http://HOST:PORT'\n"
         f"stdout: {''.join(seen)!r}\nstderr: {errors.strip()}"

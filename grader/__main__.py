@@ -6,11 +6,14 @@
     python -m grader --solutions              # the reference code: must score full marks
     python -m grader --json results.json      # also write Gradescope's results.json
     python -m grader --workbook DIR           # grade DIR/part1.py ... instead of exercises/
+    python -m grader --gradescope-zip FILE    # write Gradescope's autograder zip (see grader/gradescope.py)
+    python -m grader --export-solutions DIR   # write the reference as a student's part1.py ... in DIR
 
 The exit status is 0 only when every exercise graded passes.
 """
 
 import argparse
+import importlib.util
 import sys
 import time
 
@@ -34,6 +37,14 @@ def parse_args(argv=None):
         "--workbook", metavar="DIR", help="grade DIR/part1.py, DIR/part2.py, DIR/part3.py instead of exercises/"
     )
     parser.add_argument(
+        "--gradescope-zip", metavar="FILE", help="write the autograder zip to upload to Gradescope, and exit"
+    )
+    parser.add_argument(
+        "--export-solutions",
+        metavar="DIR",
+        help="write the reference as a student's part1.py, part2.py, part3.py in DIR (they pass), and exit",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=CHECK_TIMEOUT,
@@ -52,8 +63,41 @@ def parse_args(argv=None):
     return args
 
 
+def write_files(args):
+    """--gradescope-zip and --export-solutions: files for instructors, no grading."""
+    from grader.gradescope import build_zip, export_solutions
+
+    if args.gradescope_zip:
+        path = build_zip(args.gradescope_zip)
+        print(f"Wrote {path}: upload it as the autograder of a Gradescope assignment.")
+    if args.export_solutions:
+        paths = export_solutions(args.export_solutions)
+        print(
+            f"Wrote {', '.join(map(str, paths))}: grade them with python -m grader --workbook {args.export_solutions}"
+        )
+    return 0
+
+
+def missing_requirement():
+    """The first module the checks need that is not installed, or None."""
+    for module in ("pytest", "pytest_timeout"):
+        if importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.gradescope_zip or args.export_solutions:
+        return write_files(args)
+    missing = missing_requirement()
+    if missing:
+        print(
+            f"python -m grader: error: the checks run with {missing}, which is not installed; "
+            "install the workshop's requirements: python -m pip install -r requirements.txt",
+            file=sys.stderr,
+        )
+        return 2
     try:
         exercises = select(args.part, args.exercise)
     except ValueError as error:

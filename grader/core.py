@@ -237,7 +237,10 @@ def _run_process(command, env, hard_limit):
             process.wait(hard_limit)
         except subprocess.TimeoutExpired:
             killed = True
-            os.killpg(process.pid, signal.SIGKILL)  # the leader is not reaped yet: the group is ours
+            if hasattr(os, "killpg"):
+                os.killpg(process.pid, signal.SIGKILL)  # the leader is not reaped yet: the group is ours
+            else:
+                process.kill()  # Windows has no process groups to kill: the checks' own children may outlive it
             process.wait()
         output.seek(0)
         log = output.read().decode("utf-8", "replace")
@@ -388,7 +391,7 @@ def gradescope_results(results, seconds=None):
     document = {
         "score": earned,
         "output": f"{earned} of {possible} points; "
-        "{sum(r.passed for r in results)} of {len(results)} exercises passed.",
+        f"{sum(r.passed for r in results)} of {len(results)} exercises passed.",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [

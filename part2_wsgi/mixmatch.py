@@ -26,7 +26,11 @@ app is not told which server runs it: that is the whole point.
 import os
 import signal
 import sys
+from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.serving import AppLoadError, OneLineParser, load_app, make_parser, url_host
 
@@ -89,6 +93,20 @@ def serve_gunicorn(app, host, port, worker_class):
     Gunicorn().run()
 
 
+# Modules that exist on Unix only: gunicorn imports them, so it cannot start on Windows.
+UNIX_ONLY_MODULES = {"fcntl", "grp", "pwd", "resource", "termios"}
+
+
+def cannot_start(server, error):
+    """One line on why ``server`` cannot be imported here: a missing package, or Windows."""
+    if error.name in UNIX_ONLY_MODULES:
+        return f"{server} runs on Unix only (it needs the {error.name} module); try waitress or wsgiref"
+    return (
+        f"{server} needs {error.name!r}, which is not installed; "
+        "install the workshop's requirements: python -m pip install -r requirements.txt"
+    )
+
+
 SERVERS = {
     "wsgiref": serve_wsgiref,
     "waitress": serve_waitress,
@@ -116,6 +134,9 @@ def main(argv=None):
         signal.signal(signum, signal.default_int_handler)
     try:
         SERVERS[args.server](app, args.host, args.port)
+    except ModuleNotFoundError as error:
+        print(f"{parser.prog}: error: {cannot_start(args.server, error)}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(
             f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",

@@ -21,6 +21,10 @@ and differ only in how they hand connections to it.
 import socket
 import sys
 import time
+from pathlib import Path
+
+if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
 from part2_wsgi.serving import CHUNK, accept, close_gently, log_close, log_request, run

@@ -118,7 +118,12 @@ def load_app(spec):
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # ImportError, or the module itself failed (SyntaxError, ...)
-        raise AppLoadError(f"cannot import {module_name!r}: {type(error).__name__}: {error}") from None
+        message = f"cannot import {module_name!r}: {type(error).__name__}: {error}"
+        missing = error.name if isinstance(error, ModuleNotFoundError) else None
+        if missing and not f"{module_name}.".startswith(f"{missing}."):
+            # The module exists but needs a package that is not installed (Flask, say).
+            message += "; install the workshop's requirements: python -m pip install -r requirements.txt"
+        raise AppLoadError(message) from None
     app = module
     for name in attribute.split("."):
         try:
@@ -178,8 +183,13 @@ def raise_open_file_limit():
     Every connection is a file descriptor, and the usual soft limit (often 1024) would
     cap a server, or a load client, near a thousand connections. Raising the soft limit
     up to the hard one needs no privileges.
+
+    Windows has no ``resource`` module, and no such limit to raise: there this returns None.
     """
-    import resource  # Unix only, and only needed here
+    try:
+        import resource  # Unix only, and only needed here
+    except ImportError:
+        return None
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else 1 << 20

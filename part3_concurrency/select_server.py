@@ -24,6 +24,10 @@ import threading
 import time
 from enum import Enum
 from functools import partial
+from pathlib import Path
+
+if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
 from part2_wsgi.server import disable_nagle
@@ -146,7 +150,8 @@ class SelectServer:
             elif isinstance(event, Request):
                 self.start_app(client, event)
             elif isinstance(event, Close):
-                self.begin_closing(client, event)
+                log_close(client.address, event)
+                client.state, client.linger = State.CLOSING, event.linger
         self.flush(client)
 
     def start_app(self, client, request):
@@ -226,11 +231,6 @@ class SelectServer:
         client.events = events
 
     # --- closing ---------------------------------------------------------------------------------
-
-    def begin_closing(self, client, close):
-        log_close(client.address, close)
-        client.state = State.CLOSING
-        client.linger = close.linger
 
     def finish_closing(self, client):
         """The last response is out. If the client may still be sending, shut down our side and

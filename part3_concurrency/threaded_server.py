@@ -18,6 +18,10 @@ part2_wsgi/protocol.py and part2_wsgi/serving.py.
 
 import sys
 from functools import partial
+from pathlib import Path
+
+if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.server import handle_connection
 from part2_wsgi.serving import ConnectionThreads, accept, count_option, run

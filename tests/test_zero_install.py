@@ -1,0 +1,55 @@
+"""The zero-install paths (Codespaces, Binder) set up what the README's set-up does.
+
+We cannot build a codespace or a Binder image here; we check that their configuration
+says what the README promises: the same install command, the programs pip cannot
+install, the port, the files it opens. And the README's set-up stays two commands.
+"""
+
+import json
+import re
+
+from harness import ROOT
+
+INSTALL = "python -m pip install -r requirements.txt"
+
+
+def devcontainer():
+    text = (ROOT / ".devcontainer" / "devcontainer.json").read_text(encoding="utf-8")
+    # JSON with comments (VS Code's flavour): this file has whole-line comments only.
+    return json.loads("\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//")))
+
+
+def test_the_devcontainer_installs_what_the_readme_does_and_more():
+    config = devcontainer()
+    assert config["image"].startswith("mcr.microsoft.com/devcontainers/python:3.")
+    command = config["postCreateCommand"]
+    assert INSTALL in command
+    assert re.search(r"apt-get install .*\bwrk\b", command)
+    assert all(program in command for program in ("curl", "chromium"))
+
+
+def test_the_devcontainer_forwards_the_servers_port_and_opens_the_notebooks():
+    config = devcontainer()
+    assert 8888 in config["forwardPorts"] and config["portsAttributes"]["8888"]["label"]
+    opened = config["customizations"]["codespaces"]["openFiles"]
+    assert "notebooks/01_sockets.ipynb" in opened and all((ROOT / path).is_file() for path in opened)
+    assert {"ms-python.python", "ms-toolsai.jupyter"} <= set(config["customizations"]["vscode"]["extensions"])
+
+
+def test_binder_installs_the_repositorys_requirements_and_wrk():
+    apt = (ROOT / "binder" / "apt.txt").read_text().split()
+    assert {"wrk", "curl"} <= set(apt)
+    lines = [
+        line for line in (ROOT / "binder" / "requirements.txt").read_text().splitlines() if line and line[0] != "#"
+    ]
+    assert lines == ["-r ../requirements.txt"]
+    assert "-e ." in (ROOT / "binder" / "../requirements.txt").read_text().splitlines()
+
+
+def test_the_readme_set_up_is_two_commands_and_ci_runs_them():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    set_up = readme.split("## Set up", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    commands = re.findall(r"```\n(.*?)\n```", set_up, re.DOTALL)
+    assert commands == [INSTALL, "python -m pytest"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert all(command in ci for command in commands)
