@@ -153,14 +153,13 @@ def parse_head(head, limits=Limits()):
     if len(lines) - 1 > limits.max_headers:
         raise HTTPError(431, f"more than {limits.max_headers} header fields")
     headers = [parse_header_line(line) for line in lines[1:]]
-    if authority:
+    check_host(version, headers, authority)
+    if authority is not None:
         # "GET http://a.example/x" names its host in the target, and then the target
         # wins over any Host header (RFC 9112, section 3.2.2).
         headers = [(name, value) for name, value in headers if name.lower() != "host"]
         headers.append(("Host", authority))
-    request = Request(method, target, version, headers)
-    check_host(request)
-    return request
+    return Request(method, target, version, headers)
 
 
 def supported_version(version):
@@ -203,12 +202,24 @@ def parse_header_line(line):
     return match["name"], match["value"]
 
 
-def check_host(request):
-    hosts = [value for name, value in request.headers if name.lower() == "host"]
-    if request.version == "HTTP/1.1" and not hosts:
+# RFC 3986's authority, without the userinfo that HTTP forbids there: an IP literal in
+# brackets, or a name of letters, digits, "-._~", sub-delimiters and %-escapes; then an
+# optional port. No spaces, no "@", no "/".
+HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?")
+
+
+def check_host(version, headers, authority):
+    """RFC 9112, section 3.2: a server MUST answer 400 to an HTTP/1.1 request without a
+    Host header (even one whose target names its host), with more than one, or with one
+    whose value is not a valid host: which site was meant would be anyone's guess."""
+    hosts = [value for name, value in headers if name.lower() == "host"]
+    if version == "HTTP/1.1" and not hosts:
         raise bad_request("HTTP/1.1 requests must carry a Host header")
     if len(hosts) > 1:
         raise bad_request("more than one Host header")
+    for host in [*hosts, *([authority] if authority is not None else [])]:
+        if not HOST.fullmatch(host):
+            raise bad_request(f"invalid host {host[:100]!r}")
 
 
 # --- how long is the body? -------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from part2_wsgi import serving
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
 from part2_wsgi.serving import CHUNK, accept, close_gently, log_close, log_request, run
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
@@ -38,7 +39,7 @@ def handle_connection(sock, address, app, server_address, persistent=False, mult
     wants; part 2 serves one request per connection. ``multithread`` and ``multiprocess``
     tell the app whether other requests run beside it (PEP 3333's environ keys)."""
     disable_nagle(sock)
-    http = Connection(persistent=persistent)
+    http = Connection(persistent=persistent, deadlines=serving.deadlines)
     try:
         while not isinstance(event := http.next_event(), Close):
             if event is NEED_DATA:

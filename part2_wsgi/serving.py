@@ -28,6 +28,9 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import fields, replace
+
+from part2_wsgi.protocol import Deadlines
 
 DEFAULT_APP = "part2_wsgi.apps.demo_app:app"
 DEFAULT_HOST = "127.0.0.1"  # loopback: only this machine can connect, unless you ask
@@ -96,7 +99,32 @@ def make_parser(description):
     parser.add_argument(
         "--quiet", action="store_true", help="no access log (benchmarks: gunicorn and waitress keep none by default)"
     )
+    names = ",".join(f"{field.name}={getattr(DEADLINES, field.name):g}" for field in fields(Deadlines))
+    parser.add_argument(
+        "--deadlines",
+        type=deadlines_setting,
+        default=DEADLINES,
+        metavar="NAME=S,...",
+        help=f"how long clients may take, in seconds (default {names}; see part2_wsgi/protocol.py's Deadlines)",
+    )
     return parser
+
+
+DEADLINES = Deadlines()
+
+
+def deadlines_setting(text):
+    """``head=2,idle=1``: the Deadlines with those values changed (tests use short ones)."""
+    known = {field.name for field in fields(Deadlines)}
+    changes = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name not in known or not value.replace(".", "", 1).isdigit():
+            raise argparse.ArgumentTypeError(
+                f"invalid deadline {item!r}: expected NAME=SECONDS, NAME one of {sorted(known)}"
+            )
+        changes[name] = type(getattr(DEADLINES, name))(float(value))  # body_min_rate is a whole number
+    return replace(DEADLINES, **changes)
 
 
 # --- loading the app -----------------------------------------------------------------------
@@ -205,6 +233,7 @@ def raise_open_file_limit():
 
 
 access_log = True  # --quiet turns it off
+deadlines = DEADLINES  # what every connection is held to; --deadlines changes them
 
 
 def log_request(address, request, status_code, size):
@@ -398,8 +427,9 @@ def run(description, serve_forever, add_options=None, argv=None):
         add_options(parser)
     args = parser.parse_args(argv)
     program = parser.prog
-    global access_log
+    global access_log, deadlines
     access_log = not args.quiet
+    deadlines = args.deadlines
     try:
         app = load_app(args.app)
     except AppLoadError as error:

@@ -29,6 +29,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from part2_wsgi import serving
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
 from part2_wsgi.server import disable_nagle
 from part2_wsgi.serving import CHUNK, GRACE_PERIOD, LINGER, count_option, log_close, log_request, run
@@ -52,10 +53,9 @@ class Client:
     def __init__(self, sock, address, on_ready):
         sock.setblocking(False)
         disable_nagle(sock)
-        self.sock = sock
-        self.address = address
+        self.sock, self.address = sock, address
         self.on_ready = partial(on_ready, self)  # the selector key's data: called when the socket is ready
-        self.http = Connection()
+        self.http = Connection(deadlines=serving.deadlines)
         self.state = State.READING
         self.outbox = bytearray()  # response bytes waiting for the socket to take them
         self.lock = threading.RLock()  # a worker appends to the outbox while the loop sends from it
@@ -121,8 +121,6 @@ class SelectServer:
         if events & selectors.EVENT_READ and client.state is not State.CLOSED:
             self.receive(client)
 
-    # --- reading, and doing what the protocol says ------------------------------------------
-
     def receive(self, client):
         try:
             data = client.sock.recv(CHUNK)
@@ -175,7 +173,8 @@ class SelectServer:
             log_request(client.address, request, response.status_code, response.bytes_sent)
         except ClientDisconnected:
             pass  # the loop has closed the connection already
-        self.mailbox.post(partial(self.app_done, client))
+        finally:  # whatever happened, the connection goes back to the loop: never left without an owner
+            self.mailbox.post(partial(self.app_done, client))
 
     def send_from_app(self, client, data):
         """The app's ``send``: add to the outbox, and let the loop write it.
@@ -193,6 +192,8 @@ class SelectServer:
 
     def app_done(self, client):
         if client.state is State.APP:
+            if client.http.request is not None:  # the response was never finished (a bug): end it
+                client.http.end_connection()
             client.state = State.READING
             self.advance(client)  # a pipelined request may be waiting already
 
@@ -229,8 +230,6 @@ class SelectServer:
         else:
             self.selector.register(client.sock, events, client.on_ready)
         client.events = events
-
-    # --- closing ---------------------------------------------------------------------------------
 
     def finish_closing(self, client):
         """The last response is out. If the client may still be sending, shut down our side and

@@ -569,3 +569,37 @@ def test_an_error_response_is_a_valid_complete_response_that_closes(status):
     assert int(response.getheader("Content-Length")) == len(body)
     assert body.decode("utf-8") == f"{status} {error.status.phrase}: because \u2603\n"
     assert raw.endswith(body)  # nothing after the body
+
+
+# --- Host, RFC 9112 section 3.2 ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [b"GET / HTTP/1.1"],
+        [b"GET http://a.example/ HTTP/1.1"],  # the target names a host, but Host is still required
+        [b"GET / HTTP/1.1", b"Host: a, b"],
+        [b"GET / HTTP/1.1", b"Host: user@host"],
+        [b"GET / HTTP/1.1", b"Host: a.example/x"],
+        [b"GET / HTTP/1.1", b"Host: a", b"Host: b"],
+        [b"GET / HTTP/1.0", b"Host: a", b"Host: a"],
+        [b"GET http://user@a.example/ HTTP/1.1", b"Host: a.example"],
+    ],
+    ids=["missing", "absolute-form-without-host", "list", "userinfo", "path", "two", "two-in-1.0", "userinfo-target"],
+)
+def test_a_missing_repeated_or_invalid_host_is_a_400(lines):
+    with pytest.raises(HTTPError) as caught:
+        parse_head(head(*lines)[:-4])
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "host", [b"a.example", b"a.example:8080", b"127.0.0.1", b"[::1]:8888", b"", b"xn--caf-dma.example"]
+)
+def test_valid_hosts_are_accepted(host):
+    assert parse_head(head(b"GET / HTTP/1.1", b"Host: " + host)[:-4]).header("Host") == host.decode()
+
+
+def test_http_1_0_may_omit_host():
+    assert parse_head(head(b"GET / HTTP/1.0")[:-4]).header("Host") is None
