@@ -582,10 +582,11 @@ class Connection:
         self.state = State.CLOSED
         return Close(None if quiet else f"went away: {reason}")
 
-    def refuse(self, error, problem):
-        """Answer with the error's status, then close: the client may still be sending."""
+    def refuse(self, error, problem, linger=True):
+        """Answer with the error's status, then close. ``linger``: the client may still be
+        sending, and we read a while before closing, or our close could lose the answer."""
         self.state = State.CLOSED
-        self.pending += [Send(error_response(error)), Close(problem, status=error.status.value, linger=True)]
+        self.pending += [Send(error_response(error)), Close(problem, status=error.status.value, linger=linger)]
 
     # --- deadlines -------------------------------------------------------------------------
 
@@ -609,7 +610,8 @@ class Connection:
             part = "head" if self.body_started is None else "body"
             waited = self.clock() - self.request_started
             error = HTTPError(408, f"the request's {part} was not complete after {waited:.0f} s")
-            self.refuse(error, f"too slow: {error.detail}")
+            # No lingering for a client that was too slow already: it would only win more time.
+            self.refuse(error, f"too slow: {error.detail}", linger=False)
 
     # --- the response: decisions in, bytes out -------------------------------------------
 

@@ -2,18 +2,17 @@
 
     python part3_concurrency/select_server.py [module:app] [--threads N] [--host H] [--port P]
 
-Processes and threads each *wait* on one connection. An event loop waits on all of
-them at once: ``selector.select()`` (epoll on Linux, kqueue on macOS) returns the sockets
-that are ready, and the loop does just the work that will not block: read what has
-arrived, write what the socket will take, accept a waiting client. So one thread holds
-thousands of connections, each costing a small object: nginx, Node.js and asyncio work so.
+Processes and threads each *wait* on one connection. An event loop waits on all of them
+at once: ``selector.select()`` (epoll on Linux, kqueue on macOS) returns the sockets that
+are ready, and the loop does just the work that will not block: read what has arrived,
+write what the socket will take, accept a waiting client. So one thread holds thousands
+of connections, each costing a small object: nginx, Node.js and asyncio work so.
 
-The price: nothing in the loop may block. But a WSGI app *does* block: it sleeps,
-queries a database, computes. Run inside the loop, it freezes every connection
-(``--threads 0`` shows it). So, as waitress does, the loop keeps all socket I/O and
-hands each request to a pool of worker threads (``--threads N``), which post the
-response back. Each client's HTTP rules are part 2's protocol ``Connection``, as in the
-blocking servers: the loop feeds it the bytes that arrived and carries out its events.
+The price: nothing in the loop may block, but a WSGI app *does* block (it sleeps, queries,
+computes); run inside the loop it freezes every connection (``--threads 0`` shows it).
+So, as waitress does, the loop keeps all socket I/O and hands each request to a pool of
+worker threads (``--threads N``), which post the response back. Each client's HTTP rules
+are part 2's protocol ``Connection``, which the loop feeds and obeys, as the others do.
 """
 
 import selectors
@@ -91,6 +90,7 @@ class SelectServer:
         self.clients = set()
         self.app_running_in_loop = False  # --threads 0: Ctrl-C must be able to interrupt it
         self.stopping = False
+        self.next_check = 0.0  # when to look at the deadlines again
 
     # --- the loop: wait for readiness, then call what the ready socket's key holds ----------
 
@@ -108,7 +108,8 @@ class SelectServer:
         for key, events in self.selector.select(timeout):
             key.data(events)
         self.mailbox.run_posted()  # what the workers finished meanwhile
-        self.check_deadlines()
+        if time.monotonic() >= self.next_check:  # deadlines count in seconds: a look a second will do
+            self.check_deadlines()
 
     def add_client(self, sock, address):
         client = Client(sock, address, self.on_ready)
@@ -258,6 +259,7 @@ class SelectServer:
     def check_deadlines(self):
         """Carry out the protocol's deadlines, and drop clients that read nothing for too long."""
         now = time.monotonic()
+        self.next_check = now + 1.0
         for client in list(self.clients):
             if client.state is State.READING and now > client.http.deadline():
                 client.http.deadline_passed()
@@ -278,8 +280,7 @@ class SelectServer:
             raise KeyboardInterrupt
 
     def shut_down(self):
-        """Stop accepting; let requests in flight finish for a moment; close the rest. (Workers
-        still in the app are daemon threads: they end with the process.)"""
+        """Stop accepting, let requests in flight finish a moment, close the rest (workers are daemons)."""
         self.acceptor.close()
         deadline = time.monotonic() + GRACE_PERIOD
         while time.monotonic() < deadline and any(c.state is State.APP or c.outbox for c in self.clients):
