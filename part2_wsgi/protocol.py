@@ -298,7 +298,7 @@ class RequestParser:
 
     def next_request(self):
         """The next complete Request, or None if more bytes are needed."""
-        if self.head is None and not self._read_head():
+        if self.head is None and (not self.buffer or not self._read_head()):
             return None
         kind, length = self.framing
         done = self._read_chunked() if kind == "chunked" else self._read_fixed(length)
