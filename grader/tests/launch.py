@@ -3,6 +3,7 @@
     python -m grader.tests.launch part3 serve_forking grader.tests.apps:pid_app
     python -m grader.tests.launch part3 serve_threaded grader.tests.apps:counting_app --max-threads 2
     python -m grader.tests.launch part3 serve_select
+    python grader/tests/launch.py part2 serve_wsgi part2_wsgi.apps.flask_app:app --port 0   # your whole server
 
 It keeps the contract of every server in the workshop: listen on a free loopback port,
 print ``Serving on http://HOST:PORT``, then call the stage (the workbook's, or with
@@ -40,14 +41,16 @@ def main(argv=None):
     parser.add_argument("name")
     parser.add_argument("app", nargs="?")
     parser.add_argument("--max-threads", type=int)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
     me = os.getpid()
     try:
         stage = load_exercise(args.part, args.name)
-        listener = create_listening_socket("127.0.0.1", 0)
-        print(f"Serving on http://127.0.0.1:{listener.getsockname()[1]}", flush=True)
+        listener = create_listening_socket(args.host, args.port)
+        print(f"Serving on http://{args.host}:{listener.getsockname()[1]}", flush=True)
         arguments = [listener]
         if args.app:
             arguments.append(load_app(args.app))
