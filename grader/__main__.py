@@ -66,7 +66,7 @@ def parse_args(argv=None):
     )
     args = parser.parse_args(argv)
     if args.exercise and not args.part:
-        parser.error("name the part before the exercise, e.g. python -m grader part1 echo")
+        parser.error("name the part before the exercise, e.g. python -m grader part1 serve_echo")
     return args
 
 

@@ -4,7 +4,7 @@ An exercise is one function of the workbook (``exercises/part1.py`` ...), graded
 tests marked with its name in ``grader/tests/test_part1.py`` .... Each exercise runs in
 a process of its own:
 
-    python -m pytest grader/tests/test_part1.py --exercise echo --results-file F ...
+    python -m pytest grader/tests/test_part1.py --exercise serve_echo --results-file F ...
 
 so that whatever the student's code does (loop forever, call ``sys.exit()`` or
 ``os._exit()``, start a server that never answers, crash the interpreter) it costs that

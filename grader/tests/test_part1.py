@@ -1,7 +1,7 @@
 """Graded checks for part 1 (exercises/part1.py): sockets and the smallest HTTP server.
 
 Each test is one check of the exercise named by its ``exercise`` mark; an exercise earns
-its points when all its checks pass. ``part1.echo`` is the function under test: yours,
+its points when all its checks pass. ``part1.serve_echo`` is the function under test: yours,
 or with ``--solutions`` the reference in part1_sockets/. Run them with
 
     python -m grader part1              (or: python -m pytest grader/tests/test_part1.py)
