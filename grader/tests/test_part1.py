@@ -323,7 +323,8 @@ def test_serve_http_answers_a_post_with_its_fields(student_server):
     for name, value in fields.items():
         assert name in reply.text and html_escaped_or_plain(value, reply.text), (
             f"POST / with {name}={value!r} (sent URL-encoded) got a page without {name!r} and {value!r}: "
-            f"{short(reply.text)}"
+            f"{short(reply.text)}. requests may send the body after the head, as a piece of its own: after the "
+            "blank line, read until Content-Length bytes of body have come"
         )
 
 
