@@ -1,15 +1,19 @@
 """Workbook, part 1: sockets, and the smallest HTTP server.
 
-Each function below has the same name and signature as one in ``part1_sockets/``, and
-a docstring that says what it must do. Replace each ``raise NotImplementedError(...)``
-with your code, then grade it:
+Two tracks. The REQUIRED track is three servers of your own, each graded by real
+clients over loopback: ``make_listener``, ``serve_echo``, ``serve_http``. The HARDENING
+track (optional, points of its own) is four helpers of ``part1_sockets/``.
 
-    python -m grader part1                    # every exercise of this part
-    python -m grader part1 receive_exactly    # just one
+Each function below has the same name and signature as one in ``part1_sockets/``, and a
+docstring that says what it must do, with an example and the notebook section that
+prepares it. Replace each ``raise NotImplementedError(...)`` with your code, then grade:
 
-The notebook named in each docstring prepares the exercise; its last cell in that
-section grades it too. The exercises go from easy to hard: do them in order. The tests
-that grade them are in ``grader/tests/test_part1.py``: read them when you are stuck.
+    python -m grader part1                     # every exercise of this part
+    python -m grader part1 serve_echo          # just one
+    python -m grader part1 serve_echo --hint   # and reveal its next hint
+
+The grader says how many checks pass ("2 of 5 checks") and what the first failing one
+saw and expected. The checks are in ``grader/tests/test_part1.py``.
 """
 
 import re
@@ -19,34 +23,96 @@ import socket  # noqa: F401  (you will want it)
 # It is given: raise it, as part1_sockets/http_server.py does.
 from part1_sockets.http_server import BadRequest  # noqa: F401
 
+BACKLOG = 128  # clients the kernel may queue while the server is busy (at least 128)
 CHUNK = 65536  # the most to ask recv() for at once; it may give you less
 MAX_HEAD = 64 * 1024  # a request head longer than this is refused with 431
 END_OF_HEAD = re.compile(rb"\r?\n\r?\n")  # the blank line that ends a head (CRLF, or bare LF)
 
 
-# --- 1. echo (1 point) ------------------------------------------------------------------
+# ===== The required track: your own servers ================================================
 
 
-def echo(connection):
-    """Send back every byte the client sends, until it closes its side; then return.
+# --- make_listener (1 point) ------------------------------------------------------------
 
-    ``connection`` is a connected TCP socket. Read with ``connection.recv(CHUNK)``, which
-    returns whatever has arrived (1 to CHUNK bytes), or ``b""`` once the client has closed
-    its side: then return. Send each piece straight back with ``sendall`` (``send`` may
-    write only part of it).
 
-    Example: the client sends b"hello", then b" world", then closes. The client
-    receives b"hello world", and ``echo(connection)`` returns None.
+def make_listener(host, port):
+    """Return a TCP socket listening on ``(host, port)``.
 
-    Prepared by: notebooks/01_sockets.ipynb, sections 2.1 and 2.2 (the echo server);
-    graded in section 2.5.
+    Four steps: make a TCP socket (IPv4, or IPv6 when ``host`` has a ":"); set the
+    option SO_REUSEADDR, so that the server can be restarted at once, while old
+    connections linger in TIME_WAIT; bind it to ``(host, port)`` (port 0 asks the
+    kernel for any free port); listen, with a backlog of at least 128 (``BACKLOG``):
+    that many clients may wait while the server is busy.
+
+    Example:
+
+        listener = make_listener("127.0.0.1", 0)
+        listener.getsockname()   ->  ("127.0.0.1", 43215)   # the port the kernel chose
+
+    Prepared by: notebooks/01_sockets.ipynb, section 2.1 (The listening socket, call by
+    call); graded at its end. The reference is part1_sockets/echo_server.py.
     """
-    raise NotImplementedError(
-        "loop: data = connection.recv(CHUNK); return when data is b''; else connection.sendall(data)"
-    )
+    raise NotImplementedError("make_listener: four calls, socket, an option, bind, listen; see the docstring")
 
 
-# --- 2. receive_exactly (1 point) ---------------------------------------------------------
+# --- serve_echo (2 points) ----------------------------------------------------------------
+
+
+def serve_echo(listener):
+    """Serve clients one after another, forever: send back every byte each one sends.
+
+    ``listener`` is a listening socket (from ``make_listener``). Loop forever: accept a
+    client; receive with ``recv(CHUNK)`` (it returns what has arrived, 1 to CHUNK bytes,
+    or ``b""`` once the client has closed its side) and send each piece straight back
+    with ``sendall``; when the client has closed, close the connection, and accept the
+    next client. A client that vanishes (a reset: ConnectionError) must not stop the
+    server.
+
+    Example: a client sends b"hello", then b" world", then closes its side. It receives
+    b"hello world", then sees the server close the connection; the next client is
+    served the same way.
+
+    Prepared by: notebooks/01_sockets.ipynb, section 2.2 (One client, call by call);
+    graded at its end. The reference is part1_sockets/echo_server.py.
+    """
+    raise NotImplementedError("serve_echo: accept a client, echo until recv gives nothing, close, accept the next")
+
+
+# --- serve_http (3 points) ----------------------------------------------------------------
+
+
+def serve_http(listener):
+    """The smallest HTTP server: one request per connection, forever.
+
+    For each client: read the request (the head, up to the blank line; then exactly
+    Content-Length bytes of body, which may arrive later, in pieces), answer, close.
+
+    * ``GET /``: ``200 OK`` with an HTML page that holds a form posting to ``/``
+      (``<form method="post" action="/">`` and an ``<input name="name">`` or two);
+    * ``POST /`` with a form body (``name=Ada+Lovelace&message=Hi``): ``200 OK`` with a
+      page that shows each submitted field and its value (decoded, HTML-escaped);
+    * every response has a status line, ``Content-Type: text/html; charset=utf-8``,
+      ``Content-Length`` (the body's size in bytes) and ``Connection: close``; then the
+      server closes the connection;
+    * a client that sends nonsense, or leaves, never stops the server.
+
+    A real browser and curl can use it: try ``curl -v -d name=Ada URL`` and the form.
+
+    Example: ``POST / HTTP/1.1`` with the body ``name=Ada`` gets ``HTTP/1.1 200 OK`` and a
+    page in which "name" and "Ada" appear.
+
+    Prepared by: notebooks/01_sockets.ipynb, sections 3.1-3.5 (HTTP is text); graded at
+    the end of section 3. The reference is part1_sockets/http_server.py (its
+    ``read_head``, ``parse_head`` and ``format_response`` are the hardening exercises
+    below: use yours, or write it all in one function).
+    """
+    raise NotImplementedError("serve_http: read the head, then Content-Length bytes of body; answer; close")
+
+
+# ===== The hardening track (optional) ========================================================
+
+
+# --- receive_exactly (1 point) -----------------------------------------------------------
 
 
 def receive_exactly(connection, size):
@@ -67,11 +133,11 @@ def receive_exactly(connection, size):
     bytes than were sent) and 2.4 (A round trip with echo_client.echo); graded in 2.5.
     """
     raise NotImplementedError(
-        "loop on connection.recv(min(remaining, CHUNK)) until size bytes have come; b'' means the peer closed"
+        "receive_exactly: recv() returns at most what you ask for; keep asking until size bytes have come"
     )
 
 
-# --- 3. format_response (1 point) ---------------------------------------------------------
+# --- format_response (1 point) -----------------------------------------------------------
 
 
 def format_response(status, text):
@@ -96,14 +162,14 @@ def format_response(status, text):
         b"h\\xc3\\xa9llo"
 
     Prepared by: notebooks/01_sockets.ipynb, section 3.2 (A GET request, byte for byte);
-    graded in section 3.6.
+    graded in section 3.8.
     """
     raise NotImplementedError(
-        "encode the body first (its length in bytes is Content-Length), then build the head with \\r\\n line ends"
+        "format_response: encode the body first (its size in bytes is Content-Length), then the head"
     )
 
 
-# --- 4. read_head (2 points) ---------------------------------------------------------------
+# --- read_head (2 points) -----------------------------------------------------------------
 
 
 def read_head(connection):
@@ -124,14 +190,14 @@ def read_head(connection):
         read_head(connection)  ->  (b"GET / HTTP/1.1\\r\\nHost: x", b"BODY")
 
     Prepared by: notebooks/01_sockets.ipynb, sections 2.3 (recv() may return fewer
-    bytes than were sent) and 3.2 (A GET request, byte for byte); graded in 3.6.
+    bytes than were sent) and 3.2 (A GET request, byte for byte); graded in 3.8.
     """
     raise NotImplementedError(
-        "append each recv() to a buffer until END_OF_HEAD.search(buffer) finds the blank line; split there"
+        "read_head: gather recv() pieces until END_OF_HEAD finds the blank line; mind MAX_HEAD and b''"
     )
 
 
-# --- 5. parse_head (3 points) --------------------------------------------------------------
+# --- parse_head (3 points) ----------------------------------------------------------------
 
 
 def parse_head(head):
@@ -157,8 +223,8 @@ def parse_head(head):
         ->  ("POST", "/form", "HTTP/1.1", {"host": "example.com", "content-length": "8"})
 
     Prepared by: notebooks/01_sockets.ipynb, sections 3.3 (A POST with a form body) and
-    3.4 (A malformed request gets a 400, and the server carries on); graded in 3.6.
+    3.4 (A malformed request gets a 400, and the server carries on); graded in 3.8.
     """
     raise NotImplementedError(
-        "decode as ASCII, split into lines, split the first on ' ' into 3 parts, then each header at its first ':'"
+        "parse_head: decode as ASCII, split into lines, the first into three parts, each header at its colon"
     )

@@ -1,38 +1,183 @@
-"""Workbook, part 2: HTTP/1.1 as bytes, and the WSGI glue.
+"""Workbook, part 2: your own WSGI server, and HTTP/1.1 as bytes.
+
+Two tracks. The REQUIRED track builds a whole WSGI server of your own, piece by piece:
+``load_app``, ``build_environ``, ``run_app``, then ``serve_wsgi``, which serves Flask and
+Django, unmodified, to real clients. The HARDENING track (optional, points of its own)
+is the pieces of part 2's full server that make it robust: framing, parsing, smuggling.
 
 Each function below has the same name and signature as one in ``part2_wsgi/``, and a
-docstring that says what it must do. Replace each ``raise NotImplementedError(...)``
-with your code, then grade it:
+docstring that says what it must do, with an example and the notebook section that
+prepares it. Replace each ``raise NotImplementedError(...)`` with your code, then grade:
 
-    python -m grader part2                    # every exercise of this part
-    python -m grader part2 body_framing       # just one
+    python -m grader part2                      # every exercise of this part
+    python -m grader part2 build_environ        # just one
+    python -m grader part2 build_environ --hint # and reveal its next hint
 
-The notebook named in each docstring prepares the exercise; its last cell in that
-section grades it too. The exercises go from easy to hard: do them in order. The tests
-that grade them are in ``grader/tests/test_part2.py``: read them when you are stuck.
-
-What the exercises build on is given, imported below from the reference: the
-``Request`` (method, target, version, headers as a list of (name, value) pairs, body,
-and ``request.header(name)``), ``HTTPError(status, detail)``, ``Limits`` and the parser.
+The checks are in ``grader/tests/test_part2.py``.
 """
 
+import importlib  # noqa: F401
+import io  # noqa: F401  (you will want them)
 import re  # noqa: F401
+import sys  # noqa: F401
+import traceback  # noqa: F401
+from urllib.parse import unquote  # noqa: F401
 
+# Given, for the required track: the error load_app raises, and read_request, which reads
+# one request from a connection (see part2_wsgi/minimal_server.py): it returns a Request
+# with .method, .target, .version, .headers (a list of (name, value) pairs) and .body
+# (bytes); None if the client left without a word; it raises ValueError for a request it
+# cannot read and OSError (ConnectionError, TimeoutError) for a client that breaks off.
+from part2_wsgi.minimal_server import read_request  # noqa: F401
+
+# Given, for the hardening track: part 2's parser and its Request (method, target,
+# version, headers as a list of (name, value) pairs, body, and request.header(name)).
 from part2_wsgi.protocol import (  # noqa: F401  (given: use them)
-    CONTINUE,  # b"HTTP/1.1 100 Continue\r\n\r\n"
     HEADER_LINE,  # a regular expression for "Name: value" (see protocol.py)
     TOKEN,  # what a header name may be made of
     HTTPError,  # raise HTTPError(400, "why") for a request you refuse
     Limits,
     Request,
     RequestParser,
-    response_has_body,  # False for HEAD answers, 1xx, 204 and 304
+    response_has_body,  # noqa: F401  (False for HEAD answers, 1xx, 204 and 304)
 )
+from part2_wsgi.serving import AppLoadError  # noqa: F401  (given: raise it from load_app)
 
 CHUNK = 65536  # the most to ask recv() for at once
 
 
-# --- 1. response_head (1 point) ------------------------------------------------------------
+# ===== The required track: your own WSGI server ============================================
+
+
+# --- load_app (1 point) ---------------------------------------------------------------------
+
+
+def load_app(spec):
+    """Import the WSGI app named by ``spec``, ``"module:callable"``, and return it.
+
+    That is how gunicorn, waitress and our servers take an app on their command line.
+    Split ``spec`` at the colon, import the module by its name (``importlib``), then get
+    the callable from it (the part after the colon may be dotted: ``"module:obj.app"``).
+    Anything wrong is an ``AppLoadError`` (given) with a message that names the culprit:
+
+    * no colon, or nothing on one side of it;
+    * a module that cannot be imported (its name in the message);
+    * a module without that attribute (its name in the message);
+    * something that is not callable.
+
+    Example:
+
+        load_app("part2_wsgi.apps.flask_app:app")  ->  the Flask app object
+        load_app("no_such_module:app")             ->  raises AppLoadError("cannot import 'no_such_module' ...")
+
+    Prepared by: notebooks/02_wsgi.ipynb, section 3.1 (Loading the app: module:callable);
+    graded at its end. The reference is part2_wsgi/serving.py.
+    """
+    raise NotImplementedError("load_app: split at the colon, import the module by name, then find the callable on it")
+
+
+# --- build_environ (2 points) ---------------------------------------------------------------
+
+
+def build_environ(request, server_address, client_address=("", 0)):
+    """Return the ``environ`` dict PEP 3333 asks for, for one request.
+
+    ``request`` is what ``read_request`` returns (see above); ``server_address`` and
+    ``client_address`` are ``(host, port)`` pairs: the server's, and the client's.
+    The dict holds:
+
+    * CGI's variables, every one a str: REQUEST_METHOD; SCRIPT_NAME (``""``: the app is
+      at the root); PATH_INFO (the target's path, before any ``?``, %-decoded as latin-1:
+      ``/a%20b`` is ``/a b``); QUERY_STRING (after the ``?``, left as sent, ``""`` if
+      none); SERVER_NAME and SERVER_PORT (from ``server_address``); SERVER_PROTOCOL
+      (``request.version``); REMOTE_ADDR and REMOTE_PORT (from ``client_address``);
+    * WSGI's keys: ``wsgi.version`` ``(1, 0)``; ``wsgi.url_scheme`` ``"http"``;
+      ``wsgi.input``, a file the app reads the body from (``io.BytesIO``);
+      ``wsgi.errors`` (``sys.stderr``); ``wsgi.multithread``, ``wsgi.multiprocess`` and
+      ``wsgi.run_once``, all False;
+    * each header: "User-Agent: x" becomes HTTP_USER_AGENT ``"x"`` (upper case, "-" to
+      "_", the prefix HTTP_), except Content-Type and Content-Length, which become
+      CONTENT_TYPE and CONTENT_LENGTH; a header sent twice joins its values with ", ".
+
+    Example: GET /hello%20you?x=1 HTTP/1.1, headers Host: a and Accept: */*, served at
+    ("127.0.0.1", 8888) gives REQUEST_METHOD "GET", PATH_INFO "/hello you",
+    QUERY_STRING "x=1", SERVER_PORT "8888", HTTP_HOST "a", HTTP_ACCEPT "*/*", ...
+
+    Prepared by: notebooks/02_wsgi.ipynb, section 3.2 (The environ); graded at its end.
+    The reference is part2_wsgi/minimal_server.py.
+    """
+    raise NotImplementedError("build_environ: CGI's keys as strings, WSGI's keys, then one key per header")
+
+
+# --- run_app (3 points) ---------------------------------------------------------------------
+
+
+def run_app(app, environ, send):
+    """Call the WSGI ``app`` for one request, send its response, return its status line.
+
+    ``send(data)`` sends bytes to the client (the server passes the connection's
+    ``sendall``). Define ``start_response(status, headers, exc_info=None)`` here and call
+    ``app(environ, start_response)``; then iterate over what the app returns:
+
+    * ``start_response`` only remembers the status (like "200 OK") and the headers (a
+      list of (name, value) pairs), and returns a ``write(data)`` callable that sends
+      body bytes as the pieces of the body do;
+    * the head (``HTTP/1.1 <status>``, a line per header, ``Connection: close``, an empty
+      line; CRLF line ends; latin-1) goes out with the first *non-empty* piece of body,
+      or after the last one if all were empty, never before: until then the app may
+      call ``start_response`` again, with ``exc_info``, to replace the response;
+    * with ``exc_info`` once the head is out, re-raise that exception: too late; a
+      second call without ``exc_info`` is an error (AssertionError);
+    * if the result has a ``close()``, call it however the iteration ends (finally);
+    * if the app raises before anything was sent, answer ``500 Internal Server Error``
+      (and print the traceback to ``environ["wsgi.errors"]``); after, let it go up.
+
+    Return the status line, e.g. "200 OK" (the server's log line wants it).
+
+    Example: an app that starts "200 OK" with [("Content-Type", "text/plain")] and returns
+    [b"Hello"] makes run_app send b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+    b"Connection: close\r\n\r\nHello" and return "200 OK".
+
+    Prepared by: notebooks/02_wsgi.ipynb, section 3.3 (Running the app); graded at its
+    end. The reference is part2_wsgi/minimal_server.py.
+    """
+    raise NotImplementedError("run_app: start_response only remembers; the head goes out with the first body bytes")
+
+
+# --- serve_wsgi (3 points) ------------------------------------------------------------------
+
+
+def serve_wsgi(listener, app):
+    """Your WSGI server: serve ``app`` to clients one after another, forever.
+
+    Loop: accept a connection; ``read_request`` from it (given); ``build_environ`` with
+    the connection's own address (``getsockname``) as the server's and the accepted
+    address as the client's; ``run_app`` with the connection's ``sendall``; close the
+    connection (a with-block). A client that leaves without a word (None), sends a
+    request that cannot be read (ValueError: answer ``400 Bad Request`` if you can) or
+    breaks off (OSError) is that client's problem: serve the next one.
+
+    How it is graded: the checks serve a bare WSGI app, the Flask app and the Django app
+    (``part2_wsgi/apps/``), each wrapped in ``wsgiref.validate.validator``, to real
+    clients (``requests``). While they do, the grader puts the *reference*
+    ``build_environ`` and ``run_app`` in place of yours in this module, so this stage
+    is graded on its own loop, whatever state your other stages are in. (Call them by
+    these names, as module globals, for that to work.) Once your pieces pass too, run
+    your whole server with them: notebook 02, section 3.4 shows how.
+
+    Example: serving the Flask app, ``GET /`` answers 200 with Flask's page, ``POST /``
+    with a form shows the fields, and a client that sends "HELLO" does not stop it.
+
+    Prepared by: notebooks/02_wsgi.ipynb, section 3.4 (The whole server, with Flask);
+    graded at its end. The reference is part2_wsgi/minimal_server.py.
+    """
+    raise NotImplementedError("serve_wsgi: accept; read_request; build_environ; run_app; close; serve the next")
+
+
+# ===== The hardening track (optional) ========================================================
+
+
+# --- response_head (1 point) ------------------------------------------------------------
 
 
 def response_head(status, headers, version="HTTP/1.1"):
@@ -47,15 +192,13 @@ def response_head(status, headers, version="HTTP/1.1"):
         response_head("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
         ->  b"HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: 5\\r\\n\\r\\n"
 
-    Prepared by: notebooks/02_wsgi.ipynb, section 2.5 (run_app: the server's half, down
-    to the bytes); graded in 2.8.
+    Prepared by: notebooks/02_wsgi.ipynb, section 4.5 (run_app: the server's half, down
+    to the bytes); graded in 4.8.
     """
-    raise NotImplementedError(
-        "f'{version} {status}\\r\\n', then f'{name}: {value}\\r\\n' per header, then '\\r\\n'; encode as latin-1"
-    )
+    raise NotImplementedError("response_head: a status line, a line per header, an empty line; CRLF line ends; latin-1")
 
 
-# --- 2. chunk (1 point) --------------------------------------------------------------------
+# --- chunk (1 point) --------------------------------------------------------------------
 
 
 def chunk(data):
@@ -70,15 +213,13 @@ def chunk(data):
         chunk(b"hello")        ->  b"5\\r\\nhello\\r\\n"
         chunk(b"x" * 26)       ->  b"1a\\r\\nxxxxxxxxxxxxxxxxxxxxxxxxxx\\r\\n"
 
-    Prepared by: notebooks/02_wsgi.ipynb, section 2.6 (A body of unknown length:
-    chunked framing); graded in 2.8.
+    Prepared by: notebooks/02_wsgi.ipynb, section 4.6 (A body of unknown length:
+    chunked framing); graded in 4.8.
     """
-    raise NotImplementedError(
-        "the size is f'{len(data):x}' (hexadecimal), then CRLF, the bytes, CRLF: build bytes, not str"
-    )
+    raise NotImplementedError("chunk: the size in hexadecimal, CRLF, the bytes, CRLF; build bytes, not str")
 
 
-# --- 3. parse_header_line (2 points) -------------------------------------------------------
+# --- parse_header_line (2 points) -------------------------------------------------------
 
 
 def parse_header_line(line):
@@ -101,13 +242,15 @@ def parse_header_line(line):
         parse_header_line("X-Empty:")                    ->  ("X-Empty", "")
         parse_header_line("Host : example.com")          ->  raises HTTPError, status 400
 
-    Prepared by: notebooks/02_wsgi.ipynb, sections 2.2 (The parser, fed in two pieces)
-    and 3 (Errors know their status); graded in 3.1.
+    Prepared by: notebooks/02_wsgi.ipynb, sections 4.2 (The parser, fed in two pieces)
+    and 5 (Errors know their status); graded in 5.1.
     """
-    raise NotImplementedError("refuse a leading space/tab, then match = HEADER_LINE.fullmatch(line): no match is a 400")
+    raise NotImplementedError(
+        "parse_header_line: refuse a leading space or tab, then HEADER_LINE must match the whole line, or it is a 400"
+    )
 
 
-# --- 4. add_header_variables (2 points) ----------------------------------------------------
+# --- add_header_variables (2 points) ----------------------------------------------------
 
 
 def add_header_variables(environ, request):
@@ -130,14 +273,14 @@ def add_header_variables(environ, request):
     ("Content-Type", "text/plain")] adds ``{"HTTP_HOST": "a", "HTTP_ACCEPT": "x, y",
     "CONTENT_TYPE": "text/plain"}`` to environ.
 
-    Prepared by: notebooks/02_wsgi.ipynb, section 2.3 (The environ); graded in 2.8.
+    Prepared by: notebooks/02_wsgi.ipynb, section 4.3 (The environ); graded in 4.8.
     """
     raise NotImplementedError(
-        "for name, value in request.headers: key = name.upper().replace('-', '_'); mind the four special cases"
+        "add_header_variables: upper case, dashes to underscores, the HTTP_ prefix; mind the four special cases"
     )
 
 
-# --- 5. response_framing (2 points) --------------------------------------------------------
+# --- response_framing (2 points) --------------------------------------------------------
 
 
 def response_framing(request, status_code, headers):
@@ -157,14 +300,16 @@ def response_framing(request, status_code, headers):
 
         response_framing(request, 200, [("Content-Type", "text/plain")])  ->  "chunked"
 
-    Prepared by: notebooks/02_wsgi.ipynb, sections 2.6 (A body of unknown length:
-    chunked framing) and 2.7 (HTTP/1.0: the end of the body is the end of the
-    connection); graded in 2.8.
+    Prepared by: notebooks/02_wsgi.ipynb, sections 4.6 (A body of unknown length:
+    chunked framing) and 4.7 (HTTP/1.0: the end of the body is the end of the
+    connection); graded in 4.8.
     """
-    raise NotImplementedError("check in order: no body at all? a Content-Length header? HTTP/1.1? otherwise 'close'")
+    raise NotImplementedError(
+        "response_framing: ask in order: no body at all? a Content-Length? HTTP/1.1? otherwise close"
+    )
 
 
-# --- 6. body_framing (3 points) ------------------------------------------------------------
+# --- body_framing (3 points) ------------------------------------------------------------
 
 
 def body_framing(request, limits=Limits()):
@@ -193,40 +338,9 @@ def body_framing(request, limits=Limits()):
         body_framing(Request("POST", "/", "HTTP/1.1", [("Host", "a"), ("Content-Length", "12")]))
         ->  ("length", 12)
 
-    Prepared by: notebooks/02_wsgi.ipynb, sections 2.2 (The parser, fed in two pieces)
-    and 3 (Errors know their status); graded in 3.1.
+    Prepared by: notebooks/02_wsgi.ipynb, sections 4.2 (The parser, fed in two pieces)
+    and 5 (Errors know their status); graded in 5.1.
     """
     raise NotImplementedError(
-        "te = request.header('Transfer-Encoding'), cl = request.header('Content-Length'); handle te first"
-    )
-
-
-# --- 7. read_request (3 points) ------------------------------------------------------------
-
-
-def read_request(connection, parser):
-    """Receive from ``connection`` until ``parser`` holds one whole request; return it.
-
-    ``parser`` is a RequestParser: ``parser.feed(data)`` gives it bytes,
-    ``parser.next_request()`` returns the next complete Request or None ("feed me more").
-    Ask the parser first: bytes of a second request may already be in it (pipelining).
-
-    * If the client closes (recv returns ``b""``) before sending anything: return None,
-      the normal end of a keep-alive connection. If it closes in the middle of a request
-      (``parser.has_partial_request``): raise ConnectionError.
-    * ``Expect: 100-continue``: a client (curl, for a large upload) sends the head and
-      waits for our go-ahead before sending the body. When the parser has the head and
-      waits for the body (``parser.waiting_for_body`` is a Request whose
-      ``expects_continue`` is True), send ``CONTINUE`` once.
-    * Let the parser's HTTPError go up: the server answers it.
-
-    Example: the client sends b"GET / HTTP/1.1\\r\\nHo", then b"st: x\\r\\n\\r\\n".
-
-        read_request(connection, RequestParser())  ->  Request(method="GET", target="/", ...)
-
-    Prepared by: notebooks/02_wsgi.ipynb, sections 2.2 (The parser, fed in two pieces)
-    and 4 (The real server); graded in 4.4.
-    """
-    raise NotImplementedError(
-        "loop: request = parser.next_request(); if None, parser.feed(connection.recv(CHUNK)); mind b'' and Expect"
+        "body_framing: read both framing headers first; refuse the ambiguous cases; then the length, digits only"
     )

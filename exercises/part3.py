@@ -1,137 +1,134 @@
-"""Workbook, part 3: serving many clients at once.
+"""Workbook, part 3: your own servers that serve many clients at once.
 
-Each function below has the same name and signature as one in ``part3_concurrency/``,
-and a docstring that says what it must do. Replace each ``raise NotImplementedError(...)``
-with your code, then grade it:
+The REQUIRED track: three loops of your own, each a real server graded over loopback:
+``serve_forking`` (a child process per connection), ``serve_threaded`` (a thread per
+connection, with a cap) and ``serve_select`` (one thread, non-blocking sockets, a
+selector). Part 3 has no hardening track: the full servers in ``part3_concurrency/``
+are the place to read about the rest.
 
-    python -m grader part3                    # every exercise of this part
-    python -m grader part3 reap_children      # just one
+Each function has the same name and signature as one in
+``part3_concurrency/minimal_servers.py``. Serving *one* connection is given: part 2's
+``serve_connection`` reads one request, runs the app, sends the answer and closes the
+connection. You write only the scheduling: where and when it runs. Then grade:
 
-The notebook named in each docstring prepares the exercise; its last cell in that
-section grades it too. The exercises go from easy to hard: do them in order. The tests
-that grade them are in ``grader/tests/test_part3.py``: read them when you are stuck.
+    python -m grader part3                        # every exercise of this part
+    python -m grader part3 serve_forking          # just one
+    python -m grader part3 serve_forking --hint   # and reveal its next hint
+
+Each check runs your function in the main thread of a server process of its own (so
+that signal handlers and fork work as in a real server), talks to it over loopback, and
+looks at the process from outside: its children, its open files, its threads. The
+checks are in ``grader/tests/test_part3.py``.
 """
 
-import os  # noqa: F401
+import os  # noqa: F401  (you will want them)
+import selectors  # noqa: F401
 import signal  # noqa: F401
 import socket  # noqa: F401
 import threading  # noqa: F401
 
-# Part 2's per-connection handler, given: it reads requests from one connection, runs
-# the app, sends the responses and closes the connection. Part 3 only decides *where*
-# it runs. See part2_wsgi/server.py for its parameters.
-from part2_wsgi.server import handle_connection  # noqa: F401
+# Given: serve one client. serve_connection(connection, address, app) reads a request
+# from the accepted connection, runs the app, sends the response and closes the
+# connection; it handles the client's errors itself. See part2_wsgi/minimal_server.py.
+from part2_wsgi.minimal_server import serve_connection  # noqa: F401
 
-KEEP_ALIVE_TIMEOUT = 5  # seconds a thread waits for the next request on an idle connection
+CHUNK = 65536  # the most to ask recv() for at once
+MAX_HEAD = 64 * 1024  # a head longer than this: close the connection
 
-
-# --- 1. alive (1 point) ----------------------------------------------------------------------
-
-
-def alive(pid):
-    """Is the process ``pid`` still there (running, or exited but not yet reaped)?
-
-    ``os.kill(pid, 0)`` sends no signal at all: it only checks that the process exists,
-    and raises ProcessLookupError if it does not. Return True or False; never wait, and
-    never collect the child's exit status (that is the SIGCHLD handler's job).
-
-    Example:
-
-        alive(os.getpid())     ->  True
-        alive(pid_of_a_child_that_exited_and_was_reaped)  ->  False
-
-    Prepared by: notebooks/03_concurrency.ipynb, section 3.3 (The fix), and the
-    forking server's ``stop_children``, which uses it; graded in 3.4.
-    """
-    raise NotImplementedError("try os.kill(pid, 0); ProcessLookupError means there is no such process")
+# What serve_select answers to every request: the loop is the lesson, not the app.
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\nConnection: close\r\n\r\nHello, select!"
+)
 
 
-# --- 2. reap_children (2 points) -------------------------------------------------------------
+# ===== The required track: your own concurrent servers ===========================================
 
 
-def reap_children(signum=None, frame=None):
-    """Collect the exit status of every child that has exited, so none stays a zombie.
+# --- serve_forking (3 points) ---------------------------------------------------------------
 
-    The forking server installs this as its SIGCHLD handler (hence the two arguments,
-    which it ignores): ``signal.signal(signal.SIGCHLD, reap_children)``.
 
-    * Signals do not queue: three children that exit together may cause *one* SIGCHLD.
-      So collect every exited child in a loop, not one per call.
-    * Never block: other children are still serving clients. ``os.waitpid(-1,
-      os.WNOHANG)`` returns ``(0, 0)`` at once when children remain but none has exited.
-    * ``os.waitpid`` raises ChildProcessError when there are no children at all: then
-      there is nothing to do.
+def serve_forking(listener, app):
+    """Serve each connection in a child process of its own, forever.
 
-    Example: children 101 and 102 have exited, child 103 is still serving a client.
-    ``reap_children()`` collects 101 and 102, and returns at once, leaving 103 alone.
+    Loop: accept a connection, then ``os.fork()``. In the child (fork returned 0): close
+    the child's copy of the listener, ``serve_connection(connection, address, app)``,
+    and end the child with ``os._exit(0)``, whatever happened (a ``finally``): a child
+    that returns would go on running the parent's loop. In the parent: close the
+    parent's copy of the connection (a TCP connection ends only when *every* process
+    holding it has closed it), and accept the next client at once.
 
-    Prepared by: notebooks/03_concurrency.ipynb, sections 3.2 (Mistake 2: nobody reaps
-    the children) and 3.3 (The fix); graded in 3.4.
+    And reap: a child that exits stays a zombie until its parent collects its exit
+    status. Install a SIGCHLD handler before the loop that collects *every* exited child
+    (``os.waitpid(-1, os.WNOHANG)`` in a loop, until it returns pid 0 or raises
+    ChildProcessError): signals do not queue, and it must never wait for a child that
+    is still serving.
+
+    Example: three clients each ask for a page that takes one second: all three are
+    answered after about one second, each by another process; afterwards the server has
+    no children left, and no more open files than before.
+
+    Prepared by: notebooks/03_concurrency.ipynb, sections 1.1 (A child per connection,
+    and its two mistakes) and 1.2 (The fix); graded at the end of 1.2. The reference is
+    part3_concurrency/minimal_servers.py.
     """
     raise NotImplementedError(
-        "loop on os.waitpid(-1, os.WNOHANG): stop when it returns pid 0 or raises ChildProcessError"
+        "serve_forking: accept, fork; the child serves and exits; the parent closes its copy and reaps"
     )
 
 
-# --- 3. send_some (2 points) -----------------------------------------------------------------
+# --- serve_threaded (3 points) --------------------------------------------------------------
 
 
-def send_some(sock, outbox):
-    """Send what a non-blocking socket takes now; remove those bytes from ``outbox``.
+def serve_threaded(listener, app, max_threads):
+    """Serve each connection on a thread of its own, at most ``max_threads`` at once, forever.
 
-    One step of the select loop's writing: ``sock`` is non-blocking, ``outbox`` a
-    bytearray of bytes waiting to go out. Call ``sock.send`` once, and delete from the
-    front of ``outbox`` (in place: ``del outbox[:sent]``) the bytes it took. Return True
-    if the outbox is now empty, False if bytes remain (the loop then waits until the
-    selector says the socket is writable, and calls you again).
+    Loop: wait for a free slot; accept a connection; start a thread (``daemon=True``)
+    that runs ``serve_connection(connection, address, app)`` and then frees its slot,
+    even if serving failed (a ``finally``). A ``threading.BoundedSemaphore(max_threads)``
+    counts the slots: acquire it *before* accepting, so that when every thread is busy
+    new clients wait in the listen backlog instead of piling up threads.
 
-    * ``send`` may take only part of the bytes: the kernel's buffer for the socket is
-      full. Keep the rest, in order. Never wait (no ``sendall``, no loop until done).
-    * When the buffer is completely full, ``send`` raises BlockingIOError: nothing was
-      sent. That is not an error: return False, the outbox unchanged.
-    * Any other OSError (BrokenPipeError, ConnectionResetError) means the client has
-      gone: let it go up, the loop closes the connection.
-    * An empty outbox: nothing to send, return True.
+    Example: with max_threads=2, three slow requests at once: two are in the app at the
+    same time, the third waits until one of them is done, then is served.
 
-    Example: the kernel has room for 3 bytes.
-
-        outbox = bytearray(b"hello")
-        send_some(sock, outbox)  ->  False, and outbox is now bytearray(b"lo")
-
-    Prepared by: notebooks/03_concurrency.ipynb, sections 1 (One question, four answers)
-    and 5 (Never block the loop), and the select server's ``flush``, which calls it;
-    graded in 5.3.
+    Prepared by: notebooks/03_concurrency.ipynb, section 1.3 (A thread per connection:
+    three lines, then a cap); graded at its end. The reference is
+    part3_concurrency/minimal_servers.py.
     """
-    raise NotImplementedError("sent = sock.send(outbox) (0 on BlockingIOError); del outbox[:sent]; return not outbox")
+    raise NotImplementedError("serve_threaded: a slot, then accept, then a thread that serves and gives the slot back")
 
 
-# --- 4. serve_forever (3 points) -------------------------------------------------------------
+# --- serve_select (4 points) ----------------------------------------------------------------
 
 
-def serve_forever(listener, app, args):
-    """The threaded server's loop: accept connections, serve each on a thread of its own.
+def serve_select(listener):
+    """Serve every client from one thread with a selector, forever; answer each request
+    with ``RESPONSE`` and close its connection.
 
-    ``listener`` is a listening socket; ``app`` a WSGI app; ``args.host`` the address
-    the server listens on and ``args.max_threads`` how many connections may be served at
-    once. Loop forever:
+    No app here, and no threads: the loop is the lesson. Make the listener and every
+    connection non-blocking (``setblocking(False)``), register them with a
+    ``selectors.DefaultSelector()``, and loop on ``select()``, acting only on the sockets
+    it says are ready:
 
-    * wait for a free slot (a ``threading.BoundedSemaphore(args.max_threads)``) *before*
-      accepting: while every thread is busy, new clients wait in the listen backlog;
-    * accept a connection, and start a daemon thread that serves it with
-      ``handle_connection(connection, address, app, server_address, keep_alive=True,
-      timeout=KEEP_ALIVE_TIMEOUT, multithread=True)``, where ``server_address`` is
-      ``(args.host, listener.getsockname()[1])``;
-    * when that thread is done (even after an error), it frees its slot.
+    * the listener is readable: accept the client (BlockingIOError: someone was faster),
+      make it non-blocking, register it for EVENT_READ with an empty ``bytearray`` as its
+      data (what it has sent so far);
+    * a connection is readable: ``recv`` once, add to its data; once the data holds the
+      blank line that ends a request head (``b"\\r\\n\\r\\n"``), switch it to EVENT_WRITE
+      with ``RESPONSE`` to send (``selector.modify``); if recv gave ``b""`` or failed, or
+      the head passes MAX_HEAD, unregister and close it;
+    * a connection is writable: ``send`` once (it takes what fits, never waits), drop
+      what was sent; once all is sent (or the client has gone), unregister and close.
 
-    It never returns: Ctrl-C ends the server (``serving.run`` catches the
-    KeyboardInterrupt).
+    Never call anything that waits (``sendall``, a blocking ``recv``): one quiet client
+    would stop every other.
 
-    Example: with ``args.max_threads == 2``, two slow requests are served at the same
-    time, and a third waits until one of them is done.
+    Example: 200 clients connect at once and each sends ``GET / HTTP/1.1`` with its
+    headers; all 200 get RESPONSE, from a server that runs one thread; a client that
+    sent half a request and went quiet holds up nobody.
 
-    Prepared by: notebooks/03_concurrency.ipynb, sections 2.3 (The other three: one
-    second) and 4.4 (Why the threaded server has a cap); graded in 4.5.
+    Prepared by: notebooks/03_concurrency.ipynb, section 1.4 (One thread, every
+    connection: a selectors loop); graded at its end. The reference is
+    part3_concurrency/minimal_servers.py.
     """
-    raise NotImplementedError(
-        "slots = threading.BoundedSemaphore(args.max_threads); loop: acquire, accept, start a Thread that releases"
-    )
+    raise NotImplementedError("serve_select: one selector; act only on ready sockets; recv or send once per event")

@@ -8,6 +8,7 @@
     python -m grader --workbook DIR           # grade DIR/part1.py ... instead of exercises/
     python -m grader --gradescope-zip FILE    # write Gradescope's autograder zip (see grader/gradescope.py)
     python -m grader --export-solutions DIR   # write the reference as a student's part1.py ... in DIR
+    python -m grader part1 serve_echo --hint  # grade it, and reveal its next hint
 
 The exit status is 0 only when every exercise graded passes.
 """
@@ -17,7 +18,19 @@ import importlib.util
 import sys
 import time
 
-from grader.core import CHECK_TIMEOUT, PARTS, run, select, table_header, table_row, total_row, write_json
+from grader.core import (
+    CHECK_TIMEOUT,
+    PARTS,
+    format_hints,
+    reveal_next_hint,
+    run,
+    select,
+    table_header,
+    table_row,
+    total_row,
+    track_title,
+    write_json,
+)
 from grader.workbook import display
 
 
@@ -55,11 +68,16 @@ def parse_args(argv=None):
         "--every-check", action="store_true", help="run every check, even after an exercise's first failure"
     )
     parser.add_argument(
+        "--hint",
+        action="store_true",
+        help="after grading, reveal the next hint of the exercise named (or of the first one that fails)",
+    )
+    parser.add_argument(
         "--jobs", type=int, metavar="N", help="exercises graded at once (default: the number of CPUs, at most 4)"
     )
     args = parser.parse_args(argv)
     if args.exercise and not args.part:
-        parser.error("name the part before the exercise, e.g. python -m grader part1 echo")
+        parser.error("name the part before the exercise, e.g. python -m grader part1 serve_echo")
     return args
 
 
@@ -108,30 +126,42 @@ def main(argv=None):
     print(f"Grading {what}: {count} in a process of its own.\n", flush=True)
 
     started = time.monotonic()
-    several_parts = len({exercise.part for exercise in exercises}) > 1
     done = []
 
     def show(result):
-        # Print each row as soon as it is known; close a part with its total.
-        if not done:
+        # Print each row as soon as it is known: a track's title before its first row,
+        # its total after its last.
+        track = result.exercise.track
+        if not done or done[-1].exercise.track != track:
+            print(("\n" if done else "") + track_title(track), flush=True)
             print(table_header(), flush=True)
         done.append(result)
         print(table_row(result), flush=True)
-        same_part = [r for r in done if r.exercise.part == result.exercise.part]
-        last_of_part = all(e.part != result.exercise.part for e in exercises[len(done) :])
-        if several_parts and last_of_part and len(same_part) > 1:
-            print(total_row(f"{result.exercise.part} total", same_part) + "\n", flush=True)
+        same_track = [r for r in done if r.exercise.track == track]
+        last_of_track = all(e.track != track for e in exercises[len(done) :])
+        if last_of_track and len(same_track) > 1:
+            print(total_row(f"{track} track total", same_track), flush=True)
 
     results = run(exercises, args.solutions, args.workbook, args.timeout, args.every_check, args.jobs, on_result=show)
     seconds = time.monotonic() - started
-    print(total_row("TOTAL", results))
+    if len(results) > 1:
+        print("\n" + total_row("TOTAL", results))
     print(f"\nGraded in {seconds:.1f} s.", end="")
     if args.json:
         write_json(args.json, results, seconds)
         print(f" Gradescope results written to {args.json}.", end="")
     print()
-    if not all(result.passed for result in results) and not args.solutions:
+    failing = [result for result in results if not result.passed]
+    if failing and not args.solutions:
         print("Each FAIL shows the first problem found: fix it, save, grade again. The checks are in grader/tests/.")
+        if args.hint:
+            exercise = failing[0].exercise
+            print("\n" + format_hints(exercise, reveal_next_hint(exercise, args.workbook)))
+        else:
+            first = failing[0].exercise
+            print(f"Stuck? python -m grader {first.part} {first.name} --hint reveals a hint, one at a time.")
+    elif args.hint and not args.solutions:
+        print("Everything graded passes: no hint needed.")
     return 0 if all(result.passed for result in results) else 1
 
 

@@ -4,7 +4,7 @@ An exercise is one function of the workbook (``exercises/part1.py`` ...), graded
 tests marked with its name in ``grader/tests/test_part1.py`` .... Each exercise runs in
 a process of its own:
 
-    python -m pytest grader/tests/test_part1.py --exercise echo --results-file F ...
+    python -m pytest grader/tests/test_part1.py --exercise serve_echo --results-file F ...
 
 so that whatever the student's code does (loop forever, call ``sys.exit()`` or
 ``os._exit()``, start a server that never answers, crash the interpreter) it costs that
@@ -17,8 +17,12 @@ exercise its points and nothing more:
   so even when it dies we know which checks passed and which one it died in.
 
 Points are all or nothing per exercise: an exercise earns its points when every one of
-its checks passes. Checks run in order and stop at the first failure, whose first
-useful line is what the student sees.
+its checks passes. Checks run in order, from basic to strict, and stop at the first
+failure, whose message (what was seen, what was expected) is what the student sees.
+
+There are two tracks. The required one is the student's own servers, stage by stage,
+each graded over loopback; the optional hardening track is the helper functions that
+make a server robust (framing, smuggling rules, parsing), with points of their own.
 """
 
 import json
@@ -52,6 +56,8 @@ class Exercise:
     points: int
     reference: str  # "module:function": the reference code, graded by --solutions
     notebook: str  # the notebook section that prepares it
+    track: str = "required"  # or "hardening": optional, with points of its own
+    hints: tuple = ()  # revealed one at a time by --hint; the last says where to read
 
     @property
     def id(self):
@@ -59,64 +65,241 @@ class Exercise:
 
 
 PARTS = {"part1": "Sockets", "part2": "HTTP and WSGI", "part3": "Concurrency"}
+TRACKS = {
+    "required": "Required track: your own servers, stage by stage",
+    "hardening": "Hardening track (optional): the details that make a server robust",
+}
 
-# In the order a student meets them, from easy to hard within each part.
+
+def required(part, name, points, reference, notebook, *hints):
+    return Exercise(part, name, points, reference, notebook, "required", hints)
+
+
+def hardening(part, name, points, reference, notebook, *hints):
+    return Exercise(part, name, points, reference, notebook, "hardening", hints)
+
+
+# In the order a student meets them: the required track, part by part, then the
+# hardening track. Within a part and a track, from easy to hard. Every hint says what
+# to look at, never code to paste; the last one names the notebook section or the file.
 EXERCISES = [
-    Exercise("part1", "echo", 1, "part1_sockets.echo_server:echo", "01_sockets.ipynb, sections 2.1-2.2; graded in 2.5"),
-    Exercise(
+    required(
+        "part1",
+        "make_listener",
+        1,
+        "part1_sockets.echo_server:make_listener",
+        "01_sockets.ipynb, section 2.1",
+        "Four calls, in this order: make a TCP socket, set an option, bind, listen.",
+        "The option is SO_REUSEADDR, at the SOL_SOCKET level; the backlog is the number you give listen().",
+        "Notebook 01, section 2.1 runs each call in a cell of its own; part1_sockets/echo_server.py has them "
+        "in one function.",
+    ),
+    required(
+        "part1",
+        "serve_echo",
+        2,
+        "part1_sockets.echo_server:serve_echo",
+        "01_sockets.ipynb, section 2.2",
+        "Two loops: the outer one accepts a client, the inner one receives and sends back until recv() gives b''.",
+        "When recv() gives b'' the client has closed its side: close the connection (a with-block does it) and "
+        "go back to accept(). A client that resets must not end the outer loop.",
+        "Notebook 01, section 2.2 serves one client call by call; part1_sockets/echo_server.py is the whole loop.",
+    ),
+    required(
+        "part1",
+        "serve_http",
+        3,
+        "part1_sockets.http_server:serve_http",
+        "01_sockets.ipynb, sections 3.1-3.5",
+        "Read until the blank line that ends the head, then read exactly Content-Length more bytes: one recv() is "
+        "never a whole request.",
+        "Answer with a status line, headers (Content-Type, Content-Length, Connection: close), a blank line and "
+        "the body; then close. The form's fields arrive URL-encoded: urllib.parse has a function for that.",
+        "Notebook 01, sections 3.2-3.4 take a GET and a POST apart byte by byte; part1_sockets/http_server.py "
+        "reads top to bottom.",
+    ),
+    required(
+        "part2",
+        "load_app",
+        1,
+        "part2_wsgi.serving:load_app",
+        "02_wsgi.ipynb, section 3.1",
+        "Split the spec at the colon; import the module by its name; then look the callable up on it.",
+        "Catch the import's failure and the missing attribute, and raise AppLoadError with a message that "
+        "names what is missing.",
+        "Notebook 02, section 3.1 loads an app step by step; part2_wsgi/serving.py has load_app.",
+    ),
+    required(
+        "part2",
+        "build_environ",
+        2,
+        "part2_wsgi.minimal_server:build_environ",
+        "02_wsgi.ipynb, section 3.2",
+        "A dict with CGI's keys (REQUEST_METHOD, PATH_INFO, QUERY_STRING, SERVER_NAME, ...) and WSGI's "
+        "(wsgi.version, wsgi.input, ...); every CGI value is a str.",
+        "The target splits at '?' into path and query; the path is %-decoded as latin-1; wsgi.input is a file "
+        "that reads the body (io.BytesIO).",
+        "Notebook 02, section 3.2 prints the environ a request becomes; part2_wsgi/minimal_server.py builds it.",
+    ),
+    required(
+        "part2",
+        "run_app",
+        3,
+        "part2_wsgi.minimal_server:run_app",
+        "02_wsgi.ipynb, section 3.3",
+        "Define start_response inside run_app: it only stores the status and headers (and returns a write "
+        "callable); nothing is sent yet.",
+        "Send the head together with the first non-empty piece of body; with exc_info, replace an unsent "
+        "response or re-raise; call the result's close() in a finally.",
+        "Notebook 02, section 3.3 runs an app by hand; part2_wsgi/minimal_server.py has run_app.",
+    ),
+    required(
+        "part2",
+        "serve_wsgi",
+        3,
+        "part2_wsgi.minimal_server:serve_wsgi",
+        "02_wsgi.ipynb, section 3.4",
+        "Accept a connection; read_request; build_environ; run_app with the connection's sendall; close; repeat.",
+        "read_request gives None when a client leaves without a word, and raises ValueError or OSError for a "
+        "bad or broken one: none of them may end the loop.",
+        "Notebook 02, section 3.4 runs the whole minimal server with Flask; part2_wsgi/minimal_server.py has "
+        "serve_wsgi and serve_connection.",
+    ),
+    required(
+        "part3",
+        "serve_forking",
+        3,
+        "part3_concurrency.minimal_servers:serve_forking",
+        "03_concurrency.ipynb, sections 1.1-1.2",
+        "After fork() two processes hold both sockets: the child closes the listener, the parent the connection.",
+        "The child ends with os._exit, never by returning; the parent reaps exited children in a SIGCHLD "
+        "handler that loops on waitpid with WNOHANG.",
+        "Notebook 03, sections 1.1-1.2 run the two mistakes and the fix; part3_concurrency/minimal_servers.py "
+        "has serve_forking.",
+    ),
+    required(
+        "part3",
+        "serve_threaded",
+        3,
+        "part3_concurrency.minimal_servers:serve_threaded",
+        "03_concurrency.ipynb, section 1.3",
+        "A thread per accepted connection runs serve_connection; the main thread goes straight back to accept().",
+        "The cap is a threading.BoundedSemaphore: acquire before accept, release when the thread is done (in a "
+        "finally).",
+        "Notebook 03, section 1.3 grows the three-line version into the capped one; "
+        "part3_concurrency/minimal_servers.py has serve_threaded.",
+    ),
+    required(
+        "part3",
+        "serve_select",
+        4,
+        "part3_concurrency.minimal_servers:serve_select",
+        "03_concurrency.ipynb, section 1.4",
+        "One selector; the listener and every connection non-blocking and registered; act only on the sockets "
+        "select() says are ready.",
+        "Keep what each connection has sent so far in its key's data; once it holds a blank line, switch the "
+        "connection to EVENT_WRITE and send() what the socket takes, keeping the rest.",
+        "Notebook 03, section 1.4 runs the selectors loop; part3_concurrency/minimal_servers.py has serve_select.",
+    ),
+    hardening(
         "part1",
         "receive_exactly",
         1,
         "part1_sockets.echo_client:receive_exactly",
-        "01_sockets.ipynb, sections 2.3-2.4; graded in 2.5",
+        "01_sockets.ipynb, section 2.3",
+        "recv(n) returns at most n bytes: loop until you have size bytes.",
+        "Ask recv() for no more than the bytes still missing; b'' means the peer closed: raise ConnectionError.",
+        "Notebook 01, section 2.3 shows recv() returning less than was sent; part1_sockets/echo_client.py uses it.",
     ),
-    Exercise(
+    hardening(
         "part1",
         "format_response",
         1,
         "part1_sockets.http_server:format_response",
-        "01_sockets.ipynb, section 3.2; graded in 3.6",
+        "01_sockets.ipynb, section 3.2",
+        "Encode the body first: its length in bytes is the Content-Length.",
+        "Every line of the head ends with CRLF, and an empty line ends the head.",
+        "Notebook 01, section 3.2 shows a response byte for byte; part1_sockets/http_server.py writes one.",
     ),
-    Exercise(
+    hardening(
         "part1",
         "read_head",
         2,
         "part1_sockets.http_server:read_head",
-        "01_sockets.ipynb, sections 2.3 and 3.2; graded in 3.6",
+        "01_sockets.ipynb, sections 2.3 and 3.2",
+        "Gather recv() pieces in a buffer until END_OF_HEAD finds the blank line; split there.",
+        "Check the buffer's size against MAX_HEAD on every turn, and treat b'' as the client leaving.",
+        "Notebook 01, section 3.2; part1_sockets/http_server.py has read_head.",
     ),
-    Exercise(
+    hardening(
         "part1",
         "parse_head",
         3,
         "part1_sockets.http_server:parse_head",
-        "01_sockets.ipynb, sections 3.3-3.4; graded in 3.6",
+        "01_sockets.ipynb, sections 3.3-3.4",
+        "Decode as ASCII; the first line splits on single spaces into exactly three parts.",
+        "Check the version's shape before its value (400, then 505); each header splits at its first colon.",
+        "Notebook 01, sections 3.3-3.4; part1_sockets/http_server.py has parse_head.",
     ),
-    Exercise("part2", "response_head", 1, "part2_wsgi.protocol:response_head", "02_wsgi.ipynb, section 2.5"),
-    Exercise("part2", "chunk", 1, "part2_wsgi.protocol:chunk", "02_wsgi.ipynb, section 2.6"),
-    Exercise(
-        "part2", "parse_header_line", 2, "part2_wsgi.protocol:parse_header_line", "02_wsgi.ipynb, sections 2.2 and 3"
+    hardening(
+        "part2",
+        "response_head",
+        1,
+        "part2_wsgi.protocol:response_head",
+        "02_wsgi.ipynb, section 4.5",
+        "A status line, one line per header in order, then an empty line; every line ends with CRLF.",
+        "Heads are latin-1, not UTF-8.",
+        "Notebook 02, section 4.5; part2_wsgi/protocol.py has response_head.",
     ),
-    Exercise("part2", "add_header_variables", 2, "part2_wsgi.wsgi:add_header_variables", "02_wsgi.ipynb, section 2.3"),
-    Exercise("part2", "response_framing", 2, "part2_wsgi.protocol:response_framing", "02_wsgi.ipynb, sections 2.6-2.7"),
-    Exercise("part2", "body_framing", 3, "part2_wsgi.protocol:body_framing", "02_wsgi.ipynb, sections 2.2 and 3"),
-    Exercise("part2", "read_request", 3, "part2_wsgi.server:read_request", "02_wsgi.ipynb, sections 2.2 and 4"),
-    Exercise("part3", "alive", 1, "part3_concurrency.forking_server:alive", "03_concurrency.ipynb, section 3.3"),
-    Exercise(
-        "part3",
-        "reap_children",
+    hardening(
+        "part2",
+        "chunk",
+        1,
+        "part2_wsgi.protocol:chunk",
+        "02_wsgi.ipynb, section 4.6",
+        "The size comes first, in hexadecimal, then CRLF, the bytes, CRLF.",
+        "Build bytes, not str: the data may be any bytes at all.",
+        "Notebook 02, section 4.6; part2_wsgi/protocol.py has chunk.",
+    ),
+    hardening(
+        "part2",
+        "parse_header_line",
         2,
-        "part3_concurrency.forking_server:reap_children",
-        "03_concurrency.ipynb, sections 3.2-3.3",
+        "part2_wsgi.protocol:parse_header_line",
+        "02_wsgi.ipynb, sections 4.2 and 5",
+        "A line that starts with a space or a tab is refused before anything else.",
+        "HEADER_LINE matches the whole line only when it is well formed: no match is a 400.",
+        "Notebook 02, section 5; part2_wsgi/protocol.py has parse_header_line.",
     ),
-    Exercise(
-        "part3", "send_some", 2, "part3_concurrency.select_server:send_some", "03_concurrency.ipynb, sections 1 and 5"
+    hardening(
+        "part2",
+        "add_header_variables",
+        2,
+        "part2_wsgi.wsgi:add_header_variables",
+        "02_wsgi.ipynb, section 4.3",
+        "Upper case, '-' to '_', and the HTTP_ prefix, except for two headers.",
+        "Mind the four special cases of the docstring: repeated headers, Cookie, underscores, Transfer-Encoding.",
+        "Notebook 02, section 4.3; part2_wsgi/wsgi.py has add_header_variables.",
     ),
-    Exercise(
-        "part3",
-        "serve_forever",
+    hardening(
+        "part2",
+        "response_framing",
+        2,
+        "part2_wsgi.protocol:response_framing",
+        "02_wsgi.ipynb, sections 4.6-4.7",
+        "Ask in order: no body at all? a Content-Length from the app? an HTTP/1.1 client? Else close.",
+        "Header names are compared without regard to case.",
+        "Notebook 02, sections 4.6-4.7; part2_wsgi/protocol.py has response_framing.",
+    ),
+    hardening(
+        "part2",
+        "body_framing",
         3,
-        "part3_concurrency.threaded_server:serve_forever",
-        "03_concurrency.ipynb, sections 2.3 and 4.4",
+        "part2_wsgi.protocol:body_framing",
+        "02_wsgi.ipynb, sections 4.2 and 5",
+        "Read both headers first; refuse the ambiguous combinations before looking at either value.",
+        "Only ASCII digits make a Content-Length (str.isdigit accepts more); compare with limits.max_body.",
+        "Notebook 02, section 5; part2_wsgi/protocol.py has body_framing.",
     ),
 ]
 
@@ -164,6 +347,10 @@ class Result:
     @property
     def score(self):
         return self.exercise.points if self.passed else 0
+
+    @property
+    def checks_passed(self):
+        return sum(check.passed for check in self.checks)
 
 
 def run_exercise(exercise, solutions=False, workbook=None, timeout=CHECK_TIMEOUT, every_check=False):
@@ -324,21 +511,19 @@ def run(exercises, solutions=False, workbook=None, timeout=CHECK_TIMEOUT, every_
 
 # --- the report ---------------------------------------------------------------------------------
 
-MESSAGE_WIDTH = 150  # the table shows this much of a failure; the JSON has all of it
-
 
 def table_header():
-    return f"{'part':<6} {'exercise':<21} {'points':>7}  {'result':<6}  first problem"
+    return f"{'part':<6} {'exercise':<21} {'points':>7}  {'result':<6}  {'checks':<16}  first problem"
 
 
 def table_row(result):
+    """One exercise: its points, pass or FAIL, how many checks pass, and the first
+    problem in full (a cut message would hide what was expected)."""
     exercise = result.exercise
     points = f"{result.score} / {exercise.points}"
     outcome = "pass" if result.passed else "FAIL"
-    message = result.message
-    if len(message) > MESSAGE_WIDTH:
-        message = message[: MESSAGE_WIDTH - 3] + "..."
-    return f"{exercise.part:<6} {exercise.name:<21} {points:>7}  {outcome:<6}  {message}".rstrip()
+    checks = f"{result.checks_passed} of {result.total_checks} checks"
+    return f"{exercise.part:<6} {exercise.name:<21} {points:>7}  {outcome:<6}  {checks:<16}  {result.message}".rstrip()
 
 
 def total_row(label, results):
@@ -349,26 +534,35 @@ def total_row(label, results):
     return f"{label:<28} {f'{earned} / {possible}':>7}  {passed} of {len(results)} {exercises} passed"
 
 
+def track_title(track):
+    return TRACKS[track]
+
+
 def format_table(results):
-    """The whole report: a row per exercise, a total per part, then the grand total."""
-    lines = [table_header()]
-    parts = [part for part in PARTS if any(result.exercise.part == part for result in results)]
-    for part in parts:
-        rows = [result for result in results if result.exercise.part == part]
+    """The whole report: each track under its title, a row per exercise, the track's
+    total, then the grand total."""
+    lines = []
+    tracks = [track for track in TRACKS if any(result.exercise.track == track for result in results)]
+    for track in tracks:
+        rows = [result for result in results if result.exercise.track == track]
+        if len(tracks) > 1 or len(rows) > 1:
+            lines.append(track_title(track))
+        lines.append(table_header())
         lines += [table_row(result) for result in rows]
-        if len(rows) > 1 and len(parts) > 1:
-            lines.append(total_row(f"{part} total", rows))
-            lines.append("")
+        if len(rows) > 1:
+            lines.append(total_row(f"{track} track total", rows))
+        lines.append("")
     if len(results) > 1:
         lines.append(total_row("TOTAL", results))
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n")
 
 
 def describe(result):
     """Everything about one exercise's result, for Gradescope's "output" field."""
     exercise = result.exercise
     lines = [
-        f"{exercise.part}.{exercise.name}: {result.score} of {exercise.points} points. Prepared by {exercise.notebook}."
+        f"{exercise.part}.{exercise.name} ({exercise.track} track): {result.score} of {exercise.points} points, "
+        f"{result.checks_passed} of {result.total_checks} checks pass. Prepared by {exercise.notebook}."
     ]
     if result.message:
         lines.append(f"First problem: {result.message}")
@@ -383,17 +577,36 @@ def describe(result):
     return "\n".join(lines)
 
 
+def track_summary(results):
+    """{"required": {"score": .., "max_score": ..}, "hardening": {...}} for the tracks graded."""
+    summary = {}
+    for track in TRACKS:
+        rows = [result for result in results if result.exercise.track == track]
+        if rows:
+            summary[track] = {
+                "score": sum(result.score for result in rows),
+                "max_score": sum(result.exercise.points for result in rows),
+                "passed": sum(result.passed for result in rows),
+                "exercises": len(rows),
+            }
+    return summary
+
+
 def gradescope_results(results, seconds=None):
     """Gradescope's results.json, as documented at
-    https://gradescope-autograders.readthedocs.io/en/latest/specs/ (one test per exercise)."""
+    https://gradescope-autograders.readthedocs.io/en/latest/specs/ (one test per exercise,
+    tagged with its track)."""
     earned = sum(result.score for result in results)
     possible = sum(result.exercise.points for result in results)
+    tracks = track_summary(results)
+    per_track = "; ".join(f"{track} track {t['score']} of {t['max_score']}" for track, t in tracks.items())
     document = {
         "score": earned,
-        "output": f"{earned} of {possible} points; "
+        "output": f"{earned} of {possible} points ({per_track}); "
         f"{sum(r.passed for r in results)} of {len(results)} exercises passed.",
         "visibility": "visible",
         "stdout_visibility": "hidden",
+        "extra_data": {"tracks": tracks},
         "tests": [
             {
                 "name": f"{result.exercise.part}.{result.exercise.name}",
@@ -402,13 +615,16 @@ def gradescope_results(results, seconds=None):
                 "max_score": result.exercise.points,
                 "status": "passed" if result.passed else "failed",
                 "output": describe(result),
+                "tags": [result.exercise.track],
                 "visibility": "visible",
                 # Not shown by Gradescope; kept for instructors and for the grader's own tests.
                 "extra_data": {
+                    "track": result.exercise.track,
                     "checks": [
                         {"name": check.name, "passed": check.passed, "message": check.message}
                         for check in result.checks
                     ],
+                    "checks_passed": result.checks_passed,
                     "total_checks": result.total_checks,
                     "seconds": round(result.seconds, 2),
                 },
@@ -433,3 +649,43 @@ def write_json(path, results, seconds=None):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(gradescope_results(results, seconds), indent=2) + "\n", encoding="utf-8")
+
+
+# --- hints -----------------------------------------------------------------------------------------
+
+HINTS_FILE = ".hints.json"  # in the workbook's folder; git ignores it
+
+
+def hints_path(workbook=None):
+    return Path(workbook) / HINTS_FILE if workbook else ROOT / "exercises" / HINTS_FILE
+
+
+def revealed_hints(workbook=None):
+    """{"part1.serve_echo": 2, ...}: how many hints of each exercise have been revealed."""
+    path = hints_path(workbook)
+    try:
+        counts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return counts if isinstance(counts, dict) else {}
+
+
+def reveal_next_hint(exercise, workbook=None):
+    """Reveal one more hint of ``exercise`` (up to all of them); return the hints shown."""
+    counts = revealed_hints(workbook)
+    shown = min(len(exercise.hints), int(counts.get(exercise.id, 0)) + 1)
+    counts[exercise.id] = shown
+    path = hints_path(workbook)
+    try:
+        path.write_text(json.dumps(counts, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    except OSError:
+        pass  # a read-only workbook: the hint is still shown, just not remembered
+    return exercise.hints[:shown]
+
+
+def format_hints(exercise, hints):
+    lines = [f"Hints for {exercise.part} {exercise.name} ({len(hints)} of {len(exercise.hints)} revealed):"]
+    lines += [f"  {number}. {hint}" for number, hint in enumerate(hints, 1)]
+    if len(hints) < len(exercise.hints):
+        lines.append(f"  (--hint again for the next one; {exercise.notebook} prepares this stage)")
+    return "\n".join(lines)

@@ -26,8 +26,8 @@ BACKLOG = 128  # how many finished handshakes the kernel queues while we are bus
 CHUNK = 65536  # the most we ask recv() for at once; it may give us less
 
 
-def create_listening_socket(host, port):
-    """Make a socket, bind it to (host, port) and start listening."""
+def make_listener(host, port):
+    """Make a socket, bind it to (host, port) and start listening; return it."""
     # AF_INET: IPv4 addresses (AF_INET6 for IPv6 ones such as ::1);
     # SOCK_STREAM: TCP, a reliable stream of bytes.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -64,8 +64,8 @@ def echo(connection):
         connection.sendall(data)
 
 
-def serve_forever(listener):
-    """Accept clients one after another and echo to each until it leaves."""
+def serve_echo(listener):
+    """Accept clients one after another; echo to each until it leaves, then close."""
     while True:
         # accept() waits for the next connection in the backlog. The handshake is
         # already done; we get a *new* socket for this one client, and its address.
@@ -114,7 +114,7 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
     try:
-        listener = create_listening_socket(args.host, args.port)
+        listener = make_listener(args.host, args.port)
     except OSError as error:
         sys.exit(f"echo_server.py: cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     with listener:
@@ -123,7 +123,7 @@ def main(argv=None):
             host = f"[{host}]" if ":" in host else host  # how URLs write IPv6 addresses
             # Tests and notebooks wait for this exact line to learn the real port.
             print(f"Serving on http://{host}:{port}", flush=True)
-            serve_forever(listener)
+            serve_echo(listener)
         except KeyboardInterrupt:
             print("Shutting down.", file=sys.stderr)
     return 0

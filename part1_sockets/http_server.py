@@ -219,7 +219,8 @@ def log_request(address, request_line, status, size):
 # Step 4: the socket loop, as in echo_server.py: accept, handle, close, repeat.
 
 
-def create_listening_socket(host, port):
+def make_listener(host, port):
+    """socket, SO_REUSEADDR, bind, listen: as in echo_server.py (see the comments there)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after Ctrl-C
@@ -228,7 +229,8 @@ def create_listening_socket(host, port):
     return listener
 
 
-def serve_forever(listener):
+def serve_http(listener):
+    """Accept clients one after another; answer one request from each, then close."""
     while True:
         connection, address = listener.accept()
         # While we serve this client, everyone else waits in the backlog: a client that
@@ -293,7 +295,7 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and `kill` both stop us cleanly
         signal.signal(signum, signal.default_int_handler)
     try:
-        listener = create_listening_socket(args.host, args.port)
+        listener = make_listener(args.host, args.port)
     except OSError as error:
         sys.exit(f"http_server.py: cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     with listener:
@@ -301,7 +303,7 @@ def main(argv=None):
             host, port = listener.getsockname()[:2]
             host = f"[{host}]" if ":" in host else host
             print(f"Serving on http://{host}:{port}", flush=True)
-            serve_forever(listener)
+            serve_http(listener)
         except KeyboardInterrupt:
             print("Shutting down.", file=sys.stderr)
     return 0

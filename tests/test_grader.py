@@ -7,7 +7,11 @@
   and never answers, ignores the time limit) fails its own exercise, with the reason,
   and the grader still finishes promptly.
 * The workbook matches the reference: same names, same signatures, a hint in every stub.
-* ``--json`` writes what Gradescope documents for results.json.
+* ``--json`` writes what Gradescope documents for results.json, the tracks apart.
+* Nothing the grader says about the untouched workbook, and no hint, is code to paste;
+  ``--hint`` reveals the hints one at a time and remembers how many.
+* A student's serve_wsgi, built from the reference pieces, serves Flask and Django
+  through wsgiref.validate.
 
 The grader runs real subprocesses here, a few dozen of them: these tests take about half
 a minute.
@@ -31,6 +35,11 @@ from grader.core import EXERCISES, PARTS, find_exercise
 from grader.workbook import ROOT, load_workbook_module
 
 TOTAL_POINTS = sum(exercise.points for exercise in EXERCISES)
+REQUIRED_POINTS = sum(exercise.points for exercise in EXERCISES if exercise.track == "required")
+
+# Code a student could paste: a call with arguments on a module or object
+# ("connection.recv(CHUNK)"), or an assignment from one ("data = sock.recv(").
+PASTEABLE_CODE = re.compile(r"\b[a-z_]+\.[a-z_]+\([^)\s][^)]*\)|\b\w+\s*=\s*\w+\.\w+\(")
 
 
 def run_grader(*args, json_file):
@@ -88,12 +97,40 @@ def test_every_failure_on_the_stubs_shows_the_hint(stubs):
     for exercise in EXERCISES:
         hint = stub_hint(exercise)
         row = next(line for line in stdout.splitlines() if line.startswith(f"{exercise.part}  {exercise.name} "))
-        if not ("FAIL" in row and f"not done yet: {hint}"[:100] in row):
+        if not ("FAIL" in row and f"not done yet: {hint}" in row):
             wrong.append(row)
         for check in by_name(results)[exercise.id]["extra_data"]["checks"]:
             if check["message"] != f"not done yet: {hint}":
                 wrong.append(f"{exercise.id}, {check['name']}: {check['message']}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_nothing_said_about_the_stubs_is_code_to_paste(stubs):
+    returncode, stdout, results, seconds = stubs
+    pasteable = {
+        test["name"]: PASTEABLE_CODE.findall(test["output"])
+        for test in results["tests"]
+        if PASTEABLE_CODE.search(test["output"])
+    }
+    assert not pasteable, f"the grader's output on the untouched workbook holds code: {pasteable}"
+    assert not PASTEABLE_CODE.search(stdout), PASTEABLE_CODE.findall(stdout)
+
+
+def test_the_table_shows_each_track_and_how_many_checks_pass(stubs):
+    returncode, stdout, results, seconds = stubs
+    assert stdout.index(core.TRACKS["required"]) < stdout.index(core.TRACKS["hardening"]), stdout
+    assert re.search(rf"^required track total +0 / {REQUIRED_POINTS} ", stdout, re.MULTILINE), stdout
+    for exercise in EXERCISES:
+        total = by_name(results)[exercise.id]["extra_data"]["total_checks"]
+        row = next(line for line in stdout.splitlines() if line.startswith(f"{exercise.part}  {exercise.name} "))
+        assert f"0 of {total} checks" in row, row
+    assert results["extra_data"]["tracks"]["required"] == {
+        "score": 0,
+        "max_score": REQUIRED_POINTS,
+        "passed": 0,
+        "exercises": sum(exercise.track == "required" for exercise in EXERCISES),
+    }
+    assert all(test["tags"] == [find_exercise(*test["name"].split(".")).track] for test in results["tests"])
 
 
 def test_every_check_passes_on_the_reference(solutions):
@@ -195,9 +232,10 @@ def solve(workbook, exercise):
 def test_solving_one_exercise_earns_exactly_its_points(tmp_path):
     workbook = copy_workbook(tmp_path)
     solved = [
-        find_exercise("part1", "receive_exactly"),
+        find_exercise("part1", "serve_echo"),
+        find_exercise("part2", "serve_wsgi"),
+        find_exercise("part3", "serve_select"),
         find_exercise("part2", "body_framing"),
-        find_exercise("part3", "send_some"),
     ]
     for exercise in solved:
         solve(workbook, exercise)
@@ -206,9 +244,91 @@ def test_solving_one_exercise_earns_exactly_its_points(tmp_path):
     scores = {test["name"]: test["score"] for test in results["tests"]}
     assert scores == {exercise.id: exercise.points if exercise in solved else 0 for exercise in EXERCISES}, stdout
     assert results["score"] == sum(exercise.points for exercise in solved)
-    for exercise in solved:
-        part_points = sum(e.points for e in EXERCISES if e.part == exercise.part)
-        assert re.search(rf"^{exercise.part} total +{exercise.points} / {part_points} ", stdout, re.MULTILINE), stdout
+    for track in core.TRACKS:
+        earned = sum(exercise.points for exercise in solved if exercise.track == track)
+        possible = sum(exercise.points for exercise in EXERCISES if exercise.track == track)
+        assert re.search(rf"^{track} track total +{earned} / {possible} ", stdout, re.MULTILINE), stdout
+
+
+# A student's own serve_wsgi, written as a student would (not the reference), in a
+# workbook whose build_environ and run_app are still the stubs: the grader puts the
+# reference pieces in their place, so this stage is graded on the student's loop alone.
+STUDENT_SERVE_WSGI = """
+    def serve_wsgi(listener, app):
+        while True:
+            connection, address = listener.accept()
+            with connection:
+                try:
+                    request = read_request(connection)
+                except (ValueError, OSError):
+                    continue
+                if request is None:
+                    continue
+                environ = build_environ(request, connection.getsockname(), address)
+                run_app(app, environ, connection.sendall)
+    """
+
+
+def test_a_students_serve_wsgi_serves_flask_and_django_through_the_validator(tmp_path):
+    workbook = copy_workbook(tmp_path)
+    append(workbook, "part2", STUDENT_SERVE_WSGI)
+    exercise = find_exercise("part2", "serve_wsgi")
+    result = core.run_exercise(exercise, workbook=workbook)
+    descriptions = [check.description for check in result.checks]
+    assert result.passed and result.score == exercise.points, result.message
+    assert any("Flask" in text and "wsgiref.validate" in text for text in descriptions), descriptions
+    assert any("Django" in text and "wsgiref.validate" in text for text in descriptions), descriptions
+
+
+# --- a half-solved workbook: progress, messages, hints -------------------------------------------
+
+HALF_SOLVED = """
+    def serve_echo(listener):  # echoes, but never closes a connection
+        while True:
+            connection, address = listener.accept()
+            while True:
+                data = connection.recv(CHUNK)
+                if not data:
+                    break
+                connection.sendall(data)
+    """
+
+
+def test_a_half_solved_stage_shows_its_progress_and_reveals_hints_one_at_a_time(tmp_path):
+    workbook = copy_workbook(tmp_path)
+    solve(workbook, find_exercise("part1", "make_listener"))
+    append(workbook, "part1", HALF_SOLVED)
+    exercise = find_exercise("part1", "serve_echo")
+    hints = []
+    for _ in range(len(exercise.hints) + 1):
+        completed = subprocess.run(
+            [sys.executable, "-m", "grader", "part1", "serve_echo", "--workbook", str(workbook), "--hint"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        row = next(line for line in completed.stdout.splitlines() if line.startswith("part1  serve_echo "))
+        assert "FAIL" in row and "1 of 5 checks" in row, row
+        assert "close" in row and "b''" in row, f"the first failure should say what was awaited: {row}"
+        hints.append(completed.stdout.split("Hints for part1 serve_echo", 1)[1])
+    saved = json.loads((workbook / core.HINTS_FILE).read_text())
+    assert saved == {"part1.serve_echo": len(exercise.hints)}
+    for number, text in enumerate(hints, 1):
+        shown = min(number, len(exercise.hints))
+        assert f"({shown} of {len(exercise.hints)} revealed)" in text, text
+        assert exercise.hints[shown - 1] in text
+        if shown < len(exercise.hints):
+            assert exercise.hints[shown] not in text, "a hint was revealed before its turn"
+
+
+def test_hints_lead_without_giving_the_answer_away():
+    for exercise in EXERCISES:
+        assert 2 <= len(exercise.hints) <= 3, f"{exercise.id}: two or three hints"
+        for hint in exercise.hints:
+            assert not PASTEABLE_CODE.search(hint), f"{exercise.id}: a hint holds code to paste: {hint}"
+        last = exercise.hints[-1]
+        assert "otebook" in last and (".py" in last), f"{exercise.id}: the last hint names the section and the file"
 
 
 # --- misbehaving code fails its exercise, with the reason, and nothing more ------------------------
@@ -216,7 +336,7 @@ def test_solving_one_exercise_earns_exactly_its_points(tmp_path):
 
 MISBEHAVING = {
     "part1": """
-        def echo(connection):  # loops forever, on the thread that serves the client
+        def serve_echo(listener):  # loops forever, on the thread that serves the clients
             while True:
                 pass
 
@@ -245,7 +365,7 @@ MISBEHAVING = {
                     pass
         """,
     "part3": """
-        def serve_forever(listener, app, args):  # accepts clients, never answers
+        def serve_threaded(listener, app, max_threads):  # accepts clients, never answers
             held = []
             while True:
                 connection, _ = listener.accept()
@@ -259,8 +379,8 @@ def test_misbehaving_code_fails_its_own_exercise_with_the_reason(tmp_path):
     for part, code in MISBEHAVING.items():
         append(workbook, part, code)
     solve(workbook, find_exercise("part1", "read_head"))
-    chosen = [exercise for exercise in EXERCISES if exercise.part == "part1"] + [
-        find_exercise("part3", "serve_forever")
+    chosen = [exercise for exercise in EXERCISES if exercise.part == "part1" and exercise.name != "make_listener"] + [
+        find_exercise("part3", "serve_threaded")
     ]
 
     started = time.monotonic()
@@ -273,11 +393,11 @@ def test_misbehaving_code_fails_its_own_exercise_with_the_reason(tmp_path):
     seconds = time.monotonic() - started
 
     expected_reasons = {
-        "echo": "timed out after 3 s waiting for the echo after sending b'hello'",
+        "serve_echo": "timed out after 3 s waiting for the echo after sending b'hello'",
         "receive_exactly": "called sys.exit(None)",
         "format_response": "ended during this check (exit status 3)",
         "parse_head": f"timed out after {core.CHECK_TIMEOUT:g} s",
-        "serve_forever": "timed out after 3 s waiting for the response to GET /first",
+        "serve_threaded": "no answer to GET /0 within 3 s",
         "chunk": "stopped after",
     }
     for name, reason in expected_reasons.items():
@@ -325,6 +445,10 @@ def test_stub_matches_the_reference(exercise):
 
 def test_exercises_run_from_easy_to_hard():
     for part in PARTS:
-        points = [exercise.points for exercise in EXERCISES if exercise.part == part]
-        assert len(points) >= 4, f"{part} has fewer than four exercises"
-        assert points == sorted(points), f"{part}: exercises should go from easy (few points) to hard"
+        stages = [exercise.points for exercise in EXERCISES if exercise.part == part and exercise.track == "required"]
+        assert len(stages) >= 3, f"{part} has fewer than three required stages"
+        for track in core.TRACKS:
+            points = [exercise.points for exercise in EXERCISES if exercise.part == part and exercise.track == track]
+            assert points == sorted(points), f"{part}, {track}: exercises should go from easy (few points) to hard"
+    tracks = [exercise.track for exercise in EXERCISES]
+    assert tracks == sorted(tracks, key=list(core.TRACKS).index), "the required track comes first"

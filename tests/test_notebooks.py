@@ -56,3 +56,13 @@ def test_render_writes_a_page_with_outputs_and_prints_timings(tmp_path, capsys):
     assert printed.startswith(f"{notebook.name}: ") and " s to run" in printed
     timings = json.loads((tmp_path / "timings.json").read_text())
     assert timings[0]["sections"] and all(section["seconds"] >= 0 for section in timings[0]["sections"])
+
+
+def test_every_exercise_has_a_grading_cell_in_its_notebook():
+    from grader.core import EXERCISES
+
+    for exercise in EXERCISES:
+        name = exercise.notebook.split(",")[0]
+        notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+        cell = f'grade("{exercise.part}", "{exercise.name}")'
+        assert any(cell in c.source for c in notebook.cells if c.cell_type == "code"), f"{name} has no {cell}"

@@ -296,3 +296,30 @@ def test_help_explains_the_options(script):
     result = run_cli(script, "--help")
     assert result.returncode == 0
     assert b"--port" in result.stdout and b"--host" in result.stdout
+
+
+# --- the reference functions carry the names of the workbook's stages ----------------------
+
+
+def test_reference_functions_have_the_stage_names_and_signatures():
+    import inspect
+
+    from part1_sockets import echo_server, http_server
+
+    for function, parameters in (
+        (echo_server.make_listener, ["host", "port"]),
+        (echo_server.serve_echo, ["listener"]),
+        (http_server.make_listener, ["host", "port"]),
+        (http_server.serve_http, ["listener"]),
+    ):
+        assert list(inspect.signature(function).parameters) == parameters, function.__qualname__
+
+
+def test_make_listener_reuses_the_address_and_listens():
+    from part1_sockets.echo_server import make_listener
+
+    with make_listener("127.0.0.1", 0) as listener:
+        assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+        assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        with socket.create_connection(listener.getsockname(), timeout=5):
+            pass

@@ -11,7 +11,7 @@
 You can also run the graded tests yourself, with pytest's full output:
 
     python -m pytest grader/tests/test_part1.py                 # your workbook
-    python -m pytest grader/tests/test_part1.py --exercise echo
+    python -m pytest grader/tests/test_part1.py --exercise serve_echo
     GRADER_TARGET=solutions python -m pytest grader/tests       # the reference
 """
 

@@ -8,9 +8,18 @@ also looks at that thread: if the student's function raised (NotImplementedError
 the check re-raises that very exception, so the student sees their own error.
 """
 
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+
+from grader.tests.launch import ERROR_MARK
+from harness import ROOT, SERVING_LINE
 
 WAIT = 3.0  # seconds to wait for student code to answer or return
 
@@ -141,3 +150,188 @@ def split_response(response):
         assert colon, f"the response has a header line without a colon: {line!r}"
         headers[name.strip().lower()] = value.strip()
     return status_line, headers, body
+
+
+# --- a stage run as a server process of its own (part 3) ---------------------------------------
+
+
+class StudentError(Exception):
+    """The student's server raised this (in its own process); see ``StudentServer.check``."""
+
+
+class StudentServer:
+    """The workbook's ``part``.``name`` serving on a loopback port, in a process of its own.
+
+    Part 3's stages fork, install signal handlers and start threads: they run in the main
+    thread of a process started with ``python -m grader.tests.launch``, in a session of
+    its own, so that ``stop()`` kills it and every child it made.
+    """
+
+    def __init__(self, part, name, app=None, max_threads=None):
+        command = [sys.executable, "-m", "grader.tests.launch", part, name]
+        if app:
+            command.append(app)
+        if max_threads is not None:
+            command += ["--max-threads", str(max_threads)]
+        self.name = f"{name}()"
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.pid = self.process.pid
+        self._errors = []
+        self.address = self._wait_for_serving_line()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _wait_for_serving_line(self, timeout=10):
+        found = []
+
+        def read():
+            for line in self.process.stdout:
+                match = SERVING_LINE.search(line)
+                if match:
+                    found.append(("127.0.0.1", int(match["port"])))
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not found:
+            self.stop()
+            self._read_stderr()
+            self.check()
+            raise AssertionError(f"the server process did not start within {timeout} s")
+        return found[0]
+
+    def _read_stderr(self):
+        for line in self.process.stderr:
+            if line.startswith(ERROR_MARK):
+                self._errors.append(json.loads(line[len(ERROR_MARK) :]))
+
+    def check(self, wait=0.0):
+        """If the stage has raised (within ``wait`` seconds), raise its exception here."""
+        deadline = time.monotonic() + wait
+        while not self._errors and self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.process.poll() is not None:
+            time.sleep(0.05)  # let the stderr reader catch the last line
+        if self._errors:
+            error = self._errors[0]
+            if error["type"] == "NotImplementedError":
+                raise NotImplementedError(error["message"])
+            where = f" ({error['where']})" if error["where"] else ""
+            raise StudentError(f"{self.name} raised {error['type']}: {error['message']}{where}")
+        if self.process.poll() is not None:
+            raise AssertionError(f"the server process ended (exit status {self.process.returncode})")
+
+    def connect(self, timeout=WAIT):
+        """A client socket connected to the server (or the server's own error, if it died)."""
+        try:
+            return socket.create_connection(self.address, timeout=timeout)
+        except OSError:
+            self.check(wait=2)
+            raise
+
+    def request(self, raw, timeout=WAIT):
+        """Send ``raw`` bytes; return (bytes received, whether the server closed)."""
+        with self.connect(timeout) as client:
+            try:
+                client.sendall(raw)
+            except OSError:
+                self.check(wait=2)
+                raise
+            data, closed = read_until_closed(client, timeout)
+        if not data:
+            self.check(wait=2)
+        return data, closed
+
+    def get(self, path, timeout=WAIT):
+        """GET ``path`` over HTTP/1.0; return (status line, headers, body) once the server closes."""
+        request = f"GET {path} HTTP/1.0\r\n\r\n".encode()
+        data, closed = self.request(request, timeout)
+        if not data and closed:
+            raise AssertionError(f"the server closed the connection without answering GET {path}")
+        if not data:
+            raise AssertionError(f"no answer to GET {path} within {timeout:g} s: the connection stayed open and silent")
+        if not closed:
+            raise AssertionError(
+                f"GET {path}: the response came ({short(data)}), but the connection did not end within "
+                f"{timeout:g} s. The client reads until the server closes, and a connection ends only "
+                "when every process holding it has closed it: did each process close its copy?"
+            )
+        return split_response(data)
+
+    def stop(self):
+        try:
+            os.killpg(self.pid, signal.SIGKILL)  # the server and any child it forked
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+
+
+def read_until_closed(client, timeout):
+    """Read until the peer closes or ``timeout`` passes: (data, closed)."""
+    data = bytearray()
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return bytes(data), False
+        client.settimeout(left)
+        try:
+            piece = client.recv(65536)
+        except TimeoutError:
+            return bytes(data), False
+        except ConnectionResetError:
+            return bytes(data), True
+        if not piece:
+            return bytes(data), True
+        data += piece
+
+
+def children_of(pid):
+    """[(child pid, state letter)] of the process ``pid``: "Z" is a zombie."""
+    found = []
+    proc = Path("/proc")
+    if proc.is_dir():
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()  # after "(command name)"
+            if int(fields[1]) == pid:
+                found.append((int(entry.name), fields[0]))
+        return found
+    listing = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,stat="], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        child, parent, state = line.split()[:3]
+        if int(parent) == pid:
+            found.append((int(child), state[0]))
+    return found
+
+
+def open_descriptors(pid):
+    """How many files ``pid`` has open; None where /proc cannot tell (macOS)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def thread_count(pid):
+    """How many threads ``pid`` runs; None where /proc cannot tell (macOS)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None

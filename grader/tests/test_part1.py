@@ -1,17 +1,19 @@
 """Graded checks for part 1 (exercises/part1.py): sockets and the smallest HTTP server.
 
 Each test is one check of the exercise named by its ``exercise`` mark; an exercise earns
-its points when all its checks pass. ``part1.echo`` is the function under test: yours,
+its points when all its checks pass. ``part1.serve_echo`` is the function under test: yours,
 or with ``--solutions`` the reference in part1_sockets/. Run them with
 
     python -m grader part1              (or: python -m pytest grader/tests/test_part1.py)
 """
 
+import html
 import http.client
 import io
 import socket
 
 import pytest
+import requests
 
 from grader.tests.helpers import Background, call, connected_pair, receive, send_pieces, short, split_response
 from grader.workbook import Workbook
@@ -49,54 +51,314 @@ def expect_error(background, kind, what):
     return error
 
 
-# --- echo -------------------------------------------------------------------------------------
+# ===== the required track: make_listener, serve_echo, serve_http ==============================
 
 
-@exercise("echo")
-def test_echo_sends_back_each_piece():
-    """echo() sends back each piece the client sends, and returns when the client closes."""
-    client, server = connected_pair()
-    with client, server:
-        running = Background(part1.echo, server, name="echo(connection)")
+def free_port():
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        return placeholder.getsockname()[1]
+
+
+def listener_of(host="127.0.0.1", port=0):
+    listener = call(part1.make_listener, host, port, what=f"make_listener({host!r}, {port})")
+    assert isinstance(listener, socket.socket), (
+        f"make_listener({host!r}, {port}) returned {short(listener)}, expected a socket"
+    )
+    return listener
+
+
+@exercise("make_listener")
+def test_make_listener_listens():
+    """make_listener() returns a listening TCP socket that a client can connect to."""
+    with listener_of() as listener:
+        host, port = listener.getsockname()[:2]
+        assert listener.type == socket.SOCK_STREAM, "the socket is not a TCP (SOCK_STREAM) socket"
+        assert host == "127.0.0.1", f"make_listener('127.0.0.1', 0) is bound to {host!r}, expected '127.0.0.1'"
+        assert port != 0, "make_listener('127.0.0.1', 0) is bound to port 0: bind it, port 0 picks a free port"
+        try:
+            client = socket.create_connection(("127.0.0.1", port), timeout=2)
+        except OSError as error:
+            raise AssertionError(
+                f"a client could not connect to the socket make_listener() returned ({error}): does it listen?"
+            ) from None
+        with client:
+            listener.settimeout(2)
+            connection, _ = listener.accept()
+            connection.close()
+
+
+@exercise("make_listener")
+def test_make_listener_binds_the_port_given():
+    """make_listener() binds the very port it is given."""
+    port = free_port()
+    with listener_of("127.0.0.1", port) as listener:
+        got = listener.getsockname()[1]
+        assert got == port, f"make_listener('127.0.0.1', {port}) is bound to port {got}, expected {port}"
+
+
+@exercise("make_listener")
+def test_make_listener_rebinds_at_once():
+    """The port can be bound again at once after a server closed a connection (SO_REUSEADDR)."""
+    with listener_of() as listener:
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port), timeout=2)
+        listener.settimeout(2)
+        connection, _ = listener.accept()
+        connection.close()  # the server closes first: its side of the connection lingers in TIME_WAIT
+        client.recv(1)
+        client.close()
+    try:
+        again = part1.make_listener("127.0.0.1", port)
+    except OSError as error:
+        raise AssertionError(
+            f"a server on port {port} closed a connection and stopped; make_listener('127.0.0.1', {port}) "
+            f"right after failed with {error.strerror or error}: expected the port to be free again at once "
+            "(the socket option SO_REUSEADDR, set before bind)"
+        ) from None
+    again.close()
+
+
+@exercise("make_listener")
+def test_make_listener_backlog_holds_128_clients():
+    """The backlog holds at least 128 clients that wait while the server is busy."""
+    clients = []
+    with listener_of() as listener:
+        address = listener.getsockname()[:2]
+        try:
+            for count in range(128):
+                try:
+                    clients.append(socket.create_connection(address, timeout=1))
+                except OSError:
+                    raise AssertionError(
+                        f"with nobody calling accept(), {count} clients connected and client {count + 1} "
+                        f"waited in vain: the backlog holds about {max(count - 1, 0)}; listen with at least 128"
+                    ) from None
+        finally:
+            for client in clients:
+                client.close()
+
+
+class StudentServer:
+    """The student's serve_echo() (or serve_http()) on a loopback port, in a background thread."""
+
+    def __init__(self, function):
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.address = self.listener.getsockname()
+        self.running = Background(function, self.listener, name=function.__name__ + "()")
+
+    def stop(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()
+        except OSError:
+            pass
+        self.listener.close()
+
+
+@pytest.fixture
+def student_server():
+    servers = []
+
+    def start(function):
+        servers.append(StudentServer(function))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def connect(server):
+    client = socket.create_connection(server.address, timeout=3)
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return client
+
+
+def echo_of(server, client, message):
+    client.sendall(message)
+    got = receive(
+        client, until=lambda data: len(data) >= len(message), server=server.running, what="the echo", sent=message
+    )
+    assert got == message, f"sent {short(message)}, the echo was {short(got)}"
+
+
+@exercise("serve_echo")
+def test_serve_echo_echoes(student_server):
+    """serve_echo() sends back each piece a client sends."""
+    server = student_server(part1.serve_echo)
+    with connect(server) as client:
         for message in (b"hello", b", ", b"world\n"):
+            echo_of(server, client, message)
+
+
+@exercise("serve_echo")
+def test_serve_echo_closes_after_the_client(student_server):
+    """serve_echo() closes the connection once the client has closed its side."""
+    server = student_server(part1.serve_echo)
+    with connect(server) as client:
+        echo_of(server, client, b"bye")
+        client.shutdown(socket.SHUT_WR)  # "I will send no more": the server's recv() returns b""
+        rest = receive(
+            client,
+            server=server.running,
+            what="the server to close the connection after the client closed its side (when recv() gives b'', close)",
+        )
+        assert rest == b"", f"after the client closed its side the server sent {short(rest)}, expected nothing"
+
+
+@exercise("serve_echo")
+def test_serve_echo_serves_clients_in_turn(student_server):
+    """serve_echo() serves the next client after one leaves, and the one after."""
+    server = student_server(part1.serve_echo)
+    for number in range(1, 4):
+        with connect(server) as client:
+            message = f"client {number}".encode()
             client.sendall(message)
             got = receive(
                 client,
                 until=lambda data, message=message: len(data) >= len(message),
-                server=running,
-                what="the echo",
+                server=server.running,
+                what=f"the echo to client {number} (the one before had closed its side and left)",
                 sent=message,
             )
-            assert got == message, f"sent {message!r}, the echo was {got!r}"
-        client.shutdown(socket.SHUT_WR)  # "I will send no more": echo's recv() returns b""
-        running.wait(what="echo(connection), after the client closed its side (recv() returned b''),")
+            assert got == message, f"client {number} sent {message!r}, the echo was {short(got)}"
+            client.shutdown(socket.SHUT_WR)
+            receive(client, server=server.running, what=f"the server to close client {number}'s connection")
 
 
-@exercise("echo")
-def test_echo_copes_with_a_large_message():
-    """echo() sends back 1 MB, which arrives in many recv() pieces, byte for byte."""
+@exercise("serve_echo")
+def test_serve_echo_copes_with_a_megabyte(student_server):
+    """serve_echo() echoes 1 MB, which arrives in many recv() pieces, byte for byte."""
     payload = bytes(range(256)) * 4096
-    client, server = connected_pair()
-    with client, server:
-        running = Background(part1.echo, server, name="echo(connection)")
-        # Send from a thread while reading here, or both sides could block on full buffers.
-        send_pieces(client, payload, then_close=True)
-        got = receive(
-            client, until=lambda data: len(data) >= len(payload), server=running, what="the echo of 1 MB", timeout=5
-        )
+    server = student_server(part1.serve_echo)
+    with connect(server) as client:
+        send_pieces(client, payload, then_close=True)  # from a thread, while we read
+        got = receive(client, server=server.running, what="the echo of 1 MB and the end of it", timeout=5)
         assert len(got) == len(payload), f"sent {len(payload)} bytes, {len(got)} came back"
         assert got == payload, "sent 1 MB, the same number of bytes came back but not the same bytes"
-        running.wait(what="echo(connection), after the client closed its side,")
 
 
-@exercise("echo")
-def test_echo_returns_when_the_client_sends_nothing():
-    """echo() returns at once when the client closes without sending anything."""
-    client, server = connected_pair()
-    with client, server:
-        client.shutdown(socket.SHUT_WR)
-        result = call(part1.echo, server, what="echo(connection), when the client closed at once,")
-        assert result is None, f"echo() returned {short(result)}; it should return None"
+@exercise("serve_echo")
+def test_serve_echo_survives_a_reset(student_server):
+    """serve_echo() goes on serving after a client resets its connection."""
+    server = student_server(part1.serve_echo)
+    rude = connect(server)
+    rude.sendall(b"x" * 100)
+    # SO_LINGER 0: close() sends a reset (RST) instead of a polite goodbye (FIN).
+    rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    rude.close()
+    with connect(server) as client:
+        client.sendall(b"still there?")
+        got = receive(
+            client,
+            until=lambda data: len(data) >= 12,
+            server=server.running,
+            what="the echo to a client that came after one that reset its connection",
+        )
+        assert got == b"still there?", f"the echo was {short(got)}"
+
+
+def exchange(server, request, what):
+    """Send a raw request; return the response, read until the server closes."""
+    with connect(server) as client:
+        client.sendall(request)
+        response = receive(client, server=server.running, what=what, sent=request)
+    return response
+
+
+def parsed(response, request_text):
+    assert response, f"the server closed the connection without answering {request_text}"
+    return split_response(response)
+
+
+def html_escaped_or_plain(text, body):
+    return text in body or html.escape(text) in body
+
+
+@exercise("serve_http")
+def test_serve_http_answers_get_with_a_form(student_server):
+    """GET / answers 200 with an HTML page that holds a form that POSTs."""
+    server = student_server(part1.serve_http)
+    request = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: grader\r\n\r\n"
+    status_line, headers, body = parsed(exchange(server, request, "the response to GET / (and then the end)"), "GET /")
+    assert status_line.startswith("HTTP/1.") and " 200 " in status_line + " ", (
+        f"GET / got the status line {status_line!r}, expected 'HTTP/1.1 200 OK'"
+    )
+    assert "text/html" in headers.get("content-type", ""), (
+        f"GET / got Content-Type {headers.get('content-type')!r}, expected 'text/html; charset=utf-8'"
+    )
+    page = body.decode("utf-8", "replace").lower()
+    assert "<form" in page and 'method="post"' in page.replace("'", '"'), (
+        f'GET / got a page without a form that posts (<form method="post" ...>): {short(body)}'
+    )
+
+
+@exercise("serve_http")
+def test_serve_http_frames_its_response(student_server):
+    """Each response says where it ends: Content-Length is the body's size in bytes."""
+    server = student_server(part1.serve_http)
+    response = exchange(server, b"GET / HTTP/1.0\r\n\r\n", "the response to GET / HTTP/1.0, and the end of it")
+    status_line, headers, body = parsed(response, "GET / HTTP/1.0")
+    assert "content-length" in headers, f"the response has no Content-Length header: {sorted(headers)}"
+    assert headers["content-length"] == str(len(body)), (
+        f"Content-Length says {headers['content-length']}, the body has {len(body)} bytes (count bytes, not characters)"
+    )
+
+
+@exercise("serve_http")
+def test_serve_http_answers_a_post_with_its_fields(student_server):
+    """POST / with a form answers with the fields submitted, as requests sends them."""
+    server = student_server(part1.serve_http)
+    url = f"http://127.0.0.1:{server.address[1]}/"
+    fields = {"name": "Ada Lovelace", "message": "1 < 2 & 3"}
+    try:
+        reply = requests.post(url, data=fields, timeout=3)
+    except requests.RequestException as error:
+        server.running.check()
+        raise AssertionError(
+            f"POSTing a form with requests got no complete answer within 3 s ({type(error).__name__}): read the "
+            "body (Content-Length bytes after the head), answer, and close"
+        ) from None
+    assert reply.status_code == 200, f"POST / got the status {reply.status_code}, expected 200"
+    for name, value in fields.items():
+        assert name in reply.text and html_escaped_or_plain(value, reply.text), (
+            f"POST / with {name}={value!r} (sent URL-encoded) got a page without {name!r} and {value!r}: "
+            f"{short(reply.text)}. requests may send the body after the head, as a piece of its own: after the "
+            "blank line, read until Content-Length bytes of body have come"
+        )
+
+
+@exercise("serve_http")
+def test_serve_http_reads_a_request_in_pieces(student_server):
+    """A request whose head and body arrive in pieces, the body last, is read whole."""
+    server = student_server(part1.serve_http)
+    body = b"name=Grace&message=pieces"
+    head = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    pieces = (b"POST / HT", head[9:].encode(), f"Content-Length: {len(body)}\r\n\r\n".encode(), body[:9], body[9:])
+    with connect(server) as client:
+        send_pieces(client, *pieces, pause=0.15)
+        response = receive(client, server=server.running, what="the response to a POST sent in 5 pieces")
+    status_line, _, page = parsed(response, "a POST sent in pieces")
+    assert " 200 " in status_line + " " and b"pieces" in page, (
+        f"a POST sent in 5 pieces, 0.15 s apart, got {status_line!r} and a page without its message 'pieces': "
+        "one recv() is not a whole request; read the head up to its blank line, then Content-Length bytes"
+    )
+
+
+@exercise("serve_http")
+def test_serve_http_carries_on_after_bad_clients(student_server):
+    """A client that leaves, or sends nonsense, does not stop the server."""
+    server = student_server(part1.serve_http)
+    socket.create_connection(server.address, timeout=3).close()  # connects, says nothing, leaves
+    with connect(server) as client:
+        client.sendall(b"HELLO SERVER\r\n\r\n")
+        receive(client, server=server.running, what="an answer or the end of the connection after nonsense")
+    response = exchange(server, b"GET / HTTP/1.0\r\n\r\n", "the response to GET / after two clients misbehaved")
+    status_line, _, _ = parsed(response, "GET / after two clients misbehaved")
+    assert " 200 " in status_line + " ", f"after two clients misbehaved, GET / got {status_line!r}"
+
+
+# ===== the hardening track ==========================================================================
 
 
 # --- receive_exactly ---------------------------------------------------------------------------

@@ -1,385 +1,42 @@
-"""Graded checks for part 3 (exercises/part3.py): processes, threads, and an event loop.
+"""Graded checks for part 3 (exercises/part3.py): your own forking, threaded and select servers.
 
 Each test is one check of the exercise named by its ``exercise`` mark; an exercise earns
-its points when all its checks pass. ``part3.alive`` is the function under test: yours,
-or with ``--solutions`` the reference in part3_concurrency/. Run them with
+its points when all its checks pass. Each check starts the stage under test (yours, or
+with ``--solutions`` the reference in part3_concurrency/minimal_servers.py) as a server
+process of its own (``grader/tests/launch.py``), talks to it over loopback, and looks at
+that process from outside: its children, its open files, its threads. Run them with
 
     python -m grader part3              (or: python -m pytest grader/tests/test_part3.py)
-
-The forking checks start real child processes. Each child waits on a pipe, so that it
-ends when the check lets it, or at the latest when the test process itself ends.
 """
 
-import argparse
-import os
-import select
-import signal
 import socket
 import threading
 import time
 
 import pytest
 
-from grader.tests.helpers import WAIT, Background, call, receive, short, split_response
-from grader.workbook import Workbook
-from part2_wsgi.serving import create_listening_socket
+from grader.tests.helpers import (
+    WAIT,
+    StudentServer,
+    children_of,
+    open_descriptors,
+    read_until_closed,
+    short,
+    thread_count,
+)
 
-part3 = Workbook("part3")
 exercise = pytest.mark.exercise
-
-
-# --- child processes ----------------------------------------------------------------------------
-
-
-class Child:
-    """A child process that exits when released (or at once).
-
-    Two pipes tie it to the test. The child waits to read from the first, so closing
-    our end of it (``release``) lets the child exit. The child holds the second one's
-    write end, which the kernel closes when the child exits: then our read end sees the
-    end of the pipe, which tells us the child has exited without collecting its exit
-    status (``os.waitid`` with WNOWAIT would do that, but macOS has it only from Python
-    3.13). Either way, a child never outlives the test process: when that dies, the end
-    of the first pipe comes too.
-    """
-
-    go_ends = set()  # our ends of every child's first pipe still open in this process
-
-    def __init__(self, exit_at_once=False):
-        go_read, self.go_write = os.pipe()
-        self.done_read, done_write = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child
-            try:
-                # Close our write end, and our siblings': a child sees the end of its
-                # pipe only once no process at all holds the write end open.
-                for end in Child.go_ends | {self.go_write}:
-                    os.close(end)
-                if not exit_at_once:
-                    os.read(go_read, 1)
-            finally:
-                os._exit(7)
-        os.close(go_read)
-        os.close(done_write)
-        Child.go_ends.add(self.go_write)
-        if exit_at_once:
-            self.release()
-
-    def release(self):
-        """Let the child exit."""
-        if self.go_write is not None:
-            Child.go_ends.discard(self.go_write)
-            os.close(self.go_write)
-            self.go_write = None
-
-    def wait_until_exited(self, timeout=WAIT):
-        """Wait until the child has exited, *without* collecting its status (a zombie)."""
-        ready, _, _ = select.select([self.done_read], [], [], timeout)
-        if not ready:
-            raise AssertionError(f"child {self.pid} did not exit within {timeout} s")
-        # The pipe closes as the child exits; an instant later the kernel has made it a
-        # zombie, ready to be reaped. Wait for that instant.
-        deadline = time.monotonic() + 1
-        while hasattr(os, "waitid") and time.monotonic() < deadline:
-            try:
-                if os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                    return
-            except ChildProcessError:
-                return  # already reaped, by the code under test
-            time.sleep(0.005)
-        time.sleep(0.1)  # without waitid: wait a moment, which is ample
-
-    def reaped(self):
-        """Has somebody collected this child's exit status? Until then, even after it
-        has exited, the process exists (a zombie), and signal 0 reaches it."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    def clean_up(self):
-        self.release()
-        os.close(self.done_read)
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
-
-
-@pytest.fixture
-def children():
-    """Make children with ``children.make(...)``; every one is released and reaped after."""
-    made = []
-
-    class Maker:
-        @staticmethod
-        def make(count=1, exit_at_once=False):
-            new = [Child(exit_at_once) for _ in range(count)]
-            made.extend(new)
-            return new
-
-    yield Maker
-    for child in made:
-        child.clean_up()
-
-
-# --- alive ------------------------------------------------------------------------------------------
-
-
-@exercise("alive")
-def test_alive_for_running_processes(children):
-    """alive() is True for this process and for a child that is still running."""
-    me = call(part3.alive, os.getpid(), what="alive(os.getpid())")
-    assert me is True, f"alive(os.getpid()) returned {short(me)}, expected True"
-    (child,) = children.make()
-    running = call(part3.alive, child.pid, what="alive() of a running child")
-    assert running is True, f"alive() of a child that is still running returned {short(running)}, expected True"
-    assert not child.reaped(), "alive() collected the child's exit status: it should only look"
-
-
-@exercise("alive")
-def test_alive_after_a_child_is_reaped(children):
-    """alive() is False, without raising, for a child that has exited and been reaped."""
-    (child,) = children.make(exit_at_once=True)
-    child.wait_until_exited()
-    os.waitpid(child.pid, 0)  # reap it: the process is gone for good
-    gone = call(part3.alive, child.pid, what="alive() of a reaped child")
-    assert gone is False, f"alive() of a child that exited and was reaped returned {short(gone)}, expected False"
-
-
-# --- reap_children ------------------------------------------------------------------------------------
-
-
-@exercise("reap_children")
-def test_reap_children_with_no_children():
-    """reap_children() returns quietly when there are no children at all."""
-    call(part3.reap_children, what="reap_children(), with no children,")
-    call(part3.reap_children, signal.SIGCHLD, None, what="reap_children(signal.SIGCHLD, None)")
-
-
-@exercise("reap_children")
-def test_reap_children_reaps_every_exited_child(children):
-    """Five children exit together (maybe one SIGCHLD): one call reaps all five."""
-    exited = children.make(5, exit_at_once=True)
-    for child in exited:
-        child.wait_until_exited()
-    call(part3.reap_children, signal.SIGCHLD, None, what="reap_children(signal.SIGCHLD, None)")
-    zombies = [child.pid for child in exited if not child.reaped()]
-    assert not zombies, (
-        f"5 children had exited; after one reap_children() call {len(zombies)} were still zombies: "
-        "loop until waitpid() has no more exited children"
-    )
-
-
-@exercise("reap_children")
-def test_reap_children_never_waits_for_running_children(children):
-    """With one child exited and one still running, reap_children() reaps one and returns at once."""
-    (running,) = children.make()
-    (exited,) = children.make(exit_at_once=True)
-    exited.wait_until_exited()
-    call(
-        part3.reap_children,
-        signal.SIGCHLD,
-        None,
-        timeout=2,
-        what="reap_children(), while another child was still running (use os.WNOHANG),",
-    )
-    assert exited.reaped(), "the child that had exited is still a zombie after reap_children()"
-    assert not running.reaped(), "reap_children() collected a child that was still running"
-
-
-@exercise("reap_children")
-def test_reap_children_as_a_signal_handler(children):
-    """Installed as the SIGCHLD handler, reap_children() leaves no zombies behind."""
-    reap_children, errors = part3.reap_children, []
-
-    def handler(signum, frame):
-        # A handler's exception pops up wherever the main thread happens to be, and may
-        # be lost there (inside fork(), say): keep it, and raise it below instead.
-        try:
-            reap_children(signum, frame)
-        except BaseException as error:
-            errors.append(error)
-
-    previous = signal.signal(signal.SIGCHLD, handler)
-    try:
-        made = children.make(3, exit_at_once=True)
-        deadline = time.monotonic() + WAIT
-        while not all(child.reaped() for child in made) and time.monotonic() < deadline and not errors:
-            time.sleep(0.02)  # signal handlers run in the main thread, between bytecodes
-        if errors:
-            raise errors[0]
-        zombies = [child.pid for child in made if not child.reaped()]
-        assert not zombies, (
-            f"with reap_children() as the SIGCHLD handler, {len(zombies)} of 3 exited children stayed zombies"
-        )
-    finally:
-        signal.signal(signal.SIGCHLD, previous)
-
-
-# --- send_some -----------------------------------------------------------------------------------------
-
-
-def nonblocking_pair():
-    """A connected pair of sockets; ``sender`` is non-blocking, as in the select loop."""
-    sender, receiver = socket.socketpair()
-    sender.setblocking(False)
-    receiver.settimeout(WAIT)
-    return sender, receiver
-
-
-def drain(sock):
-    """Everything that is waiting to be read on ``sock`` right now."""
-    data = bytearray()
-    sock.setblocking(False)
-    try:
-        while True:
-            piece = sock.recv(1 << 20)
-            if not piece:
-                break
-            data += piece
-    except BlockingIOError:
-        pass
-    finally:
-        sock.settimeout(WAIT)
-    return bytes(data)
-
-
-@exercise("send_some")
-def test_send_some_sends_a_small_outbox():
-    """A small outbox goes out whole: True, the outbox empty, the peer has the bytes."""
-    sender, receiver = nonblocking_pair()
-    with sender, receiver:
-        outbox = bytearray(b"HTTP/1.1 200 OK\r\n\r\nhello")
-        done = call(part3.send_some, sender, outbox, timeout=2)
-        assert done is True, f"send_some() of 24 bytes returned {short(done)}, expected True (all sent)"
-        assert outbox == b"", (
-            f"after sending everything the outbox still holds {short(bytes(outbox))}: delete what was sent, in place"
-        )
-        got = drain(receiver)
-        assert got == b"HTTP/1.1 200 OK\r\n\r\nhello", f"the peer received {short(got)}"
-        assert call(part3.send_some, sender, bytearray(), timeout=2) is True, (
-            "send_some() of an empty outbox should return True"
-        )
-
-
-@exercise("send_some")
-def test_send_some_keeps_what_the_socket_did_not_take():
-    """A large outbox: part goes out, the rest stays in order, and send_some() never waits."""
-    sender, receiver = nonblocking_pair()
-    with sender, receiver:
-        original = bytes(range(256)) * 16384  # 4 MB: more than the kernel's buffer takes
-        outbox = bytearray(original)
-        done = call(
-            part3.send_some,
-            sender,
-            outbox,
-            timeout=2,
-            what="send_some() with 4 MB for a peer that is not reading (never wait)",
-        )
-        assert done is False, (
-            f"send_some() of 4 MB to a peer that does not read returned {short(done)}, expected False (bytes remain)"
-        )
-        assert 0 < len(outbox) < len(original), (
-            f"after send_some() the outbox holds {len(outbox)} of {len(original)} bytes"
-        )
-        got = drain(receiver)
-        assert got + bytes(outbox) == original, (
-            f"what the peer received ({len(got)} bytes) followed by what is left in the outbox ({len(outbox)}) "
-            "is not the original: delete from the front of the outbox exactly the bytes send() took"
-        )
-
-
-@exercise("send_some")
-def test_send_some_when_the_socket_is_full():
-    """A full socket is no error: False, the outbox unchanged; later calls finish the job."""
-    sender, receiver = nonblocking_pair()
-    with sender, receiver:
-        for size in (65536, 4096, 256, 1):  # fill the kernel's buffer to the brim
-            try:
-                while True:
-                    sender.send(b"x" * size)
-            except BlockingIOError:
-                pass
-        outbox = bytearray(b"still waiting")
-        done = call(part3.send_some, sender, outbox, timeout=2, what="send_some() on a full socket")
-        assert done is False and outbox == b"still waiting", (
-            f"on a full socket send_some() returned {short(done)} and left {short(bytes(outbox))}, "
-            "expected False and the outbox unchanged (BlockingIOError means: not now)"
-        )
-        received = bytearray()
-        deadline = time.monotonic() + WAIT
-        while not done and time.monotonic() < deadline:
-            received += drain(receiver)  # the peer reads: room again
-            done = call(part3.send_some, sender, outbox, timeout=2)
-        received += drain(receiver)
-        assert done is True and received.endswith(b"still waiting"), (
-            "once the peer read, send_some() did not finish sending the outbox"
-        )
-
-
-@exercise("send_some")
-def test_send_some_lets_a_closed_connection_error_go_up():
-    """When the peer has gone, the OSError goes up, so that the loop closes the connection."""
-    sender, receiver = nonblocking_pair()
-    with sender:
-        receiver.close()
-        running = Background(part3.send_some, sender, bytearray(b"hello"))
-        if not running.done.wait(2):
-            raise AssertionError("send_some() to a peer that has closed did not return within 2 s")
-        if running.error is None:
-            raise AssertionError(
-                f"send_some() to a peer that has closed returned {short(running.result)}: "
-                "let the OSError (BrokenPipeError) go up, or the loop keeps a dead connection forever"
-            )
-        if not isinstance(running.error, OSError) or isinstance(running.error, BlockingIOError):
-            running.check()
-
-
-# --- serve_forever (threaded) ----------------------------------------------------------------------------
-
-
-class Server:
-    """The student's serve_forever() on a loopback port, in a background thread."""
-
-    def __init__(self, app, max_threads=8):
-        self.listener = create_listening_socket("127.0.0.1", 0)
-        self.address = self.listener.getsockname()
-        args = argparse.Namespace(host="127.0.0.1", port=self.address[1], max_threads=max_threads)
-        self.running = Background(part3.serve_forever, self.listener, app, args, name="serve_forever()")
-
-    def get(self, path, timeout=WAIT):
-        """Send a GET (HTTP/1.0: one request, then the server closes) and return the response."""
-        request = f"GET {path} HTTP/1.0\r\n\r\n".encode()
-        with socket.create_connection(self.address, timeout=timeout) as client:
-            client.sendall(request)
-            response = receive(
-                client, server=self.running, timeout=timeout, what=f"the response to GET {path}", sent=request
-            )
-        if not response:
-            self.running.check()
-            raise AssertionError(f"the server closed the connection without a response to {request!r}")
-        return split_response(response)
-
-    def stop(self):
-        # shutdown() wakes an accept() that is blocked on the socket (close() alone does
-        # not). serve_forever() may then end, or carry on failing to accept (the reference
-        # pauses and retries, so as never to die of a full descriptor table): its thread
-        # is a daemon, and ends with the test process either way.
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
+PID_APP = "grader.tests.apps:pid_app"
+COUNTING_APP = "grader.tests.apps:counting_app"
 
 
 @pytest.fixture
 def serve():
+    """Start a stage as a server process; kill it, and every child it made, afterwards."""
     servers = []
 
-    def start(app, max_threads=8):
-        servers.append(Server(app, max_threads))
+    def start(name, app=None, max_threads=None):
+        servers.append(StudentServer("part3", name, app, max_threads))
         return servers[-1]
 
     yield start
@@ -387,82 +44,278 @@ def serve():
         server.stop()
 
 
-def hello_app(environ, start_response):
-    body = f"hello from {environ['PATH_INFO']}, multithread={environ['wsgi.multithread']}".encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
-
-
-@exercise("serve_forever")
-def test_serve_forever_serves_requests(serve):
-    """serve_forever() answers requests, one after another, through handle_connection."""
-    server = serve(hello_app)
-    for path in ("/first", "/second"):
-        status_line, _, body = server.get(path)
-        assert status_line.startswith("HTTP/1.0 200") or status_line.startswith("HTTP/1.1 200"), (
-            f"GET {path} got {status_line!r}"
-        )
-        assert body == f"hello from {path}, multithread=True".encode(), (
-            f"GET {path} got the body {short(body)}; expected multithread=True (tell the app it runs on threads)"
-        )
-
-
-@exercise("serve_forever")
-def test_serve_forever_serves_clients_at_once(serve):
-    """Two requests are in the app at the same time: each connection has its own thread."""
-    meeting = threading.Barrier(2, timeout=2)
-
-    def meeting_app(environ, start_response):
-        try:
-            meeting.wait()  # returns only once both requests are here
-            status, body = "200 OK", b"met"
-        except threading.BrokenBarrierError:
-            status, body = "503 Service Unavailable", b"alone"
-        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-        return [body]
-
-    server = serve(meeting_app)
-    results = {}
-    first = Background(lambda: results.update(first=server.get("/a", timeout=5)), name="the first client")
-    results["second"] = server.get("/b", timeout=5)
-    first.done.wait(5)
-    statuses = [results[name][0] if name in results else "no answer" for name in ("first", "second")]
-    assert all(" 200 " in status for status in statuses), (
-        f"two clients at once got {statuses}: the first request waited 2 s alone in the app "
-        "while the second was not served. Serve each connection on its own thread"
-    )
-
-
-@exercise("serve_forever")
-def test_serve_forever_caps_threads(serve):
-    """With max_threads=2, a third request waits until a thread is free, then is served."""
-    inside = []
-    release = threading.Event()
-
-    def slow_app(environ, start_response):
-        inside.append(environ["PATH_INFO"])
-        release.wait(4)
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-        return [b"ok"]
-
-    server = serve(slow_app, max_threads=2)
+def at_once(server, paths, timeout=WAIT):
+    """GET each path from a thread of its own, all at once; return ({path: body or error}, seconds)."""
     answers = {}
-    clients = [
-        Background(lambda p=path: answers.update({p: server.get(p, timeout=4)}), name=f"client {path}")
-        for path in ("/1", "/2", "/3")
-    ]
-    deadline = time.monotonic() + 2
-    while len(inside) < 2 and time.monotonic() < deadline:
-        server.running.check()
-        time.sleep(0.02)
-    time.sleep(0.3)  # time enough for a third thread to enter, if one were started
-    in_app = len(inside)
-    release.set()
-    deadline = time.monotonic() + 2
-    for client in clients:
-        client.done.wait(max(0, deadline - time.monotonic()))
-    assert in_app == 2, f"with max_threads=2 and 3 slow requests, the app ran {in_app} at once, expected 2"
-    served = sorted(path for path, (status, _, _) in answers.items() if " 200 " in status)
-    assert served == ["/1", "/2", "/3"], (
-        f"with max_threads=2, only {served} of 3 requests were answered: free a slot when a thread is done"
+
+    def fetch(path):
+        try:
+            _, _, body = server.get(path, timeout=timeout)
+            answers[path] = body.decode("latin-1")
+        except BaseException as error:  # kept, and raised below in the check's own thread
+            answers[path] = error
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=fetch, args=(path,), daemon=True) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout + 2)
+    seconds = time.monotonic() - started
+    for path in paths:
+        if isinstance(answers.get(path), BaseException):
+            raise answers[path]
+    return answers, seconds
+
+
+def body_of(server, path):
+    status_line, _, body = server.get(path)
+    assert " 200 " in status_line + " ", f"GET {path} got {status_line!r}, expected 200"
+    return body.decode("latin-1")
+
+
+# --- serve_forking ---------------------------------------------------------------------------------
+
+
+@exercise("serve_forking")
+def test_serve_forking_answers_and_ends_the_connection(serve):
+    """serve_forking() answers a request, and the connection ends after the response."""
+    server = serve("serve_forking", PID_APP)
+    body_of(server, "/")
+
+
+@exercise("serve_forking")
+def test_serve_forking_serves_in_children(serve):
+    """Each connection is served by a child process of its own."""
+    server = serve("serve_forking", PID_APP)
+    pids = [int(body_of(server, f"/{number}").split()[1]) for number in range(3)]
+    assert server.pid not in pids, (
+        f"the app ran in the server's own process (pid {server.pid}): fork, and serve in the child"
     )
+    assert len(set(pids)) == 3, f"three connections were served by the processes {pids}: expected a new child each"
+
+
+@exercise("serve_forking")
+def test_serve_forking_serves_clients_at_once(serve):
+    """Three requests of one second each are served at the same time."""
+    server = serve("serve_forking", PID_APP)
+    answers, seconds = at_once(server, [f"/{number}?seconds=1" for number in range(3)])
+    assert seconds < 2.5, (
+        f"three requests of 1 s each, sent at once, took {seconds:.1f} s in all, expected about 1 s: "
+        "does the parent wait for the child before accepting the next client?"
+    )
+
+
+@exercise("serve_forking")
+def test_serve_forking_leaves_no_children(serve):
+    """Children exit after their connection, and are reaped: no zombies."""
+    server = serve("serve_forking", PID_APP)
+    for number in range(5):
+        body_of(server, f"/{number}")
+    deadline = time.monotonic() + 2
+    while (left := children_of(server.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    zombies = [pid for pid, state in left if state == "Z"]
+    running = [pid for pid, state in left if state != "Z"]
+    assert not zombies, (
+        f"5 clients were served and left; 2 s later the server had {len(zombies)} zombie children "
+        "(exited, never reaped): collect every exited child, as it exits (SIGCHLD)"
+    )
+    assert not running, (
+        f"5 clients were served and left; 2 s later {len(running)} children were still running: "
+        "the child must end after its connection (os._exit), never return into the loop"
+    )
+
+
+@exercise("serve_forking")
+def test_serve_forking_leaks_no_descriptors(serve):
+    """The server holds no more open files after 20 clients than after one."""
+    server = serve("serve_forking", PID_APP)
+    body_of(server, "/")
+    before = open_descriptors(server.pid)
+    if before is None:
+        pytest.skip("counting open files needs /proc (Linux)")
+    for number in range(20):
+        body_of(server, f"/{number}")
+    after = open_descriptors(server.pid)
+    assert after - before <= 2, (
+        f"the server had {before} files open after one client and {after} after 20 more: "
+        "the parent keeps a descriptor per client; close the parent's copy of each connection"
+    )
+
+
+# --- serve_threaded ---------------------------------------------------------------------------------
+
+
+@exercise("serve_threaded")
+def test_serve_threaded_answers_requests(serve):
+    """serve_threaded() answers requests, one after another."""
+    server = serve("serve_threaded", PID_APP, max_threads=4)
+    for number in range(3):
+        body = body_of(server, f"/{number}")
+        assert body == f"pid {server.pid}", f"GET /{number} got {short(body)}: threads run in the server's process"
+
+
+@exercise("serve_threaded")
+def test_serve_threaded_serves_clients_at_once(serve):
+    """Three slow requests are in the app at the same time, each on a thread."""
+    server = serve("serve_threaded", COUNTING_APP, max_threads=8)
+    answers, seconds = at_once(server, [f"/{number}?seconds=0.6" for number in range(3)])
+    peak = max(int(body.split()[1]) for body in answers.values())
+    assert peak == 3 and seconds < 1.5, (
+        f"three requests of 0.6 s each, sent at once, took {seconds:.1f} s and at most {peak} were in the app "
+        "together: expected 3 at once, a thread for each connection"
+    )
+
+
+@exercise("serve_threaded")
+def test_serve_threaded_caps_its_threads(serve):
+    """With max_threads=2, two slow requests run at once, and a third waits its turn."""
+    server = serve("serve_threaded", COUNTING_APP, max_threads=2)
+    answers, seconds = at_once(server, [f"/{number}?seconds=0.6" for number in range(3)])
+    peak = max(int(body.split()[1]) for body in answers.values())
+    assert peak <= 2, (
+        f"with max_threads=2, three slow requests sent at once were {peak} in the app together, expected 2 at "
+        "most: take a slot before accepting"
+    )
+
+
+@exercise("serve_threaded")
+def test_serve_threaded_frees_its_slots(serve):
+    """With max_threads=2, ten clients in turn are all served: each thread frees its slot."""
+    server = serve("serve_threaded", PID_APP, max_threads=2)
+    for number in range(10):
+        try:
+            body_of(server, f"/{number}")
+        except AssertionError as error:
+            raise AssertionError(
+                f"with max_threads=2, client {number + 1} of 10 (sent one after another) was not served ({error}): "
+                "a thread must give its slot back when its connection is done"
+            ) from None
+    with server.connect():
+        pass  # a client that leaves without a word frees its slot too
+    server.connect().close()
+    body_of(server, "/after-two-silent-clients")
+
+
+# --- serve_select -------------------------------------------------------------------------------------
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def expect_fixed_response(data, closed, what):
+    assert data, f"{what}: the server sent nothing"
+    assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"Hello, select!"), (
+        f"{what}: got {short(data)}, expected RESPONSE (HTTP/1.1 200 OK ... Hello, select!)"
+    )
+    assert closed, f"{what}: RESPONSE came, but the server did not close the connection after it"
+
+
+@exercise("serve_select")
+def test_serve_select_answers_and_closes(serve):
+    """serve_select() answers a request with RESPONSE, then closes the connection."""
+    server = serve("serve_select")
+    for number in range(3):
+        data, closed = server.request(REQUEST)
+        expect_fixed_response(data, closed, f"request {number + 1} of 3")
+
+
+def send_head_in_pieces(server):
+    """Send a head in four pieces; after each but the last, check that nothing came back yet."""
+    with server.connect() as client:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece in (b"GET / HT", b"TP/1.1\r\nHost: x\r\n", b"\r"):
+            client.sendall(piece)
+            time.sleep(0.1)
+            client.setblocking(False)
+            try:
+                early = client.recv(100)
+            except BlockingIOError:
+                early = None
+            finally:
+                client.settimeout(WAIT)
+            assert early is None, (
+                f"after the piece {piece!r}, before the head's blank line, the server sent {short(early)}: "
+                "wait for the blank line"
+            )
+            server.check()
+        client.sendall(b"\n")
+        return read_until_closed(client, WAIT)
+
+
+@exercise("serve_select")
+def test_serve_select_waits_for_the_whole_head(serve):
+    """A head that arrives in pieces is answered once its blank line has come, not before."""
+    server = serve("serve_select")
+    try:
+        data, closed = send_head_in_pieces(server)
+    except OSError:
+        server.check(wait=2)  # the server died: say why
+        raise
+    if not data:
+        server.check(wait=1)
+    expect_fixed_response(data, closed, "a head sent in four pieces")
+
+
+@exercise("serve_select")
+def test_serve_select_is_not_held_up_by_a_quiet_client(serve):
+    """A client that sent half a request and went quiet holds up nobody."""
+    server = serve("serve_select")
+    with server.connect() as quiet:
+        quiet.sendall(b"GET / HTTP/1.1\r\nHo")
+        for number in range(5):
+            started = time.monotonic()
+            data, closed = server.request(REQUEST, timeout=1)
+            if not data:
+                raise AssertionError(
+                    f"while one client had sent half a request and went quiet, client {number + 1} waited 1 s "
+                    "for nothing: the loop must only recv() from sockets the selector says are ready"
+                )
+            expect_fixed_response(data, closed, f"client {number + 1}, while another was quiet")
+            assert time.monotonic() - started < 1
+
+
+@exercise("serve_select")
+def test_serve_select_serves_200_clients_from_one_thread(serve):
+    """200 clients connected at once are all answered, by a server of one thread."""
+    server = serve("serve_select")
+    clients = []
+    try:
+        for _ in range(200):
+            client = server.connect()
+            clients.append(client)
+        for client in clients:
+            client.sendall(REQUEST)
+        answered = 0
+        deadline = time.monotonic() + 5
+        for client in clients:
+            data, closed = read_until_closed(client, max(0.1, deadline - time.monotonic()))
+            if data.endswith(b"Hello, select!") and closed:
+                answered += 1
+        if answered == 0:
+            server.check(wait=1)
+        assert answered == 200, f"200 clients connected at once and sent a request; {answered} got RESPONSE in 5 s"
+        threads = thread_count(server.pid)
+        if threads is not None:
+            assert threads == 1, f"the server ran {threads} threads: serve every client from the one thread"
+    finally:
+        for client in clients:
+            client.close()
+
+
+@exercise("serve_select")
+def test_serve_select_survives_clients_that_leave(serve):
+    """Clients that leave early, or reset, do not stop the loop."""
+    server = serve("serve_select")
+    server.connect().close()  # leaves without a word
+    rude = server.connect()
+    rude.sendall(b"GET / HTTP/1.1\r\n")
+    rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    rude.close()  # a reset, half way through its request
+    early = server.connect()
+    early.sendall(REQUEST)
+    early.close()  # asked, and left before the answer
+    time.sleep(0.2)
+    server.check()
+    data, closed = server.request(REQUEST)
+    expect_fixed_response(data, closed, "a client that came after three that left early")

@@ -1,0 +1,42 @@
+"""Small WSGI apps the part 3 checks serve: each says who served it, and how.
+
+pid_app       "pid 1234": the process that ran the app (a child, for a forking server)
+counting_app  sleeps ?seconds=S, then says "peak N": the most requests in the app at once
+"""
+
+import os
+import threading
+import time
+from urllib.parse import parse_qs
+
+_lock = threading.Lock()
+_inside = 0
+_peak = 0
+
+
+def answer(start_response, text):
+    body = text.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def seconds(environ):
+    return float(parse_qs(environ.get("QUERY_STRING", "")).get("seconds", ["0"])[0])
+
+
+def pid_app(environ, start_response):
+    time.sleep(seconds(environ))
+    return answer(start_response, f"pid {os.getpid()}")
+
+
+def counting_app(environ, start_response):
+    global _inside, _peak
+    with _lock:
+        _inside += 1
+        _peak = max(_peak, _inside)
+    try:
+        time.sleep(seconds(environ))
+    finally:
+        with _lock:
+            _inside -= 1
+    return answer(start_response, f"peak {_peak}")

@@ -1,0 +1,73 @@
+"""Run one of the workbook's server stages as a server of its own, for the graded checks.
+
+    python -m grader.tests.launch part3 serve_forking grader.tests.apps:pid_app
+    python -m grader.tests.launch part3 serve_threaded grader.tests.apps:counting_app --max-threads 2
+    python -m grader.tests.launch part3 serve_select
+    python grader/tests/launch.py part2 serve_wsgi part2_wsgi.apps.flask_app:app --port 0   # your whole server
+
+It keeps the contract of every server in the workshop: listen on a free loopback port,
+print ``Serving on http://HOST:PORT``, then call the stage (the workbook's, or with
+``GRADER_TARGET=solutions`` the reference) in the *main thread*, where a SIGCHLD
+handler can be installed and ``fork`` is safe. If the stage raises, the exception goes
+to stderr as one line, ``GRADER-ERROR {"type": ..., "message": ..., "where": ...}``,
+which the check turns back into the student's own error.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import traceback
+
+from grader.workbook import load_exercise, workbook_dir
+from part2_wsgi.serving import create_listening_socket, load_app
+
+ERROR_MARK = "GRADER-ERROR "
+
+
+def where(error):
+    """The innermost line of the workbook in the traceback, if any."""
+    book = str(workbook_dir().resolve())
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if os.path.abspath(frame.filename).startswith(book):
+            return f"{os.path.basename(frame.filename)}, line {frame.lineno}: {frame.line}"
+    return ""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("part")
+    parser.add_argument("name")
+    parser.add_argument("app", nargs="?")
+    parser.add_argument("--max-threads", type=int)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
+    me = os.getpid()
+    try:
+        stage = load_exercise(args.part, args.name)
+        listener = create_listening_socket(args.host, args.port)
+        print(f"Serving on http://{args.host}:{listener.getsockname()[1]}", flush=True)
+        arguments = [listener]
+        if args.app:
+            arguments.append(load_app(args.app))
+        if args.max_threads is not None:
+            arguments.append(args.max_threads)
+        stage(*arguments)
+        raise AssertionError(f"{args.name}() returned; a server loop should serve forever")
+    except KeyboardInterrupt:
+        return 0
+    except BaseException as error:
+        if os.getpid() != me:
+            os._exit(70)  # a child that let an exception out: never report it as the server
+        report = {"type": type(error).__name__, "message": str(error), "where": where(error)}
+        sys.stderr.write(ERROR_MARK + json.dumps(report) + "\n")
+        sys.stderr.flush()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

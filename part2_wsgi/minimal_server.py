@@ -1,0 +1,211 @@
+"""Lesson 3, the whole picture first: a minimal WSGI server, one screen per function.
+
+    python part2_wsgi/minimal_server.py                                  # the demo app
+    python part2_wsgi/minimal_server.py part2_wsgi.apps.flask_app:app    # Flask, unmodified
+
+Four functions take one request down the whole road, and read top to bottom:
+
+    read_request     bytes from the socket -> a Request (method, target, version, headers, body)
+    build_environ    a Request -> the environ dict PEP 3333 describes
+    run_app          call the app with environ and start_response; send what it returns
+    serve_wsgi       the loop: accept a connection, serve it, close it, accept the next
+
+One request per connection, and the end of the response is the end of the connection
+(``Connection: close``), as in HTTP/1.0. What it leaves out is what ``server.py`` and
+its rooms add: keep-alive, chunked bodies, deadlines, every way a client can break the
+rules. This is the server the workbook's part 2 asks you to write, and part 3's stages
+reuse its ``serve_connection`` to serve one client. Standard library only.
+"""
+
+import io
+import sys
+import time
+import traceback
+from collections import namedtuple
+from urllib.parse import unquote
+
+from part2_wsgi.serving import run
+
+CHUNK = 65536  # the most we ask recv() for at once
+MAX_HEAD = 64 * 1024  # a request head longer than this is refused
+MAX_BODY = 10 * 1024 * 1024  # and so is a body larger than this
+TIMEOUT = 10  # seconds a client may stay silent before we give up on it
+
+# What read_request() hands on: headers are (name, value) pairs, in the order sent.
+Request = namedtuple("Request", "method target version headers body")
+
+
+# --- 1. read one request ------------------------------------------------------------------
+
+
+def read_request(connection):
+    """Read one request from the connection; None if the client closed without a word.
+
+    Raises ValueError for a request this server cannot read (the caller answers 400),
+    and ConnectionError if the client leaves half way.
+    """
+    data = b""
+    while b"\r\n\r\n" not in data:  # TCP hands us pieces: read until the blank line
+        if len(data) > MAX_HEAD:
+            raise ValueError("the request head is too long")
+        piece = connection.recv(CHUNK)
+        if not piece:
+            if data:
+                raise ConnectionError("the client closed the connection in the middle of a request")
+            return None
+        data += piece
+    head, _, body = data.partition(b"\r\n\r\n")
+    request_line, *header_lines = head.decode("latin-1").split("\r\n")
+    method, target, version = request_line.split(" ")  # three parts, or ValueError
+    headers = []
+    for line in header_lines:
+        name, value = line.split(":", 1)  # no colon: ValueError
+        headers.append((name.strip(), value.strip()))
+    length = int(dict((name.lower(), value) for name, value in headers).get("content-length", "0"))
+    if not 0 <= length <= MAX_BODY:
+        raise ValueError(f"cannot take a body of {length} bytes")
+    while len(body) < length:  # the body may still be on its way
+        piece = connection.recv(CHUNK)
+        if not piece:
+            raise ConnectionError("the client closed the connection in the middle of the body")
+        body += piece
+    return Request(method, target, version, headers, body[:length])
+
+
+# --- 2. the environ -------------------------------------------------------------------------
+
+
+def build_environ(request, server_address, client_address=("", 0)):
+    """The dict PEP 3333 asks for: CGI's variables, WSGI's own keys, and the headers."""
+    path, _, query = request.target.partition("?")
+    environ = {
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",  # the app is mounted at the root
+        # Decoded (%20 is a space) as latin-1, as PEP 3333 says: every byte survives.
+        "PATH_INFO": unquote(path, encoding="latin-1"),
+        "QUERY_STRING": query,  # left encoded: the app parses it
+        "SERVER_NAME": server_address[0],
+        "SERVER_PORT": str(server_address[1]),  # strings, all of them
+        "SERVER_PROTOCOL": request.version,
+        "REMOTE_ADDR": client_address[0],
+        "REMOTE_PORT": str(client_address[1]),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(request.body),  # the app reads the body as a file
+        "wsgi.errors": sys.stderr,  # and writes its complaints here
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in request.headers:
+        # "User-Agent" becomes HTTP_USER_AGENT; Content-Type and Content-Length keep
+        # their CGI names, without the prefix. A repeated header joins its values.
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        environ[key] = f"{environ[key]}, {value}" if key in environ else value
+    return environ
+
+
+# --- 3. run the app ----------------------------------------------------------------------------
+
+
+def run_app(app, environ, send):
+    """Call the app; send its response with ``send(bytes)``; return the status line.
+
+    PEP 3333's rules, kept here: the head goes out with the first non-empty piece of
+    body (until then the app may change its mind: ``start_response`` again, with
+    ``exc_info``); the body is whatever the app returns, iterated; and ``close()``, if
+    the result has one, is called however the iteration ends.
+    """
+    response = []  # [status, headers] once start_response has been called
+    head_sent = False
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info:
+            try:
+                if head_sent:  # too late to take it back: let the error go up
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # no reference cycle through the traceback
+        elif response:
+            raise AssertionError("start_response() called a second time without exc_info")
+        response[:] = [status, headers]
+        return write  # the old-style write() callable, for apps that push their body
+
+    def write(data):
+        nonlocal head_sent
+        if not response:
+            raise AssertionError("the app sent body bytes before calling start_response()")
+        if not head_sent:
+            status, headers = response
+            lines = [f"HTTP/1.1 {status}"] + [f"{name}: {value}" for name, value in headers]
+            head = "\r\n".join(lines + ["Connection: close", "", ""]).encode("latin-1")
+            data = head + data  # one send for the head and the first piece
+            head_sent = True
+        send(data)
+
+    try:
+        result = app(environ, start_response)
+        try:
+            for data in result:
+                if data:  # an empty piece sends nothing, not even the head
+                    write(data)
+            if not head_sent:
+                write(b"")  # an empty body: the head alone
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+    except Exception:
+        traceback.print_exc(file=environ["wsgi.errors"])
+        if head_sent:
+            raise  # half a response is out: all we can do is close the connection
+        body = b"500 Internal Server Error: the application failed; see the server's log.\n"
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        response[:] = ["500 Internal Server Error", headers]
+        write(body)
+    return response[0]
+
+
+# --- 4. the loop ----------------------------------------------------------------------------
+
+
+BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 12\r\nConnection: close\r\n\r\nBad Request\n"
+
+
+def serve_connection(connection, address, app):
+    """Serve one client: read its request, run the app, send the answer, close."""
+    with connection:  # closed however this ends
+        connection.settimeout(TIMEOUT)
+        try:
+            request = read_request(connection)
+            if request is None:
+                return  # connected and left without a word: nothing to answer
+            environ = build_environ(request, connection.getsockname()[:2], address[:2])
+            status = run_app(app, environ, connection.sendall)
+            log(address, f"{request.method} {request.target} {request.version}", status)
+        except ValueError as error:  # a request we cannot read
+            connection.sendall(BAD_REQUEST)
+            log(address, "-", f"400 ({error})")
+        except OSError as error:  # the client left, reset, or stayed silent: next!
+            log(address, "-", f"dropped ({error})")
+
+
+def serve_wsgi(listener, app):
+    """Accept connections one after another, and serve each one."""
+    while True:
+        connection, address = listener.accept()
+        serve_connection(connection, address, app)
+
+
+def log(address, request_line, status):
+    """One line per request on stderr, in Common Log Format."""
+    when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
+    sys.stderr.write(f'{address[0]} - - [{when}] "{request_line}" {status[:3]} -\n')
+
+
+if __name__ == "__main__":
+    # The command line every server of the workshop shares (serving.py), around our loop.
+    sys.exit(
+        run("A minimal WSGI server: one request per connection.", lambda listener, app, args: serve_wsgi(listener, app))
+    )
