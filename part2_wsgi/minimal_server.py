@@ -22,7 +22,11 @@ import sys
 import time
 import traceback
 from collections import namedtuple
+from pathlib import Path
 from urllib.parse import unquote
+
+if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.serving import run
 

@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,8 +42,28 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
+class StoppableServer(WSGIServer):
+    """wsgiref's server, stopped by a flag between requests.
+
+    wsgiref's handler catches *every* exception an app or a write raises, KeyboardInterrupt
+    included, and goes on serving: Ctrl-C in the middle of a request would be lost. So the
+    signal only sets a flag, and the loop checks it between requests (every half second)."""
+
+    stop_requested = False
+
+    def service_actions(self):
+        if self.stop_requested:
+            raise KeyboardInterrupt
+
+
 def serve_wsgiref(app, host, port):
-    server = make_server(host, port, app, handler_class=QuietHandler)
+    server = make_server(host, port, app, server_class=StoppableServer, handler_class=QuietHandler)
+
+    def request_stop(signum, frame):
+        server.stop_requested = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
     with server:
         print(f"Serving on http://{url_host(host)}:{server.server_port}", flush=True)
         try:

@@ -20,6 +20,10 @@ import selectors
 import signal
 import sys
 import threading
+from pathlib import Path
+
+if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.minimal_server import serve_connection
 from part2_wsgi.serving import positive_int, run

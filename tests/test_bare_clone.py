@@ -27,6 +27,8 @@ INSTALL_COMMAND = "python -m pip install -r requirements.txt"
 SERVERS = [
     ["part1_sockets/http_server.py"],
     ["part2_wsgi/server.py"],
+    ["part2_wsgi/minimal_server.py"],
+    ["part3_concurrency/minimal_servers.py"],
     ["part2_wsgi/mixmatch.py", "wsgiref"],
     ["part3_concurrency/iterative_server.py"],
     ["part3_concurrency/forking_server.py"],
