@@ -55,6 +55,12 @@ class Worker(SelectServer):
 
     multiprocess = True  # tell the app (wsgi.multiprocess): other processes serve requests beside it
 
+    def __init__(self, listener, app, threads, host):
+        super().__init__(listener, app, threads, host)
+        # One client per wake-up, then back to select(): every worker wakes for a new client
+        # (the herd), so the others take the next ones, and the clients spread over the workers.
+        self.acceptor.per_wake = 1
+
     def check_deadlines(self):
         super().check_deadlines()
         # A master killed with SIGKILL cannot tell us to stop; nobody would reap or
