@@ -125,6 +125,7 @@ class Master:
                 self.start_worker(slot)
 
     def start_worker(self, slot):
+        master_pid = os.getpid()  # read before the fork: the master may be gone by the time the worker asks
         pid = self.children.fork()
         if pid:
             self.slots[pid] = (slot, time.monotonic())
@@ -139,7 +140,7 @@ class Master:
         code = 0
         try:
             worker = Worker(listener, self.app, self.args.threads, self.args.host)
-            worker.master_pid = os.getppid()
+            worker.master_pid = master_pid
             worker.serve_forever(signals=(signal.SIGTERM,))  # Ctrl-C is the master's to forward
         except BaseException:
             traceback.print_exc()  # a bug in the server: say so in its log
