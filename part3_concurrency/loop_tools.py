@@ -16,7 +16,6 @@ import threading
 import time
 import traceback
 from collections import deque
-from concurrent.futures import Executor, Future
 
 from part2_wsgi.serving import ACCEPT_PAUSE, SHORTAGES, log_problem
 
@@ -75,13 +74,12 @@ class Mailbox:
         self.wake_writer.close()
 
 
-class WorkerPool(Executor):
+class WorkerPool:
     """A few threads that run jobs from a queue: the app runs here, never in the loop.
 
     Why not concurrent.futures.ThreadPoolExecutor? Its threads are joined when the
     interpreter exits, so Ctrl-C would wait for every app call still running (a
-    /sleep?seconds=10, say). Ours are daemon threads: the grace period is ours to set.
-    It is an Executor all the same, so asyncio's ``run_in_executor`` can use it."""
+    /sleep?seconds=10, say). Ours are daemon threads: the grace period is ours to set."""
 
     def __init__(self, size):
         self.jobs = queue.SimpleQueue()
@@ -92,12 +90,6 @@ class WorkerPool(Executor):
         """Run ``function(*args)`` on a worker thread; nobody waits for its result."""
         self.jobs.put((function, args))
 
-    def submit(self, function, *args):
-        """The Executor's way: a Future that will hold ``function(*args)``'s result."""
-        future = Future()
-        self.jobs.put((fulfil, (future, function, args)))
-        return future
-
     def work(self):
         while True:
             function, args = self.jobs.get()
@@ -105,14 +97,6 @@ class WorkerPool(Executor):
                 function(*args)
             except BaseException:
                 traceback.print_exc()  # a worker must never die: log it, and take the next job
-
-
-def fulfil(future, function, args):
-    if future.set_running_or_notify_cancel():
-        try:
-            future.set_result(function(*args))
-        except BaseException as error:
-            future.set_exception(error)
 
 
 class Acceptor:
