@@ -9,8 +9,8 @@ someone else wrote:
 * ``waitress``: a production server, an event loop that hands each request to a pool
   of worker threads;
 * ``gunicorn-sync`` and ``gunicorn-gthread``: gunicorn, the production server most
-  Python sites run, with one worker process per core, each serving one connection at a
-  time (sync) or several on threads (gthread). Unix only, like fork.
+  Python sites run, with one worker process per core (``--workers``), each serving one
+  connection at a time (sync) or several on threads (gthread). Unix only, like fork.
 
     python part2_wsgi/mixmatch.py wsgiref  part2_wsgi.apps.demo_app:app
     python part2_wsgi/mixmatch.py waitress part2_wsgi.apps.flask_app:app --port 0

@@ -229,7 +229,10 @@ class AsyncioServer:
         self.loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            self.loop.add_signal_handler(signum, stop.set)  # a flag and a wake-up, as request_stop
+            try:
+                self.loop.add_signal_handler(signum, stop.set)  # a flag and a wake-up, as request_stop
+            except NotImplementedError:  # Windows' event loop has no signal handlers: the same by hand
+                signal.signal(signum, lambda *_: self.loop.call_soon_threadsafe(stop.set))
         server = await self.loop.create_server(lambda: HTTPProtocol(self), sock=self.listener, backlog=BACKLOG)
         await stop.wait()
         server.close()  # stop accepting: new clients are refused at once
