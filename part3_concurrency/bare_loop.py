@@ -4,7 +4,8 @@
 
 Not a server to use: it parses nothing, checks nothing, runs no app. It counts the
 blank lines that end request heads and sends one fixed "Hello, world!" response for
-each. What is left is the least any Python event loop must do per request: ``select()``,
+each, closing the connection after it if the client asked (``Connection: close``).
+What is left is the least any Python event loop must do per request: ``select()``,
 ``recv()``, ``send()``. bench.py measures it beside the real servers, so that their
 figures have a ceiling to be read against: how much of the time goes to HTTP, WSGI and
 the app, and how much to Python moving bytes at all.
@@ -20,7 +21,9 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
 from part2_wsgi.serving import CHUNK, run
 
 BODY = b"Hello, world!\n"
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" % len(BODY)
+RESPONSE = HEAD + b"\r\n" + BODY
+LAST_RESPONSE = HEAD + b"Connection: close\r\n\r\n" + BODY  # the client asked us to close after it
 
 
 def serve_forever(listener, app, args):
@@ -59,10 +62,15 @@ def answer(sock, selector, pending):
         return
     heads = (pending[sock] + data).split(b"\r\n\r\n")
     pending[sock] = heads.pop()  # what follows the last blank line: part of the next head
+    close = any(b"connection: close" in head.lower() for head in heads)
     try:
-        sock.sendall(RESPONSE * len(heads))  # small: the kernel's buffer takes it at once
+        sock.sendall(RESPONSE * (len(heads) - close) + (LAST_RESPONSE if close else b""))  # small: sent at once
     except OSError:
         pass  # the client left; its next recv() says so
+    if close:
+        selector.unregister(sock)
+        sock.close()
+        del pending[sock]
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ SERVERS = [
     ["part3_concurrency/select_server.py"],
     ["part3_concurrency/prefork_server.py"],
     ["part3_concurrency/asyncio_server.py"],
+    ["part3_concurrency/bare_loop.py"],
 ]
 
 
