@@ -47,7 +47,8 @@ SERVERS = {
     "prefork": (PREFORK, ("--workers", "2")),  # two select loops, in two processes
     "asyncio": (ASYNCIO, ()),
 }
-EVERY_MODEL = ["iterative", "forking", "threaded", "select", "prefork", "asyncio"]
+ALL_FOUR = ["iterative", "forking", "threaded", "select"]
+EVERY_MODEL = [*ALL_FOUR, "prefork", "asyncio"]
 CONCURRENT = ["forking", "threaded", "select", "prefork", "asyncio"]
 KEEPS_ALIVE = ["forking", "threaded", "select", "select-threads-0", "prefork", "asyncio"]
 
