@@ -61,7 +61,10 @@ class HTTPProtocol(asyncio.Protocol):
         self.watching_send = False  # a timer checks that a slow reader still takes its response
         # Backpressure: an app's thread waits while the client reads too slowly.
         self.room = threading.Condition()
-        self.queued = 0  # bytes the app handed over that the loop has not yet written
+        self.outgoing = []  # bytes the app handed over that the loop has not yet written
+        self.queued = 0  # how many
+        self.app_finished = False  # the app has returned: the loop is to call app_done
+        self.posted = False  # hand_over is scheduled in the loop: no need to wake it again
         self.paused = False  # the transport holds more than its high-water mark
 
     def connection_made(self, transport):
@@ -186,7 +189,7 @@ class HTTPProtocol(asyncio.Protocol):
         except ClientDisconnected:
             pass  # the loop has closed the connection already
         finally:  # whatever happened, the connection goes back to the loop
-            self.loop.call_soon_threadsafe(self.app_done)
+            self.post(app_finished=True)
 
     def send_from_app(self, data):
         """The app's ``send``: only the loop touches the transport, so hand it the bytes.
@@ -196,18 +199,36 @@ class HTTPProtocol(asyncio.Protocol):
                 self.room.wait()
             if self.closed:
                 raise ClientDisconnected("the client went away")
-            self.queued += len(data)
-        self.loop.call_soon_threadsafe(self.write, data)
+        self.post(data)
 
-    def write(self, data):
+    def post(self, data=b"", app_finished=False):
+        """From the app's thread: have the loop write ``data`` (and, once the app has
+        returned, call app_done). Each call_soon_threadsafe wakes the loop with a system
+        call; under load the loop has not yet run the last one, which takes these too
+        (the select server's Mailbox does the same)."""
         with self.room:
-            self.queued -= len(data)
+            self.outgoing.append(data)
+            self.queued += len(data)
+            self.app_finished |= app_finished
+            if self.posted:
+                return
+            self.posted = True
+        self.loop.call_soon_threadsafe(self.hand_over)
+
+    def hand_over(self):
+        """In the loop: write what the app handed over, in order; then app_done, if it returned."""
+        with self.room:
+            data, finished = b"".join(self.outgoing), self.app_finished
+            self.outgoing.clear()
+            self.queued, self.app_finished, self.posted = 0, False, False
             self.room.notify_all()
-        if not self.closed:
+        if data and not self.closed:
             self.transport.write(data)
+        if finished:
+            self.app_done()
 
     def app_done(self):
-        """Back in the loop, after the app's writes (call_soon_threadsafe keeps their order)."""
+        """Back in the loop, after the app's last bytes were handed to the transport."""
         self.app_running = False
         if self.closed:
             return
