@@ -9,8 +9,8 @@ someone else wrote:
 * ``waitress``: a production server, an event loop that hands each request to a pool
   of worker threads;
 * ``gunicorn-sync`` and ``gunicorn-gthread``: gunicorn, the production server most
-  Python sites run, with one worker process per core, each serving one connection at a
-  time (sync) or several on threads (gthread). Unix only, like fork.
+  Python sites run, with one worker process per core (``--workers``), each serving one
+  connection at a time (sync) or several on threads (gthread). Unix only, like fork.
 
     python part2_wsgi/mixmatch.py wsgiref  part2_wsgi.apps.demo_app:app
     python part2_wsgi/mixmatch.py waitress part2_wsgi.apps.flask_app:app --port 0
@@ -32,7 +32,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi.serving import AppLoadError, OneLineParser, load_app, make_parser, url_host
+from part2_wsgi.serving import AppLoadError, OneLineParser, count_option, load_app, make_parser, url_host
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -83,7 +83,7 @@ def serve_waitress(app, host, port):
         server.close()
 
 
-def serve_gunicorn(app, host, port, worker_class):
+def serve_gunicorn(app, host, port, worker_class, workers):
     from gunicorn.app.base import BaseApplication  # only here: gunicorn is Unix-only
 
     def announce(arbiter):
@@ -97,7 +97,7 @@ def serve_gunicorn(app, host, port, worker_class):
         def load_config(self):
             settings = {
                 "bind": f"{url_host(host)}:{port}",
-                "workers": os.cpu_count() or 1,  # as gunicorn's docs start from: one per core
+                "workers": workers,  # --workers: by default one per core, as gunicorn's docs start from
                 "worker_class": worker_class,
                 "threads": 4 if worker_class == "gthread" else 1,
                 "when_ready": announce,
@@ -130,8 +130,8 @@ def cannot_start(server, error):
 SERVERS = {
     "wsgiref": serve_wsgiref,
     "waitress": serve_waitress,
-    "gunicorn-sync": lambda app, host, port: serve_gunicorn(app, host, port, "sync"),
-    "gunicorn-gthread": lambda app, host, port: serve_gunicorn(app, host, port, "gthread"),
+    "gunicorn-sync": lambda app, host, port, workers: serve_gunicorn(app, host, port, "sync", workers),
+    "gunicorn-gthread": lambda app, host, port, workers: serve_gunicorn(app, host, port, "gthread", workers),
 }
 
 
@@ -140,9 +140,11 @@ def main(argv=None):
     servers = parser.add_subparsers(dest="server", metavar="SERVER", required=True)
     for name in SERVERS:
         # Each server takes the same APP, --host and --port as the workshop's servers.
-        servers.add_parser(
+        server = servers.add_parser(
             name, help=f"serve with {name}", add_help=False, parents=[make_parser(f"Serve a WSGI app with {name}.")]
         )
+        if name.startswith("gunicorn"):  # bench.py compares gunicorn and our prefork server at equal workers
+            count_option("--workers", os.cpu_count() or 1, "worker processes")(server)
     args = parser.parse_args(argv)
     try:
         app = load_app(args.app)
@@ -153,7 +155,8 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
     try:
-        SERVERS[args.server](app, args.host, args.port)
+        workers = (args.workers,) if args.server.startswith("gunicorn") else ()
+        SERVERS[args.server](app, args.host, args.port, *workers)
     except ModuleNotFoundError as error:
         print(f"{parser.prog}: error: {cannot_start(args.server, error)}", file=sys.stderr)
         return 2

@@ -310,6 +310,8 @@ class RequestParser:
         return request
 
     def _read_head(self):
+        if not self.buffer:
+            return False  # nothing yet: the usual case, asked after every request on keep-alive
         # Clients may send a stray CRLF after a body; RFC 9112 says to ignore it.
         while self.buffer[:2] == b"\r\n" or self.buffer[:1] == b"\n":
             del self.buffer[: 2 if self.buffer[:1] == b"\r" else 1]

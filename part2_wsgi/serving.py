@@ -166,11 +166,17 @@ def load_app(spec):
 # --- the listening socket ------------------------------------------------------------------
 
 
-def create_listening_socket(host, port, backlog=BACKLOG):
-    """socket, SO_REUSEADDR, bind, listen: as in part 1, now shared by every server."""
+def create_listening_socket(host, port, backlog=BACKLOG, reuse_port=False):
+    """socket, SO_REUSEADDR, bind, listen: as in part 1, now shared by every server.
+
+    ``reuse_port``: SO_REUSEPORT, so that several sockets can listen on one port (the
+    prefork server's ``--reuse-port``). Never by default: a second server started on a
+    port in use must fail with "address already in use", not share it in silence."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after Ctrl-C
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind((host, port))
     listener.listen(backlog)
     return listener
@@ -385,15 +391,17 @@ class ChildProcesses:
         delivers *one* SIGCHLD, not three. A handler that calls ``wait()`` once per signal
         therefore leaves zombies behind under load. So we loop, collecting every exited
         child, and WNOHANG makes ``waitpid`` return at once (with pid 0) when the others
-        are still running, instead of blocking."""
+        are still running, instead of blocking. Returns [(pid, wait status)] of those reaped."""
+        exited = []
         while True:
             try:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return  # no children at all
+                return exited  # no children at all
             if pid == 0:
-                return  # children remain, but none has exited yet
+                return exited  # children remain, but none has exited yet
             self.running.discard(pid)
+            exited.append((pid, status))
 
     def wait_for_free_slot(self):
         """Call before accept(): at the cap, the next clients wait in the backlog until a
@@ -401,8 +409,9 @@ class ChildProcesses:
         while len(self.running) >= self.limit:
             time.sleep(0.01)
 
-    def stop(self, grace=GRACE_PERIOD):
-        """Let children finish their requests for a grace period, then stop the rest.
+    def stop(self, grace=GRACE_PERIOD, last_signal=signal.SIGTERM):
+        """Let children finish their requests for a grace period, then stop the rest
+        with ``last_signal``.
 
         Only PIDs we have not reaped are signalled: until its parent reaps it, a child's
         PID cannot be given to another process, so the signal cannot hit a stranger."""
@@ -412,7 +421,7 @@ class ChildProcesses:
             self.reap()
             time.sleep(0.02)
         for pid in list(self.running):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, last_signal)
             os.waitpid(pid, 0)
             self.running.discard(pid)
 
@@ -442,7 +451,7 @@ def run(description, serve_forever, add_options=None, argv=None):
         signal.signal(signum, signal.default_int_handler)
     raise_open_file_limit()  # every connection is a descriptor: room for more than a thousand
     try:
-        listener = create_listening_socket(args.host, args.port)
+        listener = create_listening_socket(args.host, args.port, reuse_port=getattr(args, "reuse_port", False))
     except OSError as error:
         print(f"{program}: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
         return 1

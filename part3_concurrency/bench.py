@@ -5,7 +5,10 @@
     python part3_concurrency/bench.py --c10k      # 10,000 connections held by the select server
 
 Each server serves the same hello-world app (part2_wsgi/apps/hello_app.py) on a port of
-its own. ``wrk``, a load generator written in C, drives each one at several
+its own; servers with worker processes (prefork, gunicorn) get two each (``WORKERS``).
+Beside them runs ``bare-loop`` (part3_concurrency/bare_loop.py), a loop that parses
+nothing and answers fixed bytes: the pure-Python ceiling the others are read against.
+``wrk``, a load generator written in C, drives each one at several
 concurrency levels (open connections), with keep-alive (connections reused) and with
 ``Connection: close`` (a new TCP connection per request), in several interleaved rounds
 so that a passing disturbance of the machine hits every server alike. Per server and
@@ -16,6 +19,9 @@ Why wrk and not our own client? On 2 cores a Python client is slower than the se
 server it would measure (the README's benchmark section gives both figures), so it would
 measure itself. Without wrk installed, bench.py falls back to part3_concurrency/client.py
 and says that its figures are client-bound.
+
+A run that measured nothing (wrk failed, or no request got a successful answer) shows
+``error: ...`` in its row, never a figure.
 
 Read the figures as ratios, not absolutes: client and servers share this machine's
 cores, and a laptop on battery differs from one on mains. What carries over from one
@@ -40,6 +46,9 @@ from harness import ServerError, start_server
 from part2_wsgi.serving import OneLineParser
 
 APP = "part2_wsgi.apps.hello_app:app"
+# Servers with worker processes (prefork, gunicorn) get the same number, whatever the
+# machine's cores: the comparison is between servers, not between machines.
+WORKERS = 2
 # --quiet: no access log, as gunicorn and waitress keep none unless asked.
 OURS = {
     "part2": ["part2_wsgi/server.py", "--quiet"],
@@ -47,14 +56,18 @@ OURS = {
     "forking": ["part3_concurrency/forking_server.py", "--quiet"],
     "threaded": ["part3_concurrency/threaded_server.py", "--quiet"],
     "select": ["part3_concurrency/select_server.py", "--quiet"],
+    "prefork": ["part3_concurrency/prefork_server.py", "--quiet", "--workers", str(WORKERS)],
+    "asyncio": ["part3_concurrency/asyncio_server.py", "--quiet"],
 }
+# The least a pure-Python event loop does per request (no parsing, no app): the ceiling.
+CEILING = {"bare-loop": ["part3_concurrency/bare_loop.py"]}
 PEERS = {
     "wsgiref": ["part2_wsgi/mixmatch.py", "wsgiref"],
     "waitress": ["part2_wsgi/mixmatch.py", "waitress"],
-    "gunicorn-sync": ["part2_wsgi/mixmatch.py", "gunicorn-sync"],
-    "gunicorn-gthread": ["part2_wsgi/mixmatch.py", "gunicorn-gthread"],
+    "gunicorn-sync": ["part2_wsgi/mixmatch.py", "gunicorn-sync", "--workers", str(WORKERS)],
+    "gunicorn-gthread": ["part2_wsgi/mixmatch.py", "gunicorn-gthread", "--workers", str(WORKERS)],
 }
-SERVERS = {**OURS, **PEERS}
+SERVERS = {**OURS, **CEILING, **PEERS}
 MODES = ("keep-alive", "close")
 
 
@@ -70,6 +83,7 @@ class Measurement:
     errors: int
     peak_rss_kb: int
     client: str
+    failure: str = ""  # why this measurement has no figures (see LoadFailed)
 
 
 @dataclass
@@ -139,6 +153,7 @@ class PeakMemory:
 # --- driving the load -------------------------------------------------------------------------
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+NAN = float("nan")  # no figure: the row's note says why
 
 
 def parse_wrk(output):
@@ -156,11 +171,41 @@ def parse_wrk(output):
     return (float(rate[1]) if rate else 0.0), latency(50), latency(99), errors
 
 
+class LoadFailed(Exception):
+    """The load measured nothing worth a figure; its row says why instead of a number."""
+
+
+def wrk_failure(returncode, output):
+    """Why a wrk run is no measurement, or None: wrk failed, or no request succeeded.
+
+    wrk prints a report even when every connection was refused (0 requests, and a rate
+    of 0.00) or reset (socket errors, and a few requests): a figure made of that would
+    be a measurement of nothing, so the row must say what happened instead."""
+    if returncode != 0:
+        last_line = (output.strip().splitlines() or ["no output"])[-1]
+        return f"wrk exited with status {returncode}: {last_line[:120]}"
+    done = re.search(r"(\d+) requests in", output)
+    if done is None:
+        return "wrk printed no report"
+    requests = int(done[1])
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: .*", output)
+    errors = socket_errors[0] if socket_errors else "no socket errors"
+    if requests - (int(non_2xx[1]) if non_2xx else 0) <= 0:
+        return f"no successful response: {requests} requests; {errors}"
+    if socket_errors and sum(map(int, re.findall(r"\d+", errors))) >= requests:
+        return f"more socket errors than requests: {requests} requests; {errors}"
+    return None
+
+
 def run_wrk(url, concurrency, mode, seconds):
     command = ["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if mode == "close":
         command += ["-H", "Connection: close"]
     result = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 30)
+    failure = wrk_failure(result.returncode, result.stdout + result.stderr)
+    if failure:
+        raise LoadFailed(failure)
     return parse_wrk(result.stdout)
 
 
@@ -170,6 +215,8 @@ def run_python_client(url, concurrency, mode, seconds):
 
     result = run_load(url, concurrency, requests=max(concurrency, int(500 * seconds)), keep_alive=mode == "keep-alive")
     errors = sum(result.errors.values())
+    if errors >= len(result.records):
+        raise LoadFailed(f"no successful response: {errors} errors")
     return result.requests_per_second, result.latency_ms(50), result.latency_ms(99), errors
 
 
@@ -199,13 +246,20 @@ def measure_all(names, levels, rounds, seconds, progress=print):
                 for level in levels:
                     for name, server in servers.items():
                         with PeakMemory(server.pid) as memory:
-                            rate, p50, p99, errors = load(server.url + "/", level, mode, seconds)
+                            try:
+                                rate, p50, p99, errors = load(server.url + "/", level, mode, seconds)
+                                failure = ""
+                            except LoadFailed as error:
+                                rate, p50, p99, errors, failure = NAN, NAN, NAN, 0, str(error)
                         measurements.append(
-                            Measurement(name, mode, level, round_number, rate, p50, p99, errors, memory.peak, client)
+                            Measurement(
+                                name, mode, level, round_number, rate, p50, p99, errors, memory.peak, client, failure
+                            )
                         )
+                        figures = f"error: {failure}" if failure else f"{rate:9.0f} req/s  p99 {p99:8.2f} ms"
                         progress(
                             f"[{len(measurements)}/{total}] round {round_number} {mode:10} c={level:<5} {name:16} "
-                            f"{rate:9.0f} req/s  p99 {p99:8.2f} ms  errors {errors}"
+                            f"{figures}  errors {errors}"
                         )
     finally:
         for server in servers.values():
@@ -214,11 +268,22 @@ def measure_all(names, levels, rounds, seconds, progress=print):
 
 
 def summarise(measurements, unavailable, levels):
-    """Median over rounds; a row per unavailable server saying why."""
+    """Median over rounds; a row per unavailable server saying why. A failed round is not
+    averaged away: its row shows the error, and no figures."""
     groups = {}
     for m in measurements:
         groups.setdefault((m.server, m.mode, m.concurrency), []).append(m)
+    failed = {
+        key: next(m.failure for m in group if m.failure)
+        for key, group in groups.items()
+        if any(m.failure for m in group)
+    }
     rows = [
+        Row(*key, NAN, NAN, NAN, 0, max(m.peak_rss_kb for m in group), group[0].client, f"error: {failed[key]}")
+        for key, group in groups.items()
+        if key in failed
+    ]
+    rows += [
         Row(
             server,
             mode,
@@ -231,15 +296,12 @@ def summarise(measurements, unavailable, levels):
             group[0].client,
         )
         for (server, mode, level), group in groups.items()
+        if (server, mode, level) not in failed
     ]
     for name, reason in unavailable.items():
         for mode in MODES:
             for level in levels:
-                rows.append(
-                    Row(
-                        name, mode, level, float("nan"), float("nan"), float("nan"), 0, 0, "-", f"unavailable: {reason}"
-                    )
-                )
+                rows.append(Row(name, mode, level, NAN, NAN, NAN, 0, 0, "-", f"unavailable: {reason}"))
     return rows
 
 
@@ -274,7 +336,7 @@ def plot(rows, out, field, label, filename, log_y):
                 (r.concurrency, getattr(r, field)) for r in rows if r.server == server and r.mode == mode and not r.note
             )
             if points:
-                style = "-o" if server in OURS else "--s"
+                style = "-o" if server in OURS else ":^" if server in CEILING else "--s"
                 axis.plot(*zip(*points, strict=False), style, label=server, linewidth=2 if server in OURS else 1.2)
         axis.set_xscale("log")
         levels = sorted({row.concurrency for row in rows})
@@ -286,7 +348,7 @@ def plot(rows, out, field, label, filename, log_y):
         axis.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(label)
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
-    figure.suptitle(f"hello world, {label}: our servers (solid) and production servers (dashed)")
+    figure.suptitle(f"hello world, {label}: ours (solid), production servers (dashed), the bare loop (dotted)")
     figure.tight_layout()
     path = out / filename
     figure.savefig(path, dpi=100)

@@ -86,7 +86,8 @@ class WorkerPool:
         for number in range(size):
             threading.Thread(target=self.work, name=f"app-{number}", daemon=True).start()
 
-    def submit(self, function, *args):
+    def run(self, function, *args):
+        """Run ``function(*args)`` on a worker thread; nobody waits for its result."""
         self.jobs.put((function, args))
 
     def work(self):

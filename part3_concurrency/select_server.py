@@ -80,9 +80,12 @@ def send_some(sock, outbox):
 
 
 class SelectServer:
+    multiprocess = False  # other processes serve beside this one? (True in prefork_server.py)
+
     def __init__(self, listener, app, threads, host):
         self.app = app
-        self.server_address = (host, listener.getsockname()[1])
+        address = (host, listener.getsockname()[1])  # what build_environ needs, but the request:
+        self.environ_args = dict(server_address=address, multithread=bool(threads), multiprocess=self.multiprocess)
         self.selector = selectors.DefaultSelector()
         self.acceptor = Acceptor(self.selector, listener, self.add_client)
         self.mailbox = Mailbox(self.selector)  # how workers and signal handlers reach the loop
@@ -94,8 +97,8 @@ class SelectServer:
 
     # --- the loop: wait for readiness, then call what the ready socket's key holds ----------
 
-    def serve_forever(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
+    def serve_forever(self, signals=(signal.SIGINT, signal.SIGTERM)):
+        for signum in signals:
             signal.signal(signum, self.request_stop)
         try:
             while not self.stopping:
@@ -156,7 +159,7 @@ class SelectServer:
     def start_app(self, client, request):
         client.state = State.APP
         if self.workers:
-            return self.workers.submit(self.call_app, client, request)
+            return self.workers.run(self.call_app, client, request)
         self.app_running_in_loop = True
         try:
             self.call_app(client, request)  # --threads 0: the whole loop waits for the app
@@ -166,9 +169,7 @@ class SelectServer:
     # --- the app: in a worker thread (or, with --threads 0, in the loop) ----------------------
 
     def call_app(self, client, request):
-        environ = build_environ(
-            request, server_address=self.server_address, client_address=client.address, multithread=bool(self.workers)
-        )
+        environ = build_environ(request, client_address=client.address, **self.environ_args)
         try:
             response = run_app(self.app, environ, client.http, partial(self.send_from_app, client))
             log_request(client.address, request, response.status_code, response.bytes_sent)

@@ -34,6 +34,9 @@ SERVERS = [
     ["part3_concurrency/forking_server.py"],
     ["part3_concurrency/threaded_server.py"],
     ["part3_concurrency/select_server.py"],
+    ["part3_concurrency/prefork_server.py"],
+    ["part3_concurrency/asyncio_server.py"],
+    ["part3_concurrency/bare_loop.py"],
 ]
 
 

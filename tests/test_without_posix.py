@@ -58,6 +58,7 @@ def run(command, *args):
     [
         (["part3_concurrency/forking_server.py"], "this system has no fork() (Windows?); try threaded_server.py"),
         (["part3_concurrency/forking_mistakes.py"], "this system has no fork() (Windows?)"),
+        (["part3_concurrency/prefork_server.py"], "this system has no fork() (Windows?); try select_server.py"),
         (["part2_wsgi/mixmatch.py", "gunicorn-sync"], "runs on Unix only (it needs the fcntl module)"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else "",

@@ -8,6 +8,7 @@ thing a server must get right:
     POST /echo              the request body, sent back as it came (uploads, chunked)
     POST /json              the JSON body, parsed and sent back
     GET  /sleep?seconds=S   waits S seconds, then answers (concurrency demos)
+    GET  /cpu?ms=N          computes, in pure Python, for N ms of CPU time (the GIL, made visible)
     GET  /stream            a generator body with no Content-Length (chunked framing)
     GET  /error             raises, so the server must answer 500 and carry on
     anything else           404
@@ -20,10 +21,12 @@ Run it on the workshop's server, on the standard library's, or on waitress:
 
 import html
 import json
+import math
 import time
 from urllib.parse import parse_qs, parse_qsl
 
 MAX_SLEEP = 10.0
+MAX_CPU_MS = 10_000
 
 
 HTML = "text/html; charset=utf-8"
@@ -138,6 +141,27 @@ def sleep(environ, start_response):
     return respond(start_response, "200 OK", TEXT, f"slept {seconds:g}\n")
 
 
+def cpu(environ, start_response):
+    """Compute for N milliseconds of this thread's CPU time, then answer.
+
+    CPU time, not wall-clock time: a thread that waits for the GIL is not computing, so
+    four of these on four threads of one process take four times as long as one, and on
+    four processes they share the machine's cores instead."""
+    try:
+        ms = float(parse_qs(environ["QUERY_STRING"]).get("ms", ["100"])[0])
+    except ValueError:
+        ms = math.nan
+    if not math.isfinite(ms):
+        return respond(start_response, "400 Bad Request", TEXT, "ms must be a number\n")
+    ms = min(max(ms, 0.0), MAX_CPU_MS)
+    done_at = time.thread_time() + ms / 1000
+    rounds = 0
+    while time.thread_time() < done_at:
+        sum(number * number for number in range(1000))  # pure Python: it holds the GIL throughout
+        rounds += 1
+    return respond(start_response, "200 OK", TEXT, f"computed {ms:g} ms ({rounds} rounds)\n")
+
+
 def stream(environ, start_response):
     """A generator body and no Content-Length: the server must frame it (chunked)."""
     start_response("200 OK", [("Content-Type", TEXT)])
@@ -154,6 +178,7 @@ ROUTES = {
     ("POST", "/echo"): echo,
     ("POST", "/json"): echo_json,
     ("GET", "/sleep"): sleep,
+    ("GET", "/cpu"): cpu,
     ("GET", "/stream"): stream,
     ("GET", "/error"): error,
 }

@@ -1,0 +1,195 @@
+"""Lesson 4, model 5: prefork, the select loop on every core.
+
+    python part3_concurrency/prefork_server.py [module:app] [--workers N] [--reuse-port] [--host H] [--port P]
+
+One event loop runs on one core: Python's GIL lets one thread at a time run Python code,
+so the select server's worker threads overlap their *waiting*, not their computing. To
+use every core, run the loop in several processes. A *master* opens the listening
+socket, then forks ``--workers`` processes (one per core by default), each running the
+select server's loop (``SelectServer``) on that same socket: the kernel hands each new
+connection to whichever worker accepts it first. nginx, gunicorn and Apache's prefork
+MPM all work so.
+
+The master serves no client. It watches its workers: one that dies (a crash, the OOM
+killer, a ``kill -9``) is replaced at once, and the others serve on meanwhile. On Ctrl-C
+or SIGTERM it tells every worker to stop, gives requests in flight a grace period, and
+collects every exit status: no orphan, no zombie. Its signal handlers only set a flag and
+wake it through a pipe, as gunicorn's arbiter does: the real work happens in its loop.
+
+The thundering herd: every worker's selector watches the one listening socket, so a new
+connection wakes them all; one wins ``accept()``, the others find nobody waiting
+(BlockingIOError) and go back to sleep. Wasted wake-ups, harmless at a few workers.
+``--reuse-port`` gives each worker a listening socket of its own on the same port
+(SO_REUSEPORT): the kernel then spreads new connections over the sockets itself, and
+wakes one worker for each. Linux spreads them; macOS accepts the option, but lets one
+socket take every connection.
+"""
+
+import os
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+
+if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from part2_wsgi.serving import (
+    GRACE_PERIOD,
+    ChildProcesses,
+    count_option,
+    create_listening_socket,
+    run,
+    write_log_line,
+)
+from part3_concurrency.select_server import DEFAULT_THREADS, SelectServer
+
+RESTART_PAUSE = 1.0  # a worker that dies this soon after its start is replaced only after this pause
+
+
+class Worker(SelectServer):
+    """The select server's loop, in a worker process; it stops if its master is gone."""
+
+    multiprocess = True  # tell the app (wsgi.multiprocess): other processes serve requests beside it
+
+    def __init__(self, listener, app, threads, host):
+        super().__init__(listener, app, threads, host)
+        # One client per wake-up, then back to select(): every worker wakes for a new client
+        # (the herd), so the others take the next ones, and the clients spread over the workers.
+        self.acceptor.per_wake = 1
+
+    def check_deadlines(self):
+        super().check_deadlines()
+        # A master killed with SIGKILL cannot tell us to stop; nobody would reap or
+        # replace us. Our parent is then someone else (init): stop, as gunicorn's workers do.
+        if os.getppid() != self.master_pid and not self.stopping:
+            self.request_stop()
+
+
+class Master:
+    """Starts the workers, replaces those that die, and stops them all on Ctrl-C or SIGTERM."""
+
+    def __init__(self, listeners, app, args):
+        self.listeners = listeners  # one shared socket, or with --reuse-port one per worker
+        self.app, self.args = app, args
+        self.children = ChildProcesses(limit=args.workers)
+        self.slots = {}  # worker pid -> (its slot number, when it started)
+        self.not_before = {}  # slot -> earliest time to start it again (a worker that keeps dying)
+        self.stopping = False
+        self.wake_reader, self.wake_writer = os.pipe()
+        os.set_blocking(self.wake_writer, False)
+
+    # --- signals: set a flag, wake the loop, and nothing more -----------------------------
+
+    def on_signal(self, signum, frame):
+        if signum != signal.SIGCHLD:
+            self.stopping = True
+        try:
+            os.write(self.wake_writer, b"!")
+        except BlockingIOError:
+            pass  # the pipe is full of wake-ups already
+
+    def sleep(self, timeout):
+        """Wait for a signal (the pipe becomes readable) or the timeout, whichever first."""
+        if select.select([self.wake_reader], [], [], timeout)[0]:
+            os.read(self.wake_reader, 4096)
+
+    # --- the master's loop ----------------------------------------------------------------
+
+    def serve_forever(self):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(signum, self.on_signal)
+        try:
+            while not self.stopping:
+                self.collect_exited()
+                self.start_missing_workers()
+                self.sleep(timeout=1.0)
+        finally:
+            self.stop_workers()
+
+    def collect_exited(self):
+        for pid, status in self.children.reap():
+            slot, started = self.slots.pop(pid)
+            if not self.stopping:
+                write_log_line(f"prefork: worker {pid} {describe(status)}; starting another")
+            if time.monotonic() - started < RESTART_PAUSE:  # it died at once: do not fork in a tight loop
+                self.not_before[slot] = time.monotonic() + RESTART_PAUSE
+
+    def start_missing_workers(self):
+        taken = {slot for slot, _ in self.slots.values()}
+        for slot in range(self.args.workers):
+            if slot not in taken and time.monotonic() >= self.not_before.get(slot, 0):
+                self.start_worker(slot)
+
+    def start_worker(self, slot):
+        master_pid = os.getpid()  # read before the fork: the master may be gone by the time the worker asks
+        pid = self.children.fork()
+        if pid:
+            self.slots[pid] = (slot, time.monotonic())
+            return
+        # In the worker: the master's pipe and the other workers' sockets are not ours.
+        os.close(self.wake_reader)
+        os.close(self.wake_writer)
+        listener = self.listeners[slot % len(self.listeners)]
+        for other in self.listeners:
+            if other is not listener:
+                other.close()
+        code = 0
+        try:
+            worker = Worker(listener, self.app, self.args.threads, self.args.host)
+            worker.master_pid = master_pid
+            worker.serve_forever(signals=(signal.SIGTERM,))  # Ctrl-C is the master's to forward
+        except BaseException:
+            traceback.print_exc()  # a bug in the server: say so in its log
+            code = 1
+        os._exit(code)  # never return into the master's code (see forking_server.py)
+
+    def stop_workers(self):
+        """SIGTERM to every worker (each stops accepting and finishes its requests in flight),
+        then collect every exit status; a worker still there after the grace period is killed."""
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for pid in self.children.running:
+            os.kill(pid, signal.SIGTERM)
+        self.children.stop(grace=GRACE_PERIOD + 0.3, last_signal=signal.SIGKILL)
+        os.close(self.wake_reader)
+        os.close(self.wake_writer)
+
+
+def describe(status):
+    """A wait status in words: "exited with status 1", "was killed by SIGKILL"."""
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+def serve_forever(listener, app, args):
+    listeners = [listener]
+    if args.reuse_port:  # a socket of its own for each worker, all on the port `run` bound
+        port = listener.getsockname()[1]
+        listeners += [create_listening_socket(args.host, port, reuse_port=True) for _ in range(args.workers - 1)]
+    try:
+        Master(listeners, app, args).serve_forever()
+    finally:
+        for extra in listeners[1:]:
+            extra.close()
+
+
+def add_options(parser):
+    count_option("--workers", os.cpu_count() or 1, "worker processes, each an event loop")(parser)
+    count_option("--threads", DEFAULT_THREADS, "threads per worker that run the app; 0 runs it in the loop", 0)(parser)
+    parser.add_argument(
+        "--reuse-port", action="store_true", help="a listening socket per worker (SO_REUSEPORT): the kernel balances"
+    )
+
+
+if __name__ == "__main__":
+    if not hasattr(os, "fork"):
+        sys.exit("prefork_server.py: this system has no fork() (Windows?); try select_server.py")
+    if "--reuse-port" in sys.argv and not hasattr(socket, "SO_REUSEPORT"):
+        sys.exit("prefork_server.py: this system has no SO_REUSEPORT; run without --reuse-port")
+    sys.exit(
+        run("A prefork WSGI server: a master and --workers processes, each a select loop.", serve_forever, add_options)
+    )
