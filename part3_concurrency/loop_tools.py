@@ -129,6 +129,7 @@ class Acceptor:
                 self.selector.unregister(self.listener)
                 self.paused_until = time.monotonic() + ACCEPT_PAUSE
                 return
+            sock.setblocking(False)  # a loop's sockets never wait
             self.on_accept(sock, address)
 
     def resume_if_due(self, now):

@@ -50,7 +50,6 @@ class Client:
     """Everything the loop knows about one client."""
 
     def __init__(self, sock, address, on_ready):
-        sock.setblocking(False)
         disable_nagle(sock)
         self.sock, self.address = sock, address
         self.on_ready = partial(on_ready, self)  # the selector key's data: called when the socket is ready
