@@ -1,4 +1,4 @@
-"""Hostile clients and lying apps, against all five servers, as real processes.
+"""Hostile clients and lying apps, against every server, as real processes.
 
 What an attacker tries, and what each server must hold to (see the README's contract):
 
@@ -40,6 +40,8 @@ SERVERS = {
     "forking": "part3_concurrency/forking_server.py",
     "threaded": "part3_concurrency/threaded_server.py",
     "select": "part3_concurrency/select_server.py",
+    "prefork": "part3_concurrency/prefork_server.py",
+    "asyncio": "part3_concurrency/asyncio_server.py",
 }
 ALL = list(SERVERS)
 LYING_APP = "tests.lying_apps:app"
@@ -165,10 +167,11 @@ def test_twice_the_cap_of_trickling_clients_delay_a_request_by_at_most_two_head_
     assert elapsed < bound + 0.5, f"a normal request waited {elapsed:.1f} s behind 8 tricklers (bound {bound} s)"
 
 
-def test_a_thousand_trickling_clients_do_not_delay_the_select_server_and_are_each_dropped(serve, tricklers):
+@pytest.mark.parametrize("name", ["select", "asyncio", "prefork"])
+def test_a_thousand_trickling_clients_do_not_delay_an_event_loop_and_are_each_dropped(serve, tricklers, name):
     soft, hard = raise_descriptor_limit(2200)
     try:
-        server = serve(SERVERS["select"], LYING_APP, "--deadlines", "head=3,idle=3")
+        server = serve(SERVERS[name], LYING_APP, "--deadlines", "head=3,idle=3")
         slow = tricklers(server.address, 1000, every=0.5)
         for _ in range(3):
             status, elapsed = timed_get(server)
@@ -261,14 +264,18 @@ def test_an_app_that_calls_sys_exit_gets_a_500_and_the_server_goes_on(serve, nam
 
 
 def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    """Resident memory of a server, its worker processes included (prefork)."""
+    total = 0
+    for process in [pid, *children_of(pid)]:
+        try:
+            with open(f"/proc/{process}/status") as status:
+                total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass  # it exited while we looked
+    return total
 
 
-@pytest.mark.parametrize("name", ["select", "threaded"])
+@pytest.mark.parametrize("name", ["select", "threaded", "prefork", "asyncio"])
 def test_a_client_that_stops_reading_a_stream_does_not_fill_the_servers_memory(serve, name):
     server = start(serve, name)
     before = rss_kb(server.pid)
@@ -315,7 +322,7 @@ def reset(connection):
     connection.close()
 
 
-@pytest.mark.parametrize("name", ["forking", "threaded", "select"])
+@pytest.mark.parametrize("name", ["forking", "threaded", "select", "prefork", "asyncio"])
 def test_a_client_that_resets_an_idle_kept_alive_connection_is_not_logged(serve, name):
     server = start(serve, name, "--quiet")
     for _ in range(5):
@@ -358,7 +365,7 @@ def unread_bytes(server_port, client):
 
 # The servers that hold many connections in one process; the forking parent closes its
 # copy of each, and the iterative one holds one at a time.
-@pytest.mark.parametrize("name", ["threaded", "select"])
+@pytest.mark.parametrize("name", ["threaded", "select", "prefork"])
 def test_running_out_of_descriptors_pauses_accepting_and_recovers(serve, name):
     prlimit = require_program("prlimit")
     server = serve(SERVERS[name], LYING_APP, *SHORT, python=[prlimit, "--nofile=40:40", sys.executable])
