@@ -558,6 +558,7 @@ class Connection:
         if request is not None:
             self.state = State.RESPONDING
             self.request, self.continue_sent, self.body_started = request, False, None
+            self.framing = None  # decided by send_head, for this response
             return request
         if self.parser.has_partial_request:
             if self.state is State.IDLE:
@@ -580,9 +581,17 @@ class Connection:
     def connection_lost(self, reason):
         """The socket failed (a reset, say): close. A client that leaves between requests
         is normal, and says nothing to the log; one that leaves in the middle is not."""
-        quiet = self.state is State.IDLE and not self.parser.has_partial_request
+        between_requests = self.state is State.IDLE or self.response_sent()
+        quiet = between_requests and not self.parser.has_partial_request
         self.state = State.CLOSED
         return Close(None if quiet else f"went away: {reason}")
+
+    def response_sent(self):
+        """Every byte the response declared has been framed for sending: the client may have
+        it all, and leave, before the app's thread has said that it is done."""
+        if self.state is not State.RESPONDING:
+            return False
+        return self.framing == "none" or (self.framing == "length" and self.body_sent == self.declared_length)
 
     def refuse(self, error, problem, linger=True):
         """Answer with the error's status, then close. ``linger``: the client may still be

@@ -276,3 +276,21 @@ def test_no_read_deadline_while_the_app_has_the_request():
     http, _ = connection()
     received(http, GET)
     assert http.deadline() is None
+
+
+def test_a_reset_after_the_whole_response_was_framed_is_quiet():
+    # The select server's loop can send the last bytes, and see the client leave, before
+    # the app's thread has ended the response: that client left between requests.
+    http, _ = connection()
+    received(http, GET)
+    http.send_head("200 OK", [("Content-Length", "2")])
+    http.send_body(b"hi")
+    assert http.connection_lost(ConnectionResetError("reset")) == Close()
+
+
+def test_a_reset_while_the_response_is_unfinished_is_a_problem():
+    http, _ = connection()
+    received(http, GET)
+    http.send_head("200 OK", [("Content-Length", "5")])
+    http.send_body(b"hi")
+    assert "went away" in http.connection_lost(ConnectionResetError("reset")).problem

@@ -369,7 +369,7 @@ def unread_bytes(server_port, client):
 def test_running_out_of_descriptors_pauses_accepting_and_recovers(serve, name):
     prlimit = require_program("prlimit")
     server = serve(SERVERS[name], LYING_APP, *SHORT, python=[prlimit, "--nofile=40:40", sys.executable])
-    idle = [socket.create_connection(server.address, timeout=5) for _ in range(60)]
+    idle = [socket.create_connection(server.address, timeout=5) for _ in range(120)]  # prefork: 2 × 40 descriptors
     try:
         server.wait_for_log("cannot accept", timeout=10)
     finally:
