@@ -114,7 +114,10 @@ class Request:
     @property
     def wants_keep_alive(self):
         """Whether the client wants the connection kept open after this response."""
-        tokens = {token.strip().lower() for token in (self.header("Connection") or "").split(",")}
+        connection = self.header("Connection")
+        if connection is None:  # the usual case: the version decides
+            return self.version == "HTTP/1.1"
+        tokens = {token.strip().lower() for token in connection.split(",")}
         if self.version == "HTTP/1.1":
             return "close" not in tokens  # HTTP/1.1 keeps connections open by default
         return "keep-alive" in tokens  # HTTP/1.0 closes them unless asked
@@ -129,17 +132,19 @@ class Request:
 
 TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110's tchar: what names and methods are made of
 REQUEST_LINE = re.compile(rf"(?P<method>{TOKEN}) (?P<target>[^\x00-\x20\x7f]+) (?P<version>HTTP/\d\.\d)")
-HEADER_LINE = re.compile(rf"(?P<name>{TOKEN}):[ \t]*(?P<value>[^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
+# (A header value's surrounding blanks are stripped after the match: quicker than in the pattern.)
+HEADER_LINE = re.compile(rf"(?P<name>{TOKEN}):(?P<value>[^\x00-\x08\x0a-\x1f\x7f]*)")
 CHUNK_SIZE_LINE = re.compile(rb"(?P<size>[0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 # A line ends with CRLF; like most servers we also accept a bare LF (telnet, nc).
 END_OF_LINE = re.compile(rb"\r?\n")
+LINE_BREAK = re.compile(r"\r?\n")  # the same, in a head already decoded
 END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
 
 
 def parse_head(head, limits=Limits()):
     """Parse the request line and headers (bytes, without the blank line) into a Request."""
     # HTTP heads are octets; latin-1 maps each byte to one character and back.
-    lines = [line.decode("latin-1") for line in END_OF_LINE.split(head)]
+    lines = LINE_BREAK.split(head.decode("latin-1"))
     request_line = lines[0]
     if len(request_line) > limits.max_request_line:
         raise HTTPError(414, "the request line is too long")
@@ -199,7 +204,7 @@ def parse_header_line(line):
         # This also catches "Name : value": the space before the colon is forbidden,
         # because some servers would read a header named "Name " and others "Name".
         raise bad_request(f"malformed header line {line[:100]!r}")
-    return match["name"], match["value"]
+    return match["name"], match["value"].strip(" \t")
 
 
 # RFC 3986's authority, without the userinfo that HTTP forbids there: an IP literal in
@@ -217,7 +222,9 @@ def check_host(version, headers, authority):
         raise bad_request("HTTP/1.1 requests must carry a Host header")
     if len(hosts) > 1:
         raise bad_request("more than one Host header")
-    for host in [*hosts, *([authority] if authority is not None else [])]:
+    if authority is not None:
+        hosts.append(authority)
+    for host in hosts:
         if not HOST.fullmatch(host):
             raise bad_request(f"invalid host {host[:100]!r}")
 
@@ -313,7 +320,7 @@ class RequestParser:
         if not self.buffer:
             return False  # nothing yet: the usual case, asked after every request on keep-alive
         # Clients may send a stray CRLF after a body; RFC 9112 says to ignore it.
-        while self.buffer[:2] == b"\r\n" or self.buffer[:1] == b"\n":
+        while self.buffer.startswith((b"\r\n", b"\n")):
             del self.buffer[: 2 if self.buffer[:1] == b"\r" else 1]
         end = END_OF_HEAD.search(self.buffer)
         if end is None:
@@ -338,6 +345,8 @@ class RequestParser:
             raise HTTPError(431, "the request head is too large")
 
     def _read_fixed(self, length):
+        if length == 0:
+            return True  # no body: most requests
         take = min(length - len(self.body), len(self.buffer))
         self.body += self.buffer[:take]
         del self.buffer[:take]
@@ -632,14 +641,13 @@ class Connection:
         ``empty``: the app has finished and gave no body, so say Content-Length: 0 rather
         than start a chunked nothing. ``close``: end the connection after this response
         (after an app error, say)."""
-        request, status_code = self.request, int(status[:3])
+        request = self.request
         headers = list(headers)
-        self.declared_length = declared_content_length(headers)
-        has_body = response_has_body(request.method, status_code)
-        if empty and has_body and self.declared_length is None and request.version == "HTTP/1.1":
+        self.framing = response_framing(request, int(status[:3]), headers)
+        if empty and self.framing == "chunked":
             headers.append(("Content-Length", "0"))
-            self.declared_length = 0
-        self.framing = response_framing(request, status_code, headers)
+            self.framing = "length"
+        self.declared_length = declared_content_length(headers)
         self.keep_alive = (
             self.persistent
             and request.wants_keep_alive

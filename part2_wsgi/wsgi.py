@@ -44,7 +44,7 @@ def build_environ(request, *, server_address, client_address=("", 0), multithrea
         "SCRIPT_NAME": "",  # the app is mounted at the root of this server
         # PATH_INFO is decoded (%20 becomes a space), and PEP 3333 says how: bytes
         # decoded as latin-1, so every byte survives and the app can re-decode as UTF-8.
-        "PATH_INFO": unquote_to_bytes(request.path.encode("latin-1")).decode("latin-1"),
+        "PATH_INFO": percent_decode(request.path),
         "QUERY_STRING": request.query,  # left encoded: the app parses it
         "SERVER_NAME": server_name,
         "SERVER_PORT": str(server_port),
@@ -86,6 +86,13 @@ def add_header_variables(environ, request):
     if request.header("Transfer-Encoding"):
         # The parser de-chunked the body, so its length is now known: tell the app.
         environ["CONTENT_LENGTH"] = str(len(request.body))
+
+
+def percent_decode(path):
+    """Decode %XX escapes: "/a%20b" becomes "/a b", each byte one latin-1 character."""
+    if "%" not in path:
+        return path  # nothing to decode: most paths
+    return unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
 
 
 # --- the response ------------------------------------------------------------------------

@@ -54,8 +54,7 @@ class Mailbox:
     def drain(self, events):
         """The selector's callback: read the wake-up bytes away."""
         try:
-            while self.wake_reader.recv(4096):
-                pass
+            self.wake_reader.recv(4096)  # a byte or two: wake() sends one per turn; if more, the next turn reads them
         except BlockingIOError:
             pass
         # Clear the flag only now that the bytes are read, and before the loop runs the

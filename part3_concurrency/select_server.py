@@ -193,25 +193,25 @@ class SelectServer:
 
     def app_done(self, client):
         if client.state is State.APP:
-            if client.http.request is not None:  # the response was never finished (a bug): end it
-                client.http.end_connection()
+            client.http.end_connection()  # nothing to end, unless the response was left unfinished (a bug)
             client.state = State.READING
             self.advance(client)  # a pipelined request may be waiting already
 
     def flush(self, client):
         """Write what the socket takes now; let a waiting worker go on once below the mark."""
-        if client.state is State.CLOSED:
-            return
-        with client.lock:
-            try:
-                if client.outbox and send_some(client.sock, client.outbox):
-                    client.last_progress = time.monotonic()
-            except OSError as error:
-                return self.close(client, client.http.connection_lost(error))
-            if len(client.outbox) <= HIGH_WATER:
-                client.drained.notify_all()
-            sent_last = client.state is State.CLOSING and not client.outbox and client.linger_until is None
-        self.finish_closing(client) if sent_last else self.watch(client)
+        if client.outbox and client.state is not State.CLOSED:  # (a worker that fills an empty outbox posts a flush)
+            with client.lock:
+                was_full = len(client.outbox) > HIGH_WATER
+                try:
+                    if send_some(client.sock, client.outbox):
+                        client.last_progress = time.monotonic()
+                except OSError as error:
+                    return self.close(client, client.http.connection_lost(error))
+                if was_full and len(client.outbox) <= HIGH_WATER:
+                    client.drained.notify_all()
+        if client.state is State.CLOSING and not client.outbox and client.linger_until is None:
+            return self.finish_closing(client)
+        self.watch(client)
 
     def watch(self, client):
         """Tell the selector what to watch this socket for, from its state (a system call on change)."""
