@@ -83,6 +83,9 @@ def serve_waitress(app, host, port):
         server.close()
 
 
+GTHREAD_THREADS = 4  # app threads in each gunicorn gthread worker
+
+
 def serve_gunicorn(app, host, port, worker_class, workers):
     from gunicorn.app.base import BaseApplication  # only here: gunicorn is Unix-only
 
@@ -99,7 +102,7 @@ def serve_gunicorn(app, host, port, worker_class, workers):
                 "bind": f"{url_host(host)}:{port}",
                 "workers": workers,  # --workers: by default one per core, as gunicorn's docs start from
                 "worker_class": worker_class,
-                "threads": 4 if worker_class == "gthread" else 1,
+                "threads": GTHREAD_THREADS if worker_class == "gthread" else 1,
                 "when_ready": announce,
                 "loglevel": "warning",
             }

@@ -120,7 +120,7 @@ class HTTPProtocol(asyncio.Protocol):
                 self.transport.write(event.data)
             elif isinstance(event, Request):
                 self.app_running = True
-                self.server.workers.run(self.call_app, event)
+                self.server.start_app(self.call_app, event)
             elif isinstance(event, Close):
                 self.close(event)
 
@@ -245,6 +245,13 @@ class AsyncioServer:
         self.environ_args = dict(server_address=address, multithread=True, multiprocess=False)
         self.workers = WorkerPool(threads)  # daemon threads: see loop_tools.WorkerPool
         self.clients = set()
+
+    def start_app(self, call_app, request):
+        """Gather the requests of this turn, for the workers to take in one go (see
+        WorkerPool.dispatch): call_soon runs it after the callbacks of this turn."""
+        if not self.workers.gathered:
+            self.loop.call_soon(self.workers.dispatch)
+        self.workers.run(call_app, request)
 
     async def serve_forever(self):
         self.loop = asyncio.get_running_loop()

@@ -5,7 +5,8 @@
     python part3_concurrency/bench.py --c10k      # 10,000 connections held by the select server
 
 Each server serves the same hello-world app (part2_wsgi/apps/hello_app.py) on a port of
-its own; servers with worker processes (prefork, gunicorn) get two each (``WORKERS``).
+its own; servers with worker processes (prefork, gunicorn) get two each (``WORKERS``),
+and prefork gets as many app threads in each as gunicorn gthread (``THREADS``).
 Beside them runs ``bare-loop`` (part3_concurrency/bare_loop.py), a loop that parses
 nothing and answers fixed bytes: the pure-Python ceiling the others are read against.
 ``wrk``, a load generator written in C, drives each one at several
@@ -43,12 +44,14 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness import ServerError, start_server
+from part2_wsgi.mixmatch import GTHREAD_THREADS
 from part2_wsgi.serving import OneLineParser
 
 APP = "part2_wsgi.apps.hello_app:app"
 # Servers with worker processes (prefork, gunicorn) get the same number, whatever the
 # machine's cores: the comparison is between servers, not between machines.
 WORKERS = 2
+THREADS = str(GTHREAD_THREADS)
 # --quiet: no access log, as gunicorn and waitress keep none unless asked.
 OURS = {
     "part2": ["part2_wsgi/server.py", "--quiet"],
@@ -56,7 +59,8 @@ OURS = {
     "forking": ["part3_concurrency/forking_server.py", "--quiet"],
     "threaded": ["part3_concurrency/threaded_server.py", "--quiet"],
     "select": ["part3_concurrency/select_server.py", "--quiet"],
-    "prefork": ["part3_concurrency/prefork_server.py", "--quiet", "--workers", str(WORKERS)],
+    # prefork gets what gunicorn gthread gets: WORKERS processes of GTHREAD_THREADS app threads.
+    "prefork": ["part3_concurrency/prefork_server.py", "--quiet", "--workers", str(WORKERS), "--threads", THREADS],
     "asyncio": ["part3_concurrency/asyncio_server.py", "--quiet"],
 }
 # The least a pure-Python event loop does per request (no parsing, no app): the ceiling.

@@ -91,8 +91,7 @@ class SelectServer:
         self.workers = WorkerPool(threads) if threads else None
         self.clients = set()
         self.app_running_in_loop = False  # --threads 0: Ctrl-C must be able to interrupt it
-        self.stopping = False
-        self.next_check = 0.0  # when to look at the deadlines again
+        self.stopping, self.next_check = False, 0.0  # next_check: when to look at the deadlines again
 
     # --- the loop: wait for readiness, then call what the ready socket's key holds ----------
 
@@ -112,6 +111,8 @@ class SelectServer:
         self.mailbox.run_posted()  # what the workers finished meanwhile
         if time.monotonic() >= self.next_check:  # deadlines count in seconds: a look a second will do
             self.check_deadlines()
+        if self.workers:
+            self.workers.dispatch()  # the requests this turn started: see WorkerPool.dispatch
 
     def add_client(self, sock, address):
         client = Client(sock, address, self.on_ready)
@@ -134,10 +135,8 @@ class SelectServer:
         if client.state is State.CLOSING:  # lingering: discard what comes, until the client closes
             return None if data else self.close(client)
         client.http.receive_data(data)
-        if client.state is State.READING:
-            self.advance(client)
-        else:
-            self.watch(client)  # the client closed, or pipelines too much: stop reading for now
+        # While the app has the request, watch() stops reading if the client closed or pipelines too much.
+        self.advance(client) if client.state is State.READING else self.watch(client)
 
     def advance(self, client):
         """Carry out the protocol's events until it needs more bytes or the app has a request."""
@@ -239,7 +238,7 @@ class SelectServer:
             return self.close(client)
         try:
             client.sock.shutdown(socket.SHUT_WR)
-        except OSError:
+        except OSError:  # the client is gone already
             return self.close(client)
         client.linger_until = time.monotonic() + LINGER
         self.watch(client)
