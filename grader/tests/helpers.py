@@ -167,12 +167,14 @@ class StudentServer:
     its own, so that ``stop()`` kills it and every child it made.
     """
 
-    def __init__(self, part, name, app=None, max_threads=None):
+    def __init__(self, part, name, app=None, max_threads=None, response_size=None):
         command = [sys.executable, "-m", "grader.tests.launch", part, name]
         if app:
             command.append(app)
         if max_threads is not None:
             command += ["--max-threads", str(max_threads)]
+        if response_size is not None:
+            command += ["--response-size", str(response_size)]
         self.name = f"{name}()"
         self.process = subprocess.Popen(
             command,

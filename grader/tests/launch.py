@@ -3,6 +3,7 @@
     python -m grader.tests.launch part3 serve_forking grader.tests.apps:pid_app
     python -m grader.tests.launch part3 serve_threaded grader.tests.apps:counting_app --max-threads 2
     python -m grader.tests.launch part3 serve_select
+    python -m grader.tests.launch part3 serve_select --response-size 16000000   # a large RESPONSE
     python grader/tests/launch.py part2 serve_wsgi part2_wsgi.apps.flask_app:app --port 0   # your whole server
 
 It keeps the contract of every server in the workshop: listen on a free loopback port,
@@ -11,6 +12,10 @@ print ``Serving on http://HOST:PORT``, then call the stage (the workbook's, or w
 handler can be installed and ``fork`` is safe. If the stage raises, the exception goes
 to stderr as one line, ``GRADER-ERROR {"type": ..., "message": ..., "where": ...}``,
 which the check turns back into the student's own error.
+
+``--response-size N`` gives serve_select's fixed ``RESPONSE`` a body of N bytes (still
+ending in "Hello, select!"): more than a socket's buffers hold, so that a loop that waits
+to send all of it to one client is seen waiting.
 """
 
 import argparse
@@ -35,6 +40,12 @@ def where(error):
     return ""
 
 
+def large_response(size):
+    """A response like serve_select's RESPONSE, with a body of ``size`` bytes."""
+    body = b"." * (size - len(b"Hello, select!")) + b"Hello, select!"
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("part")
@@ -43,12 +54,15 @@ def main(argv=None):
     parser.add_argument("--max-threads", type=int)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--response-size", type=int)
     args = parser.parse_args(argv)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
     me = os.getpid()
     try:
         stage = load_exercise(args.part, args.name)
+        if args.response_size:
+            stage.__globals__["RESPONSE"] = large_response(args.response_size)
         listener = create_listening_socket(args.host, args.port)
         print(f"Serving on http://{args.host}:{listener.getsockname()[1]}", flush=True)
         arguments = [listener]

@@ -17,6 +17,7 @@ import pytest
 
 from grader.tests.helpers import (
     WAIT,
+    StudentError,
     StudentServer,
     children_of,
     open_descriptors,
@@ -35,8 +36,8 @@ def serve():
     """Start a stage as a server process; kill it, and every child it made, afterwards."""
     servers = []
 
-    def start(name, app=None, max_threads=None):
-        servers.append(StudentServer("part3", name, app, max_threads))
+    def start(name, app=None, max_threads=None, response_size=None):
+        servers.append(StudentServer("part3", name, app, max_threads, response_size))
         return servers[-1]
 
     yield start
@@ -273,6 +274,40 @@ def test_serve_select_is_not_held_up_by_a_quiet_client(serve):
                 )
             expect_fixed_response(data, closed, f"client {number + 1}, while another was quiet")
             assert time.monotonic() - started < 1
+
+
+LARGE = 16 * 1024 * 1024  # more than the kernel buffers for one socket (a few MB on loopback)
+
+
+@exercise("serve_select")
+def test_serve_select_sends_only_what_the_socket_takes(serve):
+    """A client that does not read its large response holds up nobody: send() what fits, never sendall()."""
+    server = serve("serve_select", response_size=LARGE)
+    with socket.socket() as stuck:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # set before connecting: a small window
+        stuck.settimeout(WAIT)
+        try:
+            stuck.connect(server.address)
+        except OSError:
+            server.check(wait=2)  # the stage died: its own error says why
+            raise
+        stuck.sendall(REQUEST)  # and never reads the answer
+        for number in range(3):
+            try:
+                data, closed = server.request(REQUEST, timeout=5)
+            except (StudentError, OSError) as error:
+                raise AssertionError(
+                    f"while one client did not read its {LARGE // 2**20} MB response: {error}. "
+                    "Call send() once per writable event and keep what it did not take: sendall() "
+                    "on a non-blocking socket fails once the socket's buffer is full"
+                ) from None
+            if not (data.endswith(b"Hello, select!") and closed):
+                raise AssertionError(
+                    f"while one client did not read its {LARGE // 2**20} MB response, client {number + 1} got "
+                    f"{len(data)} bytes of its own in 5 s, and the connection {'closed' if closed else 'stayed open'}: "
+                    "a loop that waits to send everything to one client stops every other; send() what the "
+                    "socket takes, and come back when the selector says it is writable again"
+                )
 
 
 @exercise("serve_select")
