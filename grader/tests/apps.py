@@ -2,6 +2,7 @@
 
 pid_app       "pid 1234": the process that ran the app (a child, for a forking server)
 counting_app  sleeps ?seconds=S, then says "peak N": the most requests in the app at once
+raising_app   /raise fails half way through its body (RuntimeError); anything else: "served"
 """
 
 import os
@@ -40,3 +41,16 @@ def counting_app(environ, start_response):
         with _lock:
             _inside -= 1
     return answer(start_response, f"peak {_peak}")
+
+
+def raising_app(environ, start_response):
+    if environ["PATH_INFO"] == "/raise":
+        return fail_half_way(start_response)
+    return answer(start_response, "served")
+
+
+def fail_half_way(start_response):
+    """A body that raises after its first piece: too late for a 500, so the error goes up."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"half a body"
+    raise RuntimeError("raising_app fails half way through /raise, on purpose")

@@ -29,6 +29,7 @@ from grader.tests.helpers import (
 exercise = pytest.mark.exercise
 PID_APP = "grader.tests.apps:pid_app"
 COUNTING_APP = "grader.tests.apps:counting_app"
+RAISING_APP = "grader.tests.apps:raising_app"
 
 
 @pytest.fixture
@@ -197,6 +198,50 @@ def test_serve_threaded_frees_its_slots(serve):
         pass  # a client that leaves without a word frees its slot too
     server.connect().close()
     body_of(server, "/after-two-silent-clients")
+
+
+@exercise("serve_threaded")
+def test_serve_threaded_frees_a_slot_when_serving_fails(serve):
+    """With max_threads=2, two requests whose app fails half way leave both slots free for the next client."""
+    server = serve("serve_threaded", RAISING_APP, max_threads=2)
+    for _ in range(2):
+        with server.connect() as client:
+            client.sendall(b"GET /raise HTTP/1.0\r\n\r\n")
+            read_until_closed(client, WAIT)  # half a body, then serve_connection lets the app's error out
+    try:
+        body_of(server, "/after-two-failures")
+    except AssertionError as error:
+        raise AssertionError(
+            f"with max_threads=2, after two requests whose app failed half way, the next client was not "
+            f"served ({error}): give the slot back in a finally, however serving the connection ended"
+        ) from None
+
+
+@exercise("serve_threaded")
+def test_serve_threaded_takes_a_slot_before_accepting(serve):
+    """With every thread busy, waiting clients stay in the listen backlog: none is accepted early."""
+    server = serve("serve_threaded", COUNTING_APP, max_threads=2)
+    before = open_descriptors(server.pid)
+    clients = []
+    try:
+        for path in ("/?seconds=1.5", "/?seconds=1.5", "/", "/"):
+            clients.append(server.connect())
+            clients[-1].sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        time.sleep(0.5)  # the two slow requests are in the app; the other two wait
+        server.check()
+        during = open_descriptors(server.pid)
+        if before is not None and during is not None:
+            assert during - before <= 2, (
+                f"with max_threads=2 and both threads busy, the server held {during - before} client connections "
+                "open: it accepted a client it had no thread for. Take a slot before accept(), so that the others "
+                "wait in the listen backlog"
+            )
+        for client in clients:
+            data, closed = read_until_closed(client, WAIT)
+            assert data.startswith(b"HTTP/1.") and closed, f"a client of four got {short(data)}"
+    finally:
+        for client in clients:
+            client.close()
 
 
 # --- serve_select -------------------------------------------------------------------------------------
