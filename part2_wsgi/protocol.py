@@ -137,14 +137,14 @@ HEADER_LINE = re.compile(rf"(?P<name>{TOKEN}):(?P<value>[^\x00-\x08\x0a-\x1f\x7f
 CHUNK_SIZE_LINE = re.compile(rb"(?P<size>[0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 # A line ends with CRLF; like most servers we also accept a bare LF (telnet, nc).
 END_OF_LINE = re.compile(rb"\r?\n")
-LINE_BREAK = re.compile(r"\r?\n")  # the same, in a head already decoded
+END_OF_DECODED_LINE = re.compile(r"\r?\n")  # the same, in a head already decoded to text
 END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
 
 
 def parse_head(head, limits=Limits()):
     """Parse the request line and headers (bytes, without the blank line) into a Request."""
     # HTTP heads are octets; latin-1 maps each byte to one character and back.
-    lines = LINE_BREAK.split(head.decode("latin-1"))
+    lines = END_OF_DECODED_LINE.split(head.decode("latin-1"))
     request_line = lines[0]
     if len(request_line) > limits.max_request_line:
         raise HTTPError(414, "the request line is too long")

@@ -24,6 +24,7 @@ from grader import core
 from grader.core import PARTS
 from harness import ROOT, start_server
 from part2_wsgi.serving import raise_open_file_limit
+from tests.test_grader import MISBEHAVING
 
 LAUNCHER = textwrap.dedent(
     """
@@ -121,19 +122,7 @@ def test_the_grader_stops_a_stubborn_check_without_process_groups(monkeypatch, t
     for part in PARTS:
         shutil.copy(ROOT / "exercises" / f"{part}.py", workbook / f"{part}.py")
     with open(workbook / "part2.py", "a", encoding="utf-8") as file:
-        file.write(STUBBORN_CHUNK)
+        file.write("\n\n" + textwrap.dedent(MISBEHAVING["part2"]))  # a chunk() that swallows the time limit
     monkeypatch.delattr(os, "killpg")
     result = core.run_exercise(core.find_exercise("part2", "chunk"), workbook=workbook, timeout=1)
     assert not result.passed and "stopped after" in result.message, result.message
-
-
-STUBBORN_CHUNK = """
-
-def chunk(data):  # loops forever and swallows the time limit's exception
-    import time
-    while True:
-        try:
-            time.sleep(10)
-        except BaseException:
-            pass
-"""

@@ -227,7 +227,12 @@ def test_serve_threaded_takes_a_slot_before_accepting(serve):
         for path in ("/?seconds=1.5", "/?seconds=1.5", "/", "/"):
             clients.append(server.connect())
             clients[-1].sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
-        time.sleep(0.5)  # the two slow requests are in the app; the other two wait
+        if before is not None:
+            # Once both threads have their slow client, give a server that accepts early a moment to do so.
+            deadline = time.monotonic() + WAIT
+            while open_descriptors(server.pid) < before + 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.3)
         server.check()
         during = open_descriptors(server.pid)
         if before is not None and during is not None:
