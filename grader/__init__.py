@@ -9,14 +9,18 @@ From a notebook, one exercise at a time:
     from grader import grade
     result = grade("part1", "serve_echo")          # prints a one-row table; never raises
     result = grade("part1", "serve_echo", hint=True)   # and reveals its next hint
+    compare_with_reference("part2", "run_app")     # grades it; shows the reference once yours passes
 
 See ``grader/core.py`` for how each exercise is run in isolation, and
 ``grader/tests/`` for the checks themselves.
 """
 
-from grader.core import format_hints, format_table, reveal_next_hint, run, select
+import inspect
 
-__all__ = ["grade", "Report"]
+from grader.core import find_exercise, format_hints, format_table, reveal_next_hint, run, select
+from grader.workbook import display
+
+__all__ = ["grade", "compare_with_reference", "Report"]
 
 
 class Report:
@@ -47,3 +51,26 @@ def grade(part=None, exercise=None, solutions=False, workbook=None, hint=False):
         first = failing[0].exercise
         print("\n" + format_hints(first, reveal_next_hint(first, workbook)), flush=True)
     return Report(results)
+
+
+def compare_with_reference(part, exercise, workbook=None):
+    """Grade one exercise; print the reference solution only if the student's own passes.
+
+    A notebook that printed the reference right after an exercise would hand out the
+    answer to whoever runs every cell. So the reference is earned: until the exercise
+    passes, this says what still fails and prints no reference code.
+    """
+    report = grade(part, exercise, workbook=workbook)
+    if not report.passed:
+        print(
+            f"\nThe reference {exercise}() is shown here once yours passes; "
+            f"fix what the table says first (python -m grader {part} {exercise} --hint for a hint).",
+            flush=True,
+        )
+        return report
+    module_name, _, attribute = find_exercise(part, exercise).reference.partition(":")
+    reference = getattr(__import__(module_name, fromlist=[attribute]), attribute)
+    where = display(inspect.getsourcefile(reference))
+    print(f"\nYours passes. The reference, from {where}, to compare with yours:\n", flush=True)
+    print(inspect.getsource(reference), flush=True)
+    return report

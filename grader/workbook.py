@@ -26,6 +26,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The workbook as handed out, untouched: what the grader's own tests grade as "the
+# stubs", whatever the student has written in exercises/ since.
+STUBS = ROOT / "grader" / "stubs"
 TARGET_VARIABLE = "GRADER_TARGET"
 WORKBOOK_VARIABLE = "GRADER_WORKBOOK"
 

@@ -12,15 +12,24 @@
   ``--hint`` reveals the hints one at a time and remembers how many.
 * A student's serve_wsgi, built from the reference pieces, serves Flask and Django
   through wsgiref.validate.
+* Wrong solutions a student would plausibly write (``tests/mutants/``) fail their own
+  exercise, with a message that says what to change, and nothing else.
+* Whatever the workbook holds, this suite passes: the checks of "the stubs" grade the
+  untouched copy in ``grader/stubs/``, and a student's code only ever runs in the
+  grader's own processes, never in this one.
 
-The grader runs real subprocesses here, a few dozen of them: these tests take about half
-a minute.
+The grader runs real subprocesses here, a few dozen of them: these tests take a few
+minutes, most of it grading the mutants.
 """
 
+import filecmp
+import importlib.util
 import inspect
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -32,7 +41,9 @@ import pytest
 
 from grader import core
 from grader.core import EXERCISES, PARTS, find_exercise
-from grader.workbook import ROOT, load_workbook_module
+from grader.workbook import ROOT, STUBS
+from tests import mutants
+from tests.conftest import IN_CI
 
 TOTAL_POINTS = sum(exercise.points for exercise in EXERCISES)
 REQUIRED_POINTS = sum(exercise.points for exercise in EXERCISES if exercise.track == "required")
@@ -64,7 +75,9 @@ def by_name(results):
 @pytest.fixture(scope="module")
 def stubs(tmp_path_factory):
     """The grader on the untouched workbook, every check run."""
-    return run_grader("--every-check", json_file=tmp_path_factory.mktemp("stubs") / "results.json")
+    return run_grader(
+        "--every-check", "--workbook", str(STUBS), json_file=tmp_path_factory.mktemp("stubs") / "results.json"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +227,7 @@ def copy_workbook(tmp_path):
     workbook = tmp_path / "workbook"
     workbook.mkdir()
     for part in PARTS:
-        shutil.copy(ROOT / "exercises" / f"{part}.py", workbook / f"{part}.py")
+        shutil.copy(STUBS / f"{part}.py", workbook / f"{part}.py")
     return workbook
 
 
@@ -418,8 +431,17 @@ def reference_of(exercise):
     return getattr(__import__(module, fromlist=[name]), name)
 
 
+def load_stubs(part):
+    """The untouched workbook's part, loaded under a name of its own: whatever the student
+    wrote in exercises/ never runs in this process."""
+    spec = importlib.util.spec_from_file_location(f"untouched_{part}", STUBS / f"{part}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def stub_of(exercise):
-    return getattr(load_workbook_module(exercise.part), exercise.name)
+    return getattr(load_stubs(exercise.part), exercise.name)
 
 
 def stub_hint(exercise):
@@ -452,3 +474,81 @@ def test_exercises_run_from_easy_to_hard():
             assert points == sorted(points), f"{part}, {track}: exercises should go from easy (few points) to hard"
     tracks = [exercise.track for exercise in EXERCISES]
     assert tracks == sorted(tracks, key=list(core.TRACKS).index), "the required track comes first"
+
+
+def test_the_handed_out_workbook_is_the_untouched_copy():
+    """exercises/ as committed is grader/stubs/: the copy these tests grade as "the stubs"."""
+    different = [part for part in PARTS if not filecmp.cmp(ROOT / "exercises" / f"{part}.py", STUBS / f"{part}.py")]
+    if different and not IN_CI:
+        pytest.skip(f"exercises/ holds your own work ({', '.join(different)}); grader/stubs/ keeps the untouched copy")
+    assert not different, f"exercises/ and grader/stubs/ differ in {different}: edit both, they are handed out alike"
+
+
+# --- wrong solutions fail their own exercise, and only it -----------------------------------------
+
+MUTANTS = mutants.every_mutant()
+
+
+@pytest.fixture(scope="module")
+def mutant_results(tmp_path_factory):
+    """Every mutant graded: a round of workbooks, each holding at most one per exercise."""
+    graded = {}
+    for number, round_ in enumerate(mutants.rounds(MUTANTS)):
+        results = mutants.grade_round(round_, tmp_path_factory.mktemp(f"mutants{number}"))
+        for mutant in round_:
+            graded[mutant] = results
+    return graded
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.id)
+def test_a_wrong_solution_fails_its_own_exercise_and_says_what_to_change(mutant, mutant_results):
+    results = mutant_results[mutant]
+    problem = mutants.verdict(mutant, results)
+    assert problem is None, problem
+    others = {name: result.message for name, result in results.items() if name != f"{mutant.part}.{mutant.exercise}"}
+    mutated = {f"{other.part}.{other.exercise}" for other, graded in mutant_results.items() if graded is results}
+    failing = {name: message for name, message in others.items() if name not in mutated and message}
+    assert not failing, f"exercises no mutant touched fail beside it: {failing}"
+
+
+def test_every_required_exercise_has_wrong_solutions_to_fail():
+    covered = {mutant.exercise for mutant in MUTANTS}
+    missing = [exercise.id for exercise in EXERCISES if exercise.track == "required" and exercise.name not in covered]
+    assert not missing, f"no mutant proves these exercises fail wrong code: {missing}"
+
+
+# --- whatever the workbook holds, the rest of the suite is safe --------------------------------------
+
+SIGCHLD_REAPER = """
+    import os as _os
+    import signal as _signal
+
+
+    def serve_forking(listener, app):  # a reaper that swallows every child's exit status
+        def reap(signum, frame):
+            try:
+                while _os.waitpid(-1, _os.WNOHANG)[0]:
+                    pass
+            except ChildProcessError:
+                pass
+
+        _signal.signal(_signal.SIGCHLD, reap)
+        from part3_concurrency.minimal_servers import serve_forking as reference
+
+        reference(listener, app)
+    """
+
+
+@pytest.mark.timeout(180)
+def test_grading_a_solved_workbook_or_a_reaper_leaves_this_process_untouched(tmp_path):
+    solved = tmp_path / "solved"
+    subprocess.run([sys.executable, "-m", "grader", "--export-solutions", str(solved)], cwd=ROOT, check=True)
+    append(solved, "part3", SIGCHLD_REAPER)
+    returncode, stdout, results, seconds = run_grader("--workbook", str(solved), json_file=tmp_path / "r.json")
+    assert returncode == 0 and results["score"] == TOTAL_POINTS, stdout
+    # The student's handlers, threads and globals stayed in the grader's processes: here
+    # a child's exit status is still what it was, and SIGCHLD has its default handler.
+    assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+    assert subprocess.run([sys.executable, "-c", "raise SystemExit(2)"]).returncode == 2
+    assert os.environ.get("GRADER_WORKBOOK") is None

@@ -18,6 +18,7 @@ import zipfile
 import pytest
 
 from grader.core import EXERCISES, PARTS, ROOT
+from grader.workbook import STUBS
 
 FULL_MARKS = sum(exercise.points for exercise in EXERCISES)
 
@@ -64,7 +65,7 @@ def test_the_zip_has_the_scripts_at_its_root_and_no_clutter(autograder_zip):
 
 @pytest.mark.timeout(120)
 def test_the_untouched_stubs_score_zero(autograder_zip, tmp_path):
-    results = autograde(autograder_zip, tmp_path, [ROOT / "exercises" / f"{part}.py" for part in PARTS])
+    results = autograde(autograder_zip, tmp_path, [STUBS / f"{part}.py" for part in PARTS])
     assert results["score"] == 0
     assert len(results["tests"]) == len(EXERCISES)
     assert all(test["status"] == "failed" for test in results["tests"])
@@ -88,7 +89,7 @@ def test_the_exported_reference_scores_full_marks(autograder_zip, tmp_path):
 
 @pytest.mark.timeout(120)
 def test_a_missing_file_is_named_in_the_results(autograder_zip, tmp_path):
-    results = autograde(autograder_zip, tmp_path, [ROOT / "exercises" / "part1.py"])
+    results = autograde(autograder_zip, tmp_path, [STUBS / "part1.py"])
     assert results["output"].startswith("Not found in the submission (or found twice): part2.py, part3.py.")
     part3 = [test for test in results["tests"] if test["name"].startswith("part3.")]
     assert part3 and all("there is no" in test["output"] and "part3.py" in test["output"] for test in part3)

@@ -22,6 +22,7 @@ import pytest
 import harness
 from grader import core
 from grader.core import PARTS
+from grader.workbook import STUBS
 from harness import ROOT, start_server
 from part2_wsgi.serving import raise_open_file_limit
 from tests.test_grader import MISBEHAVING
@@ -120,7 +121,7 @@ def test_the_grader_stops_a_stubborn_check_without_process_groups(monkeypatch, t
     workbook = tmp_path / "workbook"
     workbook.mkdir()
     for part in PARTS:
-        shutil.copy(ROOT / "exercises" / f"{part}.py", workbook / f"{part}.py")
+        shutil.copy(STUBS / f"{part}.py", workbook / f"{part}.py")
     with open(workbook / "part2.py", "a", encoding="utf-8") as file:
         file.write("\n\n" + textwrap.dedent(MISBEHAVING["part2"]))  # a chunk() that swallows the time limit
     monkeypatch.delattr(os, "killpg")

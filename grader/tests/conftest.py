@@ -127,8 +127,8 @@ def failure_line(excinfo, item):
         limit = f"{float(timeout):g} s" if timeout else "its time limit"
         return f"timed out after {limit}: an endless loop, or waiting for bytes that never come?"
     if isinstance(error, AssertionError):
-        return first_line(error) or f"an assertion failed ({where(excinfo)})"
-    return f"{type(error).__name__}: {first_line(error)} ({where(excinfo)})"
+        return first_line(error) or "an assertion failed" + where(excinfo)
+    return f"{type(error).__name__}: {first_line(error)}{where(excinfo)}"
 
 
 def first_line(error):
@@ -137,11 +137,14 @@ def first_line(error):
 
 
 def where(excinfo):
-    """The innermost line of the workbook in the traceback, or else of the test."""
-    frames = traceback.extract_tb(excinfo.tb)
+    """The innermost line of the workbook in the traceback, as " (part2.py, line 12: ...)".
+
+    Only the student's own lines are named: a line of the grader's checks tells the
+    student nothing they can change. An error raised in the checks (a StudentError from
+    the server's own process, say) carries the student's line in its message already.
+    """
     book = str(workbook_dir().resolve())
-    for frame in reversed(frames):
+    for frame in reversed(traceback.extract_tb(excinfo.tb)):
         if os.path.abspath(frame.filename).startswith(book):
-            return f"{os.path.basename(frame.filename)}, line {frame.lineno}: {frame.line}"
-    frame = frames[-1]
-    return f"{os.path.basename(frame.filename)}, line {frame.lineno}"
+            return f" ({os.path.basename(frame.filename)}, line {frame.lineno}: {frame.line})"
+    return ""

@@ -1,0 +1,171 @@
+"""The workbook's text: every pointer lands, and no notebook gives an answer away.
+
+A stub's docstring says where the notebook prepares it ("Prepared by:
+notebooks/02_wsgi.ipynb, section 3.4 (The loop, with Flask and Django); graded at its
+end"), and its hints say where to read ("Notebook 02, section 3.4 runs ..."). A student who
+follows a pointer to a section that was renamed, moved or never existed is lost at the
+moment they needed help. So each pointer is checked against the notebooks themselves:
+
+* the section exists, and the title in parentheses is its heading, word for word;
+* the section the docstring says grades the exercise holds the cell that grades it.
+
+And a notebook shows a reference solution only once the student's own exercise passes
+(``compare_with_reference``): no cell prints, with ``inspect.getsource`` or by reading its
+file, a reference function that a stub asks the student to write, or a function of the
+reference that such a function calls (the reaper that ``serve_forking`` installs, say).
+
+The docstrings are read from the untouched copy of the workbook (``grader/stubs/``) with
+``ast``: nothing of the student's runs here, and their edits cannot break these tests.
+"""
+
+import ast
+import json
+import re
+
+import pytest
+
+from grader.core import EXERCISES
+from grader.workbook import ROOT, STUBS
+
+NOTEBOOKS = ROOT / "notebooks"
+HEADING = re.compile(r"^#{1,3} (\d+(?:\.\d+)?)\.? (.+)$")
+SECTION_NUMBER = re.compile(r"(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?")
+
+
+def sections_of(notebook):
+    """{"3.4": {"title": ..., "code": [source of each code cell in it]}}; a section holds
+    its subsections' cells too ("3" holds those of 3.1, 3.2 ...)."""
+    cells = json.loads((NOTEBOOKS / notebook).read_text(encoding="utf-8"))["cells"]
+    sections, current = {}, []
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            for line in source.splitlines():
+                match = HEADING.match(line)
+                if match:
+                    number = match[1]
+                    sections[number] = {"title": match[2].replace("`", "").strip(), "code": []}
+                    parent = number.split(".")[0]
+                    current = [sections[number]] + ([sections[parent]] if parent != number else [])
+        elif cell["cell_type"] == "code":
+            for section in current:
+                section["code"].append(source)
+    return sections
+
+
+def titled_sections(text):
+    """[(number, title)] of every "3.4 (Title)" in ``text``; titles may hold "()" pairs."""
+    found = []
+    for match in re.finditer(r"(\d+(?:\.\d+)?)(?:-\d+(?:\.\d+)?)? \(", text):
+        depth, end = 1, match.end()
+        while depth and end < len(text):
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        found.append((match[1], text[match.end() : end - 1]))
+    return found
+
+
+def stub_docstrings(part):
+    """{function name: docstring} of the untouched workbook's part, read without running it."""
+    tree = ast.parse((STUBS / f"{part}.py").read_text(encoding="utf-8"))
+    return {node.name: ast.get_docstring(node) for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def prepared_by(exercise):
+    """(notebook file, the "Prepared by" paragraph, folded onto one line) of an exercise."""
+    doc = stub_docstrings(exercise.part)[exercise.name]
+    paragraph = " ".join(doc.split("Prepared by:", 1)[1].split("\n\n", 1)[0].split())
+    notebook = re.search(r"notebooks/(\w+\.ipynb)", paragraph)
+    assert notebook, f"{exercise.id}: the 'Prepared by' paragraph names no notebook: {paragraph}"
+    return notebook[1], paragraph
+
+
+def numbers_in(text):
+    """Every section number in a "sections 3.1-3.5 and 4" phrase, ranges unfolded to their ends."""
+    numbers = []
+    for match in SECTION_NUMBER.finditer(text):
+        numbers += [number for number in match.groups() if number]
+    return numbers
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda exercise: exercise.id)
+def test_the_docstring_names_sections_by_their_titles(exercise):
+    notebook, paragraph = prepared_by(exercise)
+    sections = sections_of(notebook)
+    named = titled_sections(paragraph.split("graded", 1)[0])
+    assert named, f"{exercise.id}: 'Prepared by' names no section with its title: {paragraph}"
+    for number, title in named:
+        assert number in sections, f"{exercise.id}: {notebook} has no section {number}"
+        assert sections[number]["title"] == title.replace("`", ""), (
+            f"{exercise.id}: section {number} of {notebook} is titled {sections[number]['title']!r}, "
+            f"the docstring says {title!r}"
+        )
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda exercise: exercise.id)
+def test_the_section_that_grades_it_holds_its_grading_cell(exercise):
+    notebook, paragraph = prepared_by(exercise)
+    sections = sections_of(notebook)
+    graded = paragraph.split("graded", 1)[1] if "graded" in paragraph else ""
+    assert graded, f"{exercise.id}: the docstring does not say where the notebook grades it: {paragraph}"
+    phrase = graded.split(". ", 1)[0]  # "in 3.8", "at its end", "at the end of section 3"
+    where = [titled_sections(paragraph)[-1][0]] if "its end" in phrase else numbers_in(phrase)
+    cell = re.compile(rf"""(grade|compare_with_reference)\(\s*["']{exercise.part}["'],\s*["']{exercise.name}["']""")
+    assert where, f"{exercise.id}: cannot tell which section grades it: {paragraph}"
+    holding = [number for number in where if any(cell.search(code) for code in sections[number]["code"])]
+    assert holding, f"{exercise.id}: {notebook} section {' or '.join(where)} holds no cell that grades it"
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda exercise: exercise.id)
+def test_the_hints_and_the_registry_name_sections_that_exist(exercise):
+    pointers = [(exercise.notebook.split(",")[0], exercise.notebook.split(",", 1)[1])]
+    for hint in exercise.hints:
+        for match in re.finditer(r"[Nn]otebook (\d\d), (sections? [\d.\-, and]+)", hint):
+            notebook = next(path.name for path in NOTEBOOKS.glob(f"{match[1]}_*.ipynb"))
+            pointers.append((notebook, match[2]))
+    for notebook, text in pointers:
+        sections = sections_of(notebook)
+        numbers = numbers_in(text)
+        assert numbers, f"{exercise.id}: no section number in {text!r}"
+        missing = [number for number in numbers if number not in sections]
+        assert not missing, f"{exercise.id}: {notebook} has no section {', '.join(missing)} ({text!r})"
+
+
+# --- no notebook prints an answer before it is earned ---------------------------------------------
+
+
+def answers():
+    """{(module, name)} of each function a student is asked to write, and of each function
+    of its reference module that it uses: printing any of them gives the answer away."""
+    found = set()
+    for exercise in EXERCISES:
+        module_name, _, name = exercise.reference.partition(":")
+        module = module_name.rpartition(".")[2]
+        tree = ast.parse((ROOT / (module_name.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
+        functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+        found.add((module, name))
+        if name in functions:
+            used = {node.id for node in ast.walk(functions[name]) if isinstance(node, ast.Name)}
+            found |= {(module, helper) for helper in used if helper in functions}
+    return found
+
+
+def code_cells(notebook):
+    cells = json.loads((NOTEBOOKS / notebook).read_text(encoding="utf-8"))["cells"]
+    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("notebook", sorted(path.name for path in NOTEBOOKS.glob("*.ipynb")))
+def test_no_cell_prints_a_reference_solution_before_it_is_earned(notebook):
+    shown = []
+    answered = answers()
+    for source in code_cells(notebook):
+        for module, name in re.findall(r"getsource\(\s*(?:(\w+)\.)?(\w+)\s*\)", source):
+            if (module, name) in answered or (not module and name in {name for _, name in answered}):
+                shown.append(f"inspect.getsource of {module or '?'}.{name}")
+        if "read_text" in source:
+            shown += [f"the whole of {module}.py" for module in {m for m, _ in answered} if f'"{module}.py"' in source]
+    assert not shown, (
+        f"{notebook} prints reference solutions without waiting for the student's own to pass: {shown}; "
+        "use compare_with_reference(part, exercise)"
+    )
