@@ -32,7 +32,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi.serving import AppLoadError, OneLineParser, count_option, load_app, make_parser, url_host
+from part2_wsgi.command_line import AppLoadError, OneLineParser, count_option, load_app, make_parser, url_host
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -154,7 +154,7 @@ def main(argv=None):
     except AppLoadError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
-    # As in serving.run: SIGTERM stops the server the same clean way as Ctrl-C.
+    # As in command_line.run: SIGTERM stops the server the same clean way as Ctrl-C.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
     try:

@@ -1,4 +1,4 @@
-"""Lesson 3, room 1: HTTP/1.1 as bytes in, requests out, and never a socket.
+"""Lesson 3, the protocol: HTTP/1.1 as bytes in, requests out, and never a socket.
 
 Part 1 read a request and answered it in one breath, mixing socket calls with parsing.
 Here the parsing stands alone: a ``RequestParser`` is *fed* whatever bytes arrived, in
@@ -17,9 +17,10 @@ The second part goes the other way: status line, headers and body framing
 
 The last part, ``Connection``, holds the rules of one whole conversation, as h11's
 ``Connection`` does: when to send ``100 Continue``, whether the connection outlives the
-response, what happens after an error, how long the client may take, and that a response
-body never runs past the Content-Length it declared. The servers only carry out what it
-decides: they move bytes and keep time.
+response, what happens after an error, how long the client may take to send and to read,
+how to close without losing the last answer, and that a response body never runs past the
+Content-Length it declared. The servers only carry out what it decides: they move bytes
+and keep time.
 
 The rules come from RFC 9112 (HTTP/1.1 message syntax). Where a request could be read
 two ways (both Content-Length and Transfer-Encoding, two different Content-Lengths, a
@@ -83,6 +84,7 @@ class Deadlines:
     body_min_rate: int = 500  # ... plus one second per this many bytes received
     idle: float = 5.0  # a kept-alive connection waits this long for the next request
     send: float = 10.0  # a client that takes none of its response for this long is dropped
+    linger: float = 1.0  # after the last answer, how long we read and discard what still comes
 
 
 # --- the request ------------------------------------------------------------------------
@@ -469,6 +471,7 @@ class State(Enum):
     IDLE = "waiting for a request"  # nothing of the next request has arrived
     RECEIVING = "receiving a request"  # some of it has: its deadline runs
     RESPONDING = "responding"  # the app has the request; the response is being written
+    LINGERING = "lingering"  # our side is shut; what the client still sends is discarded
     CLOSED = "closed"  # nothing more is read or written
 
 
@@ -489,21 +492,12 @@ class Send(NamedTuple):
 class Close(NamedTuple):
     """Close the connection. ``problem`` says what went wrong, for the log (None: a normal
     end); ``status`` is the error response just sent, if any; ``linger``: the client may
-    still be sending, so close gently (see serving.close_gently)."""
+    still be sending, so shut down our sending side and read on for a moment before
+    closing (see ``Connection.start_lingering``)."""
 
     problem: str | None = None
     status: int | None = None
     linger: bool = False
-
-
-class ResponseError(Exception):
-    """The app broke its own response's framing; the connection must close after ``data``.
-
-    ``data`` is what may still be sent (the bytes up to the declared length)."""
-
-    def __init__(self, message, data=b""):
-        super().__init__(message)
-        self.data = data
 
 
 class Connection:
@@ -520,9 +514,13 @@ class Connection:
     ``next_event()`` answers with a ``Request`` to serve, ``NEED_DATA``, ``Send(bytes)``
     or ``Close(...)``. While a request is being answered, the ``send_*`` methods frame
     the response and return the bytes to send. ``persistent=False`` is the server's policy
-    of one request per connection. ``clock`` is only read, never waited on: the driver
-    asks ``deadline()`` when the client must have sent more by, and calls
-    ``deadline_passed()`` if it has not.
+    of one request per connection. ``clock`` is only read, never waited on. The driver
+    keeps two times: ``deadline()``, when the client must have sent more by (then it calls
+    ``deadline_passed()``), and ``send_deadline()``, when it must have taken more of what
+    we send (then ``send_deadline_passed()``); ``sent_some()`` tells us it did.
+
+    What the drivers may read besides: ``client_done``, ``buffered_bytes``,
+    ``response_framed``, ``keep_alive``, ``body_sent`` and ``framing_error``.
     """
 
     def __init__(self, persistent=True, limits=Limits(), deadlines=Deadlines(), clock=time.monotonic):
@@ -543,19 +541,34 @@ class Connection:
         self.declared_length = None
         self.body_sent = 0
         self.keep_alive = False  # will this connection carry another request after this one?
+        self.framing_error = None  # how the app broke its response's framing, for the log
+        self.last_send = self.idle_since  # when we last framed bytes, or the client last took some
+        self.dropped = None  # the Close, once we gave up on a client that does not read
+        self.lingering_since = None
 
     # --- bytes in, events out ----------------------------------------------------------
 
     def receive_data(self, data):
         """Bytes from the client; ``b""`` means it closed its sending side."""
-        if data:
-            self.parser.feed(data)
-        else:
+        if not data:
             self.client_done = True
+        elif self.state is not State.LINGERING:  # (lingering: what comes is discarded)
+            self.parser.feed(data)
+
+    @property
+    def buffered_bytes(self):
+        """How many bytes received are not yet part of a request: a driver stops reading
+        while the app runs if a client pipelines too much."""
+        return len(self.parser.buffer)
 
     def next_event(self):
         if self.pending:
             return self.pending.pop(0)
+        if self.state is State.LINGERING:
+            if not self.client_done:
+                return NEED_DATA
+            self.state = State.CLOSED
+            return Close()  # the client has closed too: every byte of our answer reached it
         if self.state in (State.RESPONDING, State.CLOSED):
             raise RuntimeError(f"next_event() while {self.state.value}: finish the response first")
         try:
@@ -590,12 +603,16 @@ class Connection:
     def connection_lost(self, reason):
         """The socket failed (a reset, say): close. A client that leaves between requests
         is normal, and says nothing to the log; one that leaves in the middle is not."""
-        between_requests = self.state is State.IDLE or self.response_sent()
+        if self.dropped:
+            return self.dropped  # we gave up on it ourselves: see send_deadline_passed
+        # (Closed or lingering: we were closing anyway, and said why when we decided to.)
+        between_requests = self.state in (State.IDLE, State.LINGERING, State.CLOSED) or self.response_framed
         quiet = between_requests and not self.parser.has_partial_request
         self.state = State.CLOSED
         return Close(None if quiet else f"went away: {reason}")
 
-    def response_sent(self):
+    @property
+    def response_framed(self):
         """Every byte the response declared has been framed for sending: the client may have
         it all, and leave, before the app's thread has said that it is done."""
         if self.state is not State.RESPONDING:
@@ -614,6 +631,8 @@ class Connection:
         """The clock time by which the client must have sent more, or None while responding."""
         if self.state is State.IDLE:
             return self.idle_since + self.deadlines.idle
+        if self.state is State.LINGERING:
+            return self.lingering_since + self.deadlines.linger
         if self.state is not State.RECEIVING:
             return None
         if self.body_started is None:
@@ -623,7 +642,7 @@ class Connection:
 
     def deadline_passed(self):
         """The driver saw the deadline pass: a 408 if a request was under way, then close."""
-        if self.state is State.IDLE:
+        if self.state in (State.IDLE, State.LINGERING):
             self.state = State.CLOSED
             self.pending.append(Close())  # an idle kept-alive connection: nothing to report
         elif self.state is State.RECEIVING:
@@ -632,6 +651,35 @@ class Connection:
             error = HTTPError(408, f"the request's {part} was not complete after {waited:.0f} s")
             # No lingering for a client that was too slow already: it would only win more time.
             self.refuse(error, f"too slow: {error.detail}", linger=False)
+
+    def sent_some(self):
+        """The driver's socket took some of what we send: the client reads, and its send
+        deadline starts again."""
+        self.last_send = self.clock()
+
+    def send_deadline(self):
+        """The clock time by which the client must have taken more of what we send it: a
+        client that reads nothing holds its connection, and the memory of its response,
+        no longer than ``deadlines.send``. (The driver asks only while it has bytes to send.)"""
+        return self.last_send + self.deadlines.send
+
+    def send_deadline_passed(self):
+        """The driver saw the send deadline pass: drop the client, without lingering."""
+        self.state = State.CLOSED
+        self.dropped = Close(f"took none of its response for {self.deadlines.send:g} s: dropped")
+        return self.dropped
+
+    # --- closing without losing the last answer --------------------------------------------
+
+    def start_lingering(self):
+        """Call after a ``Close(linger=True)``, once the answer is sent and the driver has shut
+        down its sending side (``shutdown(SHUT_WR)``: the client sees the end).
+
+        If bytes the client sent are still unread when a socket closes (a body refused
+        with 413, say), the kernel answers with a reset, and the client may lose the
+        response we just sent. So we read on and discard, until the client closes too or
+        ``deadlines.linger`` has passed: ``next_event()`` then says ``Close()``."""
+        self.state, self.lingering_since = State.LINGERING, self.clock()
 
     # --- the response: decisions in, bytes out -------------------------------------------
 
@@ -661,34 +709,39 @@ class Connection:
             headers.append(("Connection", "close"))
         elif request.version == "HTTP/1.0" and self.keep_alive:
             headers.append(("Connection", "keep-alive"))
-        self.body_sent = 0
+        self.body_sent, self.framing_error = 0, None
+        self.last_send = self.clock()
         return response_head(status, headers)
 
     def send_body(self, data):
-        """One piece of the body, framed. Never more than the declared Content-Length."""
-        if self.framing == "none":
-            return b""  # HEAD, 1xx, 204, 304: the app's body is dropped, not sent
+        """One piece of the body, framed: what may be sent of it.
+
+        Never more than the declared Content-Length: past it, the rest is dropped, the
+        connection ends with this response, and ``framing_error`` says why (for the log)."""
+        self.last_send = self.clock()
+        if self.framing == "none" or self.framing_error:
+            return b""  # HEAD, 1xx, 204, 304: the app's body is dropped, not sent; or it broke its word
         if self.framing == "length":
-            room = self.declared_length - self.body_sent
-            if len(data) > room:
+            allowed = self.declared_length - self.body_sent
+            if len(data) > allowed:
                 # Extra bytes on a kept-alive connection would be read as the next
                 # response: a forged one, if the app echoes what a client sent.
-                self.body_sent += room
+                self.framing_error = f"the app declared Content-Length: {self.declared_length} and gave more"
                 self.end_connection()
-                raise ResponseError(
-                    f"the app declared Content-Length: {self.declared_length} and gave more", data[:room]
-                )
+                data = data[:allowed]
         self.body_sent += len(data)
         return chunk(data) if self.framing == "chunked" else data
 
     def send_end(self):
         """The body is complete: the last chunk if chunked; then the next request, or close."""
+        if self.framing_error:
+            return b""  # the connection has ended already: see send_body
         if self.framing == "length" and self.body_sent < self.declared_length:
             # The client waits for the rest: closing is the only way to tell it there is none.
+            declared, given = self.declared_length, self.body_sent
+            self.framing_error = f"the app declared Content-Length: {declared} and gave {given} bytes"
             self.end_connection()
-            raise ResponseError(
-                f"the app declared Content-Length: {self.declared_length} and gave {self.body_sent} bytes"
-            )
+            return b""
         self.finish_response()
         return LAST_CHUNK if self.framing == "chunked" else b""
 

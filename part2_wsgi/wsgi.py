@@ -1,4 +1,4 @@
-"""Lesson 3, room 2: the WSGI glue between a parsed request and any Python web app.
+"""Lesson 3, the WSGI glue between a parsed request and any Python web app.
 
 PEP 3333 is a contract with two sides. The *application* is a callable:
 
@@ -11,7 +11,7 @@ passes a ``start_response`` the app calls with its status and headers, then send
 the bytes the app returns. Flask and Django are such callables; so is this workshop's
 demo app. Any server that keeps this contract runs any of them: mix and match.
 
-This room knows PEP 3333 and nothing about sockets. It is handed a ``Request``, the
+This module knows PEP 3333 and nothing about sockets. It is handed a ``Request``, the
 protocol ``Connection`` it came from (which frames the response: protocol.py decides
 every HTTP rule), and a ``send(bytes)`` function; the socket loop (``server.py``, or part
 3's servers) owns the socket and decides what ``send`` does.
@@ -25,7 +25,7 @@ import traceback
 from email.utils import formatdate
 from urllib.parse import unquote_to_bytes
 
-from part2_wsgi.protocol import ResponseError, response_has_body
+from part2_wsgi.protocol import response_has_body
 
 SERVER_SOFTWARE = "SmallJourney/1.0"
 
@@ -176,23 +176,15 @@ class Response:
             return
         # One send for the head and the first piece: fewer system calls, fewer packets.
         head = self._head() if not self.headers_sent else b""
-        try:
-            framed = self.http.send_body(data)
-        except ResponseError as error:
-            self._send_bytes(head + error.data)  # what was declared, and not a byte more
-            raise
-        self._send_bytes(head + framed)
-        if framed:
-            self.bytes_sent += len(data)
+        framed = self.http.send_body(data)  # never past the declared Content-Length
+        if head or framed:
+            self._send_bytes(head + framed)
+        self.bytes_sent = self.http.body_sent
 
     def finish(self):
         """End the body: the head if no body came, then the framing's ending."""
         head = self._head(empty=True) if not self.headers_sent else b""
-        try:
-            ending = self.http.send_end()
-        except ResponseError:
-            self._send_bytes(head)
-            raise
+        ending = self.http.send_end()
         if head or ending:
             self._send_bytes(head + ending)
 
@@ -264,16 +256,18 @@ def run_app(app, environ, http, send):
                 response.add_length_if_missing(sum(map(len, result)))
             for data in result:
                 response.write(data)
+                if http.framing_error:
+                    break  # the rest would run past the app's Content-Length
             if response.status is None:
                 raise AssertionError("the app returned without calling start_response()")
             response.finish()
         finally:
             if hasattr(result, "close"):
                 result.close()
+        if http.framing_error:  # the protocol cut or ended the response, and the connection
+            environ["wsgi.errors"].write(f"app error: {http.framing_error}; the connection is closed\n")
     except ClientDisconnected:
         raise
-    except ResponseError as error:
-        environ["wsgi.errors"].write(f"app error: {error}; the connection is closed\n")
     except (Exception, SystemExit):
         traceback.print_exc(file=environ["wsgi.errors"])
         if response.headers_sent:

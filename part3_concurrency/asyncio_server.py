@@ -12,8 +12,8 @@ the standard library; its pieces map one to one:
     outbox, send_some, EVENT_WRITE           transport.write() keeps what the socket does not take
     HIGH_WATER, drained.wait()               pause_writing() and resume_writing()
     Mailbox.post                             loop.call_soon_threadsafe()
-    WorkerPool.run                           loop.run_in_executor(), or the pool and call_soon_threadsafe
-    check_deadlines at every turn            loop.call_at(deadline, ...)
+    WorkerPool.gather                        loop.run_in_executor(), or the pool and call_soon_threadsafe
+    check_deadlines once a second            loop.call_at(deadline, ...)
     request_stop and the mailbox's wake-up   loop.add_signal_handler()
 
 What stays ours is what the select server's loop never decided either: the HTTP rules,
@@ -25,10 +25,9 @@ to ``await`` wherever it waits.
 
 asyncio's own way to run a blocking call on a thread is ``await loop.run_in_executor(pool,
 call)``. It wraps each call in two futures (one for the thread, one for the loop) and
-chains them; measured with wrk (hello world, 100 connections, keep-alive), that machinery
-cost a third of this server's throughput. So the pool runs the app, and the app's thread
-posts "done" back itself with ``call_soon_threadsafe``: the select server's mailbox,
-once more.
+chains them, and that machinery is Python code run for every request (docs/bench/tuning.md
+has what it cost). So the pool runs the app, and the app's thread posts "done" back itself
+with ``call_soon_threadsafe``: the select server's mailbox, once more.
 """
 
 import asyncio
@@ -40,11 +39,10 @@ from pathlib import Path
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi import serving
+from part2_wsgi.command_line import BACKLOG, CHUNK, count_option, grace_period, log_close, log_request, run
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
-from part2_wsgi.serving import BACKLOG, CHUNK, GRACE_PERIOD, LINGER, count_option, log_close, log_request, run
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
-from part3_concurrency.loop_tools import WorkerPool
+from part3_concurrency.loop_tools import Phase, WorkerPool
 from part3_concurrency.select_server import DEFAULT_THREADS, HIGH_WATER
 
 
@@ -54,13 +52,13 @@ class HTTPProtocol(asyncio.Protocol):
 
     def __init__(self, server):
         self.server, self.loop = server, server.loop
-        self.http = Connection(deadlines=serving.deadlines)
-        self.app_running = False
-        self.closed = False  # the conversation is over: nothing more is read or written
+        self.http = Connection(deadlines=server.settings.deadlines)
+        self.phase = Phase.READING  # as the select server's clients: who has the connection now
         self.timer = None  # wakes us at the protocol's deadline
-        self.watching_send = False  # a timer checks that a slow reader still takes its response
-        # Backpressure: an app's thread waits while the client reads too slowly.
-        self.room = threading.Condition()
+        self.send_timer = None  # wakes us at the send deadline, while the transport holds bytes
+        # The hand-over from the app's thread to the loop, and backpressure: the app's thread
+        # waits while the client reads too slowly.
+        self.handover = threading.Condition()
         self.outgoing = []  # bytes the app handed over that the loop has not yet written
         self.queued = 0  # how many
         self.app_finished = False  # the app has returned: the loop is to call app_done
@@ -75,73 +73,74 @@ class HTTPProtocol(asyncio.Protocol):
         self.advance()
 
     def data_received(self, data):
-        if self.closed:
-            return  # closing gently: discard what comes, until the client closes too
+        if self.phase is Phase.CLOSED:
+            return
         self.http.receive_data(data)
-        if not self.app_running:
+        if self.phase is Phase.READING:
             self.advance()
-        elif len(self.http.parser.buffer) > CHUNK:
+        elif self.http.buffered_bytes > CHUNK:
             self.transport.pause_reading()  # the client pipelines too much: stop reading for now
 
     def eof_received(self):
-        if self.closed:
+        if self.phase is Phase.CLOSED:
             return False  # asyncio closes the transport
         self.http.receive_data(b"")
-        if not self.app_running:
+        if self.phase is Phase.READING:
             self.advance()
         return True  # the client is done sending; keep our side open, the answer may be on its way
 
     def connection_lost(self, error):
-        if not self.closed:
+        if self.phase is not Phase.CLOSED:
             self.close(self.http.connection_lost(error or "closed the connection"))
-        if self.timer:
-            self.timer.cancel()
+        for timer in (self.timer, self.send_timer):
+            if timer:
+                timer.cancel()
         self.server.clients.discard(self)
 
     def pause_writing(self):
-        with self.room:
+        with self.handover:
             self.paused = True
         self.watch_sending()
 
     def resume_writing(self):
-        with self.room:
+        with self.handover:
             self.paused = False
-            self.room.notify_all()
+            self.handover.notify_all()
 
     # --- carrying out the protocol's events ------------------------------------------------
 
     def advance(self):
         """Carry out the protocol's events until it needs more bytes or the app has a request."""
-        while not (self.app_running or self.closed):
+        while self.phase is Phase.READING:
             event = self.http.next_event()
             if event is NEED_DATA:
                 return self.set_timer()
             if isinstance(event, Send):
                 self.transport.write(event.data)
             elif isinstance(event, Request):
-                self.app_running = True
+                self.phase = Phase.APP
                 self.server.start_app(self.call_app, event)
             elif isinstance(event, Close):
                 self.close(event)
 
     def close(self, event):
-        """End the conversation. The transport sends what it holds first, then closes; if the
-        client may still be sending, shut our side first and discard what comes for a moment
-        (see serving.close_gently)."""
+        """End the conversation. The transport sends what it holds first, then closes. If the
+        client may still be sending, shut our side only, and read on as the protocol says
+        (Connection.start_lingering says why): advance then goes on, lingering."""
         log_close(self.address, event)
-        self.mark_closed()
         if event.linger and self.transport.can_write_eof():
-            self.transport.write_eof()
+            self.transport.write_eof()  # once what the transport holds is sent
+            self.http.start_lingering()
             self.transport.resume_reading()
-            self.loop.call_later(LINGER, self.transport.abort)
-        else:
-            self.transport.close()
-        self.watch_sending()
+            return
+        self.mark_closed()
+        self.transport.close()
+        self.watch_sending()  # a client that takes nothing must not keep what the transport holds
 
     def mark_closed(self):
-        with self.room:
-            self.closed = True
-            self.room.notify_all()  # an app's thread waiting to send: the client is gone
+        with self.handover:
+            self.phase = Phase.CLOSED
+            self.handover.notify_all()  # an app's thread waiting to send: the client is gone
 
     # --- deadlines: the protocol says when, a timer keeps the time -------------------------
 
@@ -155,7 +154,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def on_timer(self):
         self.timer = None
-        if self.closed or self.app_running:
+        if self.phase is not Phase.READING:
             return  # app_done sets the next timer
         if self.loop.time() >= self.http.deadline():
             self.http.deadline_passed()  # then next_event says what to do: a 408, or close
@@ -163,21 +162,25 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             self.set_timer()  # the deadline moved on since the timer was set
 
-    def watch_sending(self, size_then=None):
-        """Drop a client that takes none of its response for ``deadlines.send`` seconds: each
-        time this timer rings, the transport must hold less than it did the time before."""
+    def watch_sending(self):
+        """While the transport holds bytes, look again at the protocol's send deadline."""
         size = self.transport.get_write_buffer_size()
-        if size == 0:
-            self.watching_send = False  # all sent
-        elif size_then is None and self.watching_send:
-            return  # a timer runs already
-        elif size_then is not None and size >= size_then:
-            log_close(self.address, Close(f"took none of its response for {self.http.deadlines.send:g} s: dropped"))
+        if size and self.send_timer is None:
+            self.send_timer = self.loop.call_at(self.http.send_deadline(), self.check_sending, size)
+
+    def check_sending(self, size_then):
+        """The transport does the sending, so we see that the client took some of its
+        response when the transport holds less than it did: that is progress."""
+        self.send_timer = None
+        size = self.transport.get_write_buffer_size()
+        if size < size_then:
+            self.http.sent_some()
+        if size and self.loop.time() >= self.http.send_deadline():
+            log_close(self.address, self.http.send_deadline_passed())
             self.mark_closed()
             self.transport.abort()
         else:
-            self.watching_send = True
-            self.loop.call_later(self.http.deadlines.send, self.watch_sending, size)
+            self.watch_sending()
 
     # --- the app: on a worker thread --------------------------------------------------------
 
@@ -185,7 +188,8 @@ class HTTPProtocol(asyncio.Protocol):
         environ = build_environ(request, client_address=self.address, **self.server.environ_args)
         try:
             response = run_app(self.server.app, environ, self.http, self.send_from_app)
-            log_request(self.address, request, response.status_code, response.bytes_sent)
+            if self.server.settings.access_log:
+                log_request(self.address, request, response.status_code, response.bytes_sent)
         except ClientDisconnected:
             pass  # the loop has closed the connection already
         finally:  # whatever happened, the connection goes back to the loop
@@ -194,10 +198,10 @@ class HTTPProtocol(asyncio.Protocol):
     def send_from_app(self, data):
         """The app's ``send``: only the loop touches the transport, so hand it the bytes.
         Above the high-water mark, wait for the client to read (as the select server does)."""
-        with self.room:
-            while (self.paused or self.queued > HIGH_WATER) and not self.closed:
-                self.room.wait()
-            if self.closed:
+        with self.handover:
+            while (self.paused or self.queued > HIGH_WATER) and self.phase is not Phase.CLOSED:
+                self.handover.wait()
+            if self.phase is Phase.CLOSED:
                 raise ClientDisconnected("the client went away")
         self.post(data)
 
@@ -206,7 +210,7 @@ class HTTPProtocol(asyncio.Protocol):
         returned, call app_done). Each call_soon_threadsafe wakes the loop with a system
         call; under load the loop has not yet run the last one, which takes these too
         (the select server's Mailbox does the same)."""
-        with self.room:
+        with self.handover:
             self.outgoing.append(data)
             self.queued += len(data)
             self.app_finished |= app_finished
@@ -217,33 +221,33 @@ class HTTPProtocol(asyncio.Protocol):
 
     def hand_over(self):
         """In the loop: write what the app handed over, in order; then app_done, if it returned."""
-        with self.room:
+        with self.handover:
             data, finished = b"".join(self.outgoing), self.app_finished
             self.outgoing.clear()
             self.queued, self.app_finished, self.posted = 0, False, False
-            self.room.notify_all()
-        if data and not self.closed:
+            self.handover.notify_all()
+        if data and self.phase is not Phase.CLOSED:
             self.transport.write(data)
+            self.watch_sending()
         if finished:
             self.app_done()
 
     def app_done(self):
         """Back in the loop, after the app's last bytes were handed to the transport."""
-        self.app_running = False
-        if self.closed:
-            return
-        if self.http.request is not None:  # the response was never finished (a bug): end it
-            self.http.end_connection()
+        if self.phase is not Phase.APP:
+            return  # closed meanwhile
+        self.phase = Phase.READING
+        self.http.end_connection()  # nothing to end, unless the response was left unfinished (a bug)
         self.transport.resume_reading()
         self.advance()  # a pipelined request may be waiting already
 
 
 class AsyncioServer:
-    def __init__(self, listener, app, threads, host):
-        self.listener, self.app = listener, app
-        address = (host, listener.getsockname()[1])
+    def __init__(self, listener, app, settings):
+        self.listener, self.app, self.settings = listener, app, settings
+        address = (settings.host, listener.getsockname()[1])
         self.environ_args = dict(server_address=address, multithread=True, multiprocess=False)
-        self.workers = WorkerPool(threads)  # daemon threads: see loop_tools.WorkerPool
+        self.workers = WorkerPool(settings.threads)  # daemon threads: see loop_tools.WorkerPool
         self.clients = set()
 
     def start_app(self, call_app, request):
@@ -251,7 +255,7 @@ class AsyncioServer:
         WorkerPool.dispatch): call_soon runs it after the callbacks of this turn."""
         if not self.workers.gathered:
             self.loop.call_soon(self.workers.dispatch)
-        self.workers.run(call_app, request)
+        self.workers.gather(call_app, request)
 
     async def serve_forever(self):
         self.loop = asyncio.get_running_loop()
@@ -264,18 +268,18 @@ class AsyncioServer:
         server = await self.loop.create_server(lambda: HTTPProtocol(self), sock=self.listener, backlog=BACKLOG)
         await stop.wait()
         server.close()  # stop accepting: new clients are refused at once
-        deadline = self.loop.time() + GRACE_PERIOD  # requests in flight may finish, for a while
-        while self.loop.time() < deadline and any(
-            c.app_running or c.transport.get_write_buffer_size() for c in self.clients
-        ):
+        for _ in grace_period(self.busy):  # requests in flight may finish, for a while
             await asyncio.sleep(0.02)
         for client in list(self.clients):
             client.mark_closed()
             client.transport.abort()
 
+    def busy(self):
+        return any(c.phase is Phase.APP or c.transport.get_write_buffer_size() for c in self.clients)
 
-def serve_forever(listener, app, args):
-    asyncio.run(AsyncioServer(listener, app, args.threads, args.host).serve_forever())
+
+def serve_forever(listener, app, settings):
+    asyncio.run(AsyncioServer(listener, app, settings).serve_forever())
 
 
 if __name__ == "__main__":

@@ -2,65 +2,103 @@
 
     python part3_concurrency/forking_server.py [module:app] [--max-children N] [--host H] [--port P]
 
-``os.fork()`` makes a copy of the running process. The parent goes straight back to
-``accept()``; the child serves the one connection it was forked for, then exits. A slow
-request, or a crash, in one child touches nobody else: gunicorn's sync workers and
-Apache's prefork descend from it. Two things a forking server must get right are
-explained at the spot: closing what each process does not use, and reaping children.
+``os.fork()`` copies the running process. The parent goes straight back to ``accept()``;
+the child serves the one connection it was forked for, then exits. A slow request, or a
+crash, in one child touches nobody else: gunicorn's sync workers and Apache's prefork
+descend from it. What a forking server must get right is explained at the spot: closing
+what each process does not use, reaping children, and a cap on them.
 
 The servers in this folder differ in one thing, what happens to a connection once
 accepted: diff any two to see it. What every server needs besides (deadlines for slow
 clients, running out of descriptors, a grace period on Ctrl-C) lives once, in
-part2_wsgi/protocol.py and part2_wsgi/serving.py.
+part2_wsgi/protocol.py and part2_wsgi/command_line.py.
 """
 
 import os
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi.server import handle_connection
-from part2_wsgi.serving import ChildProcesses, accept, count_option, run
+from part2_wsgi.command_line import accept, count_option, run, wait_out_shortage
+from part2_wsgi.connection_handler import handle_connection
+from part3_concurrency.child_processes import stop_children
 
 
-def serve_forever(listener, app, args):
-    server_address = (args.host, listener.getsockname()[1])
-    children = ChildProcesses(args.max_children)  # a flood of clients must not fork without end
-    # An exited child stays a zombie until we collect its exit status: the kernel says
-    # when with SIGCHLD, and ChildProcesses.reap collects (see there why it loops).
-    signal.signal(signal.SIGCHLD, children.reap)
+def serve_forever(listener, app, settings):
+    server_address = (settings.host, listener.getsockname()[1])
+    running = set()  # our children's PIDs, until reaped
+    # SIGCHLD says a child has exited: reap collects its exit status (see there why it loops).
+    signal.signal(signal.SIGCHLD, lambda signum, frame: reap(running))
     try:
         while True:
-            children.wait_for_free_slot()
+            while len(running) >= settings.max_children:  # a flood of clients must not fork without end:
+                time.sleep(0.01)  # at the cap, new clients wait in the backlog until reap frees a slot
             connection, address = accept(listener)
-            if children.fork() == 0:
-                serve_in_child(connection, address, listener, app, server_address)
+            if wait_out_shortage(lambda: fork(running), "fork") == 0:
+                # The child's copy of the listening socket is of no use here, and while any
+                # process holds it open the port stays bound after the parent exits.
+                listener.close()
+                serve_in_child(connection, address, app, server_address, settings)
             # The parent closes its copy: a TCP connection ends only when *every* process
             # holding it has closed it, or the client waits for an end that never comes
             # (forking_mistakes.py --forget-close shows it).
             connection.close()
     finally:
         listener.close()  # stop accepting: new clients are refused at once
-        children.stop()  # requests in flight may finish, for a grace period
+        stop_children(running)  # requests in flight may finish, for a grace period
 
 
-def serve_in_child(connection, address, listener, app, server_address):
-    """Runs in the child: serve one connection, then exit with os._exit, not sys.exit: the
-    child must not run the parent's clean-up code (``finally`` blocks up the stack, atexit
-    hooks), nor flush buffers it inherited from the parent, which would print them twice."""
+def fork(running):
+    """``os.fork()``: the parent gets the child's PID, the child 0. SIGCHLD waits till the PID is
+    in ``running``: a child reaped before we knew it was ours would never free its slot."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     try:
-        # The child's copy of the listening socket is of no use here, and while any
-        # process holds it open the port stays bound after the parent exits.
-        listener.close()
-        handle_connection(connection, address, app, server_address, persistent=True, multiprocess=True)
+        pid = os.fork()
+        if pid:
+            running.add(pid)
+        else:
+            # Ctrl-C reaches the whole process group: the parent decides when children stop.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    return pid
+
+
+def serve_in_child(connection, address, app, server_address, settings):
+    """In the child: serve one connection, then os._exit. Never sys.exit: that would run the parent's
+    clean-up code (``finally`` blocks up the stack, atexit hooks) and flush its buffers twice."""
+    try:
+        handle_connection(connection, address, app, server_address, settings, persistent=True, multiprocess=True)
     except BaseException:
         traceback.print_exc()  # a bug in the server: say so in its log, not in silence
         os._exit(1)
     os._exit(0)
+
+
+def reap(running):
+    """Collect the exit status of every child that has exited; return [(pid, wait status)].
+
+    An exited child stays a zombie (``<defunct>`` in ``ps``) until its parent collects its
+    status. Signals do not queue: three children that exit together may bring *one*
+    SIGCHLD, so a handler that calls ``wait()`` once per signal leaves zombies under load.
+    We loop; WNOHANG makes ``waitpid`` return at once (pid 0) while the others still run."""
+    exited = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return exited  # no children at all
+        if pid == 0:
+            return exited  # children remain, but none has exited yet
+        running.discard(pid)
+        exited.append((pid, status))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The machinery an event loop needs besides its idea: a mailbox, a worker pool, an acceptor.
+"""The machinery an event loop needs besides its idea: where a client stands, a mailbox,
+a worker pool, an acceptor.
 
 The select server's loop owns every socket, and no other thread may touch the selector.
 So a worker that has finished (or a signal handler that wants the loop to stop) does not
@@ -7,6 +8,7 @@ runs the callback on its own thread at its next turn. asyncio calls the same ide
 ``call_soon_threadsafe``; gunicorn's arbiter wakes its loop through a pipe the same way.
 
 The ``Acceptor`` accepts clients for the loop, and survives running out of descriptors.
+``Phase`` is where one client stands, for the select and the asyncio servers both.
 """
 
 import queue
@@ -16,8 +18,19 @@ import threading
 import time
 import traceback
 from collections import deque
+from enum import Enum
 
-from part2_wsgi.serving import ACCEPT_PAUSE, SHORTAGES, log_problem
+from part2_wsgi.command_line import ACCEPT_PAUSE, SHORTAGES, log_problem
+
+
+class Phase(Enum):
+    """Where one client of an event loop stands. (Its HTTP rules stand in its protocol
+    ``Connection``: this is only who has the connection now, the loop or the app.)"""
+
+    READING = "reading"  # the protocol wants bytes: a request, or what a lingering client still sends
+    APP = "the app has the request"  # a worker runs it; we keep reading, to see the client leave
+    CLOSING = "closing"  # the last bytes are going out; then close, or linger
+    CLOSED = "closed"  # nothing more is read or written
 
 
 class Mailbox:
@@ -86,8 +99,8 @@ class WorkerPool:
         for number in range(size):
             threading.Thread(target=self.work, name=f"app-{number}", daemon=True).start()
 
-    def run(self, function, *args):
-        """Run ``function(*args)`` on a worker thread, once the loop calls ``dispatch``."""
+    def gather(self, function, *args):
+        """Keep ``function(*args)`` for a worker thread: it runs once the loop calls ``dispatch``."""
         self.gathered.append((function, args))
 
     def dispatch(self):
@@ -95,10 +108,8 @@ class WorkerPool:
 
         Why not each job at once? Every recv() and send() of the loop lets go of the GIL,
         and a worker woken mid-turn would take it there: the loop would wait for it back,
-        at every system call, and the two would trade the GIL twice a request. Woken
-        together, the workers find several jobs waiting and run them one after another.
-        (Measured with wrk on 2 cores, hello world: the select server serves about 15% more
-        requests a second this way, prefork about 20% more.)"""
+        at every system call. Woken together, the workers find several jobs waiting and
+        run them one after another. (docs/bench/tuning.md has what this was measured to save.)"""
         while self.gathered:
             self.jobs.put(self.gathered.popleft())
 

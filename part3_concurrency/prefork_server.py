@@ -37,14 +37,16 @@ from pathlib import Path
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi.serving import (
+from part2_wsgi.command_line import (
     GRACE_PERIOD,
-    ChildProcesses,
     count_option,
     create_listening_socket,
     run,
+    wait_out_shortage,
     write_log_line,
 )
+from part3_concurrency.child_processes import stop_children
+from part3_concurrency.forking_server import fork, reap
 from part3_concurrency.select_server import DEFAULT_THREADS, SelectServer
 
 RESTART_PAUSE = 1.0  # a worker that dies this soon after its start is replaced only after this pause
@@ -55,14 +57,15 @@ class Worker(SelectServer):
 
     multiprocess = True  # tell the app (wsgi.multiprocess): other processes serve requests beside it
 
-    def __init__(self, listener, app, threads, host):
-        super().__init__(listener, app, threads, host)
+    def __init__(self, listener, app, settings, master_pid):
+        super().__init__(listener, app, settings)
+        self.master_pid = master_pid
         # One client per wake-up, then back to select(): every worker wakes for a new client
         # (the herd), so the others take the next ones, and the clients spread over the workers.
         self.acceptor.per_wake = 1
 
-    def check_deadlines(self):
-        super().check_deadlines()
+    def every_second(self):
+        super().every_second()
         # A master killed with SIGKILL cannot tell us to stop; nobody would reap or
         # replace us. Our parent is then someone else (init): stop, as gunicorn's workers do.
         if os.getppid() != self.master_pid and not self.stopping:
@@ -72,10 +75,10 @@ class Worker(SelectServer):
 class Master:
     """Starts the workers, replaces those that die, and stops them all on Ctrl-C or SIGTERM."""
 
-    def __init__(self, listeners, app, args):
+    def __init__(self, listeners, app, settings):
         self.listeners = listeners  # one shared socket, or with --reuse-port one per worker
-        self.app, self.args = app, args
-        self.children = ChildProcesses(limit=args.workers)
+        self.app, self.settings = app, settings
+        self.running = set()  # worker PIDs, until reaped
         self.slots = {}  # worker pid -> (its slot number, when it started)
         self.not_before = {}  # slot -> earliest time to start it again (a worker that keeps dying)
         self.stopping = False
@@ -111,7 +114,7 @@ class Master:
             self.stop_workers()
 
     def collect_exited(self):
-        for pid, status in self.children.reap():
+        for pid, status in reap(self.running):
             slot, started = self.slots.pop(pid)
             if not self.stopping:
                 write_log_line(f"prefork: worker {pid} {describe(status)}; starting another")
@@ -120,13 +123,13 @@ class Master:
 
     def start_missing_workers(self):
         taken = {slot for slot, _ in self.slots.values()}
-        for slot in range(self.args.workers):
+        for slot in range(self.settings.workers):
             if slot not in taken and time.monotonic() >= self.not_before.get(slot, 0):
                 self.start_worker(slot)
 
     def start_worker(self, slot):
         master_pid = os.getpid()  # read before the fork: the master may be gone by the time the worker asks
-        pid = self.children.fork()
+        pid = wait_out_shortage(lambda: fork(self.running), "fork")  # see forking_server.py
         if pid:
             self.slots[pid] = (slot, time.monotonic())
             return
@@ -139,8 +142,7 @@ class Master:
                 other.close()
         code = 0
         try:
-            worker = Worker(listener, self.app, self.args.threads, self.args.host)
-            worker.master_pid = master_pid
+            worker = Worker(listener, self.app, self.settings, master_pid)
             worker.serve_forever(signals=(signal.SIGTERM,))  # Ctrl-C is the master's to forward
         except BaseException:
             traceback.print_exc()  # a bug in the server: say so in its log
@@ -151,9 +153,10 @@ class Master:
         """SIGTERM to every worker (each stops accepting and finishes its requests in flight),
         then collect every exit status; a worker still there after the grace period is killed."""
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for pid in self.children.running:
+        for pid in self.running:
             os.kill(pid, signal.SIGTERM)
-        self.children.stop(grace=GRACE_PERIOD + 0.3, last_signal=signal.SIGKILL)
+        # The workers have a grace period of their own: give them a little more.
+        stop_children(self.running, last_signal=signal.SIGKILL, seconds=GRACE_PERIOD + 0.3)
         os.close(self.wake_reader)
         os.close(self.wake_writer)
 
@@ -165,13 +168,14 @@ def describe(status):
     return f"exited with status {os.waitstatus_to_exitcode(status)}"
 
 
-def serve_forever(listener, app, args):
+def serve_forever(listener, app, settings):
     listeners = [listener]
-    if args.reuse_port:  # a socket of its own for each worker, all on the port `run` bound
+    if settings.reuse_port:  # a socket of its own for each worker, all on the port `run` bound
         port = listener.getsockname()[1]
-        listeners += [create_listening_socket(args.host, port, reuse_port=True) for _ in range(args.workers - 1)]
+        more = settings.workers - 1
+        listeners += [create_listening_socket(settings.host, port, reuse_port=True) for _ in range(more)]
     try:
-        Master(listeners, app, args).serve_forever()
+        Master(listeners, app, settings).serve_forever()
     finally:
         for extra in listeners[1:]:
             extra.close()

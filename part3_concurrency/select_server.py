@@ -21,45 +21,35 @@ import socket
 import sys
 import threading
 import time
-from enum import Enum
 from functools import partial
 from pathlib import Path
 
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi import serving
+from part2_wsgi.command_line import CHUNK, count_option, grace_period, log_close, log_request, run
+from part2_wsgi.connection_handler import disable_nagle
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
-from part2_wsgi.server import disable_nagle
-from part2_wsgi.serving import CHUNK, GRACE_PERIOD, LINGER, count_option, log_close, log_request, run
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
-from part3_concurrency.loop_tools import Acceptor, Mailbox, WorkerPool
+from part3_concurrency.loop_tools import Acceptor, Mailbox, Phase, WorkerPool
 
 DEFAULT_THREADS = 8
 HIGH_WATER = 1024 * 1024  # response bytes a client may have waiting before the app must wait too
 
 
-class State(Enum):
-    READING = "reading a request"  # the protocol wants bytes
-    APP = "the app has the request"  # a worker runs it; we keep reading, to see the client leave
-    CLOSING = "closing"  # the last bytes are going out; then close, or linger and close
-    CLOSED = "closed"
-
-
 class Client:
     """Everything the loop knows about one client."""
 
-    def __init__(self, sock, address, on_ready):
+    def __init__(self, sock, address, on_ready, deadlines):
         disable_nagle(sock)
         self.sock, self.address = sock, address
         self.on_ready = partial(on_ready, self)  # the selector key's data: called when the socket is ready
-        self.http = Connection(deadlines=serving.deadlines)
-        self.state = State.READING
+        self.http = Connection(deadlines=deadlines)
+        self.phase = Phase.READING
         self.outbox = bytearray()  # response bytes waiting for the socket to take them
         self.lock = threading.RLock()  # a worker appends to the outbox while the loop sends from it
         self.drained = threading.Condition(self.lock)  # a worker waits here above the high-water mark
-        self.last_progress = time.monotonic()  # when the client last took some of its response
-        self.linger, self.linger_until = False, None  # once closing: read and discard till the client closes?
+        self.linger = False  # once closing: shut our side, and read on for a moment (Connection.start_lingering)
         self.events = 0  # what the selector watches this socket for (0: not registered)
 
 
@@ -81,14 +71,17 @@ def send_some(sock, outbox):
 class SelectServer:
     multiprocess = False  # other processes serve beside this one? (True in prefork_server.py)
 
-    def __init__(self, listener, app, threads, host):
-        self.app = app
-        address = (host, listener.getsockname()[1])  # what build_environ needs, but the request:
-        self.environ_args = dict(server_address=address, multithread=bool(threads), multiprocess=self.multiprocess)
+    def __init__(self, listener, app, settings):
+        self.app, self.settings = app, settings
+        # What build_environ needs besides the request and the client's address:
+        address = (settings.host, listener.getsockname()[1])
+        self.environ_args = dict(
+            server_address=address, multithread=bool(settings.threads), multiprocess=self.multiprocess
+        )
         self.selector = selectors.DefaultSelector()
         self.acceptor = Acceptor(self.selector, listener, self.add_client)
         self.mailbox = Mailbox(self.selector)  # how workers and signal handlers reach the loop
-        self.workers = WorkerPool(threads) if threads else None
+        self.workers = WorkerPool(settings.threads) if settings.threads else None
         self.clients = set()
         self.app_running_in_loop = False  # --threads 0: Ctrl-C must be able to interrupt it
         self.stopping, self.next_check = False, 0.0  # next_check: when to look at the deadlines again
@@ -110,19 +103,19 @@ class SelectServer:
             key.data(events)
         self.mailbox.run_posted()  # what the workers finished meanwhile
         if time.monotonic() >= self.next_check:  # deadlines count in seconds: a look a second will do
-            self.check_deadlines()
+            self.every_second()
         if self.workers:
             self.workers.dispatch()  # the requests this turn started: see WorkerPool.dispatch
 
     def add_client(self, sock, address):
-        client = Client(sock, address, self.on_ready)
+        client = Client(sock, address, self.on_ready, self.settings.deadlines)
         self.clients.add(client)
         self.watch(client)
 
     def on_ready(self, client, events):
         if events & selectors.EVENT_WRITE:
             self.flush(client)
-        if events & selectors.EVENT_READ and client.state is not State.CLOSED:
+        if events & selectors.EVENT_READ and client.phase is not Phase.CLOSED:
             self.receive(client)
 
     def receive(self, client):
@@ -132,15 +125,15 @@ class SelectServer:
             return
         except OSError as error:
             return self.close(client, client.http.connection_lost(error))
-        if client.state is State.CLOSING:  # lingering: discard what comes, until the client closes
-            return None if data else self.close(client)
         client.http.receive_data(data)
-        # While the app has the request, watch() stops reading if the client closed or pipelines too much.
-        self.advance(client) if client.state is State.READING else self.watch(client)
+        if client.phase is Phase.READING:
+            self.advance(client)
+        else:  # the app has the request: watch() stops reading if the client closed or pipelines too much
+            self.watch(client)
 
     def advance(self, client):
         """Carry out the protocol's events until it needs more bytes or the app has a request."""
-        while client.state is State.READING:
+        while client.phase is Phase.READING:
             event = client.http.next_event()
             if event is NEED_DATA:
                 break
@@ -151,13 +144,13 @@ class SelectServer:
                 self.start_app(client, event)
             elif isinstance(event, Close):
                 log_close(client.address, event)
-                client.state, client.linger = State.CLOSING, event.linger
+                client.phase, client.linger = Phase.CLOSING, event.linger
         self.flush(client)
 
     def start_app(self, client, request):
-        client.state = State.APP
+        client.phase = Phase.APP
         if self.workers:
-            return self.workers.run(self.call_app, client, request)
+            return self.workers.gather(self.call_app, client, request)
         self.app_running_in_loop = True
         try:
             self.call_app(client, request)  # --threads 0: the whole loop waits for the app
@@ -170,7 +163,8 @@ class SelectServer:
         environ = build_environ(request, client_address=client.address, **self.environ_args)
         try:
             response = run_app(self.app, environ, client.http, partial(self.send_from_app, client))
-            log_request(client.address, request, response.status_code, response.bytes_sent)
+            if self.settings.access_log:
+                log_request(client.address, request, response.status_code, response.bytes_sent)
         except ClientDisconnected:
             pass  # the loop has closed the connection already
         finally:  # whatever happened, the connection goes back to the loop: never left without an owner
@@ -183,45 +177,43 @@ class SelectServer:
         app cannot pile up its whole output in our memory; once the client is gone, the
         wait ends in ClientDisconnected (as waitress does)."""
         with client.lock:
-            while self.workers and len(client.outbox) > HIGH_WATER and client.state is not State.CLOSED:
+            while self.workers and len(client.outbox) > HIGH_WATER and client.phase is not Phase.CLOSED:
                 client.drained.wait()
-            if client.state is State.CLOSED:
+            if client.phase is Phase.CLOSED:
                 raise ClientDisconnected("the client went away")
             client.outbox += data
         self.mailbox.post(partial(self.flush, client))
 
     def app_done(self, client):
-        if client.state is State.APP:
+        if client.phase is Phase.APP:
             client.http.end_connection()  # nothing to end, unless the response was left unfinished (a bug)
-            client.state = State.READING
+            client.phase = Phase.READING
             self.advance(client)  # a pipelined request may be waiting already
 
     def flush(self, client):
         """Write what the socket takes now; let a waiting worker go on once below the mark."""
-        if client.outbox and client.state is not State.CLOSED:  # (a worker that fills an empty outbox posts a flush)
+        if client.outbox and client.phase is not Phase.CLOSED:  # (a worker that fills an empty outbox posts a flush)
             with client.lock:
                 was_full = len(client.outbox) > HIGH_WATER
                 try:
                     if send_some(client.sock, client.outbox):
-                        client.last_progress = time.monotonic()
+                        client.http.sent_some()  # the client reads: its send deadline starts again
                 except OSError as error:
                     return self.close(client, client.http.connection_lost(error))
                 if was_full and len(client.outbox) <= HIGH_WATER:
                     client.drained.notify_all()
-        if client.state is State.CLOSING and not client.outbox and client.linger_until is None:
+        if client.phase is Phase.CLOSING and not client.outbox:
             return self.finish_closing(client)
         self.watch(client)
 
     def watch(self, client):
         """Tell the selector what to watch this socket for, from its state (a system call on change)."""
         http = client.http
-        reading = (
-            client.state is State.READING
-            or (client.state is State.APP and not http.client_done and len(http.parser.buffer) <= CHUNK)
-            or client.linger_until is not None
+        reading = client.phase is Phase.READING or (
+            client.phase is Phase.APP and not http.client_done and http.buffered_bytes <= CHUNK
         )
         events = (selectors.EVENT_READ if reading else 0) | (selectors.EVENT_WRITE if client.outbox else 0)
-        if client.state is State.CLOSED or events == client.events:
+        if client.phase is Phase.CLOSED or events == client.events:
             return
         if not events:
             self.selector.unregister(client.sock)  # a selector cannot hold a socket with no events
@@ -232,43 +224,47 @@ class SelectServer:
         client.events = events
 
     def finish_closing(self, client):
-        """The last response is out. If the client may still be sending, shut down our side and
-        read and discard until it closes too: see serving.close_gently for why."""
+        """The last response is out. If the client may still be sending, shut down our side, and
+        read on as the protocol says (Connection.start_lingering says why); else close."""
         if not client.linger:
             return self.close(client)
         try:
             client.sock.shutdown(socket.SHUT_WR)
         except OSError:  # the client is gone already
             return self.close(client)
-        client.linger_until = time.monotonic() + LINGER
-        self.watch(client)
+        client.http.start_lingering()
+        client.phase, client.linger = Phase.READING, False
+        self.advance(client)
 
     def close(self, client, close=Close()):
         log_close(client.address, close)
-        if client.state is State.CLOSED:
+        if client.phase is Phase.CLOSED:
             return
         with client.lock:
-            client.state = State.CLOSED
+            client.phase = Phase.CLOSED
             client.drained.notify_all()  # a worker waiting to send: the client is gone
         if client.events:
             self.selector.unregister(client.sock)
         client.sock.close()
         self.clients.discard(client)
 
-    def check_deadlines(self):
-        """Carry out the protocol's deadlines, and drop clients that read nothing for too long."""
+    def every_second(self):
+        """What the loop looks at once a second: the deadlines, and an acceptor's pause."""
         now = time.monotonic()
         self.next_check = now + 1.0
-        for client in list(self.clients):
-            if client.state is State.READING and now > client.http.deadline():
-                client.http.deadline_passed()
-                self.advance(client)
-            elif client.outbox and now - client.last_progress > client.http.deadlines.send:
-                self.close(client, Close(f"took none of its response for {client.http.deadlines.send:g} s: dropped"))
-            elif client.linger_until is not None and now > client.linger_until:
-                self.close(client)
+        self.check_deadlines(now)
         if not self.stopping:
             self.acceptor.resume_if_due(now)
+
+    def check_deadlines(self, now):
+        """Carry out the protocol's deadlines: for what a client sends, and for what it takes."""
+        for client in list(self.clients):
+            http = client.http
+            if client.phase is Phase.READING and now > http.deadline():
+                http.deadline_passed()
+                self.advance(client)
+            elif client.outbox and client.phase is not Phase.CLOSED and now > http.send_deadline():
+                self.close(client, http.send_deadline_passed())
 
     def request_stop(self, signum=None, frame=None):
         """The signal handler: only set a flag and wake the loop (never real work here). With
@@ -281,8 +277,7 @@ class SelectServer:
     def shut_down(self):
         """Stop accepting, let requests in flight finish a moment, close the rest (workers are daemons)."""
         self.acceptor.close()
-        deadline = time.monotonic() + GRACE_PERIOD
-        while time.monotonic() < deadline and any(c.state is State.APP or c.outbox for c in self.clients):
+        for _ in grace_period(lambda: any(c.phase is Phase.APP or c.outbox for c in self.clients)):
             self.run_once(timeout=0.05)
         for client in list(self.clients):
             self.close(client)
@@ -290,8 +285,8 @@ class SelectServer:
         self.selector.close()
 
 
-def serve_forever(listener, app, args):
-    SelectServer(listener, app, args.threads, args.host).serve_forever()
+def serve_forever(listener, app, settings):
+    SelectServer(listener, app, settings).serve_forever()
 
 
 if __name__ == "__main__":

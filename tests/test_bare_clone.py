@@ -36,7 +36,7 @@ SERVERS = [
     ["part3_concurrency/select_server.py"],
     ["part3_concurrency/prefork_server.py"],
     ["part3_concurrency/asyncio_server.py"],
-    ["part3_concurrency/bare_loop.py"],
+    ["part3_concurrency/measure/bare_loop.py"],
 ]
 
 
@@ -91,12 +91,12 @@ def test_each_server_runs_from_a_bare_clone(clone, command):
 def test_the_load_client_and_the_benchmark_run_from_a_bare_clone(clone):
     server = start_server(clone / "part2_wsgi/server.py", "--quiet", python=BARE_PYTHON, cwd=clone)
     try:
-        result = run_bare(clone, "part3_concurrency/client.py", server.url + "/", "-n", "3", "-c", "1")
+        result = run_bare(clone, "part3_concurrency/measure/client.py", server.url + "/", "-n", "3", "-c", "1")
         assert result.returncode == 0, result.stderr
         assert "requests" in result.stdout
     finally:
         server.stop()
-    result = run_bare(clone, "part3_concurrency/bench.py", "--help")
+    result = run_bare(clone, "part3_concurrency/measure/bench.py", "--help")
     assert result.returncode == 0 and "usage" in result.stdout, result.stderr
 
 

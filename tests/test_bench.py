@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from harness import ROOT
-from part3_concurrency.bench import (
+from part3_concurrency.measure.bench import (
     MODES,
     NAN,
     SERVERS,
@@ -35,7 +35,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def test_quick_run_writes_a_row_for_every_server_mode_and_level_and_both_plots(tmp_path):
     require_program("wrk")
     result = subprocess.run(
-        [sys.executable, "part3_concurrency/bench.py", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "part3_concurrency/measure/bench.py", "--quick", "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -73,7 +73,7 @@ def test_c10k_mode_holds_every_connection_it_opens(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            "part3_concurrency/bench.py",
+            "part3_concurrency/measure/bench.py",
             "--c10k",
             "--connections",
             "1500",
@@ -113,7 +113,7 @@ def test_wrk_reports_are_parsed_with_their_units():
 
 def test_an_unknown_server_name_is_one_clear_line():
     result = subprocess.run(
-        [sys.executable, "part3_concurrency/bench.py", "--servers", "nginx"],
+        [sys.executable, "part3_concurrency/measure/bench.py", "--servers", "nginx"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""Part 3's load client (part3_concurrency/client.py), run against real servers.
+"""Part 3's load client (part3_concurrency/measure/client.py), run against real servers.
 
 Through its Python API (as notebook 03 and bench.py use it) and its command line. The
 servers start on port 0 with the ``serve`` fixture; everything talks over 127.0.0.1.
@@ -17,11 +17,11 @@ import time
 import pytest
 
 from harness import ROOT
-from part3_concurrency.client import LoadResult, Record, fetch, run_load
+from part3_concurrency.measure.client import LoadResult, Record, fetch, run_load
 
 pytestmark = pytest.mark.timeout(30)
 
-CLIENT = str(ROOT / "part3_concurrency" / "client.py")
+CLIENT = str(ROOT / "part3_concurrency" / "measure" / "client.py")
 ITERATIVE = "part3_concurrency/iterative_server.py"
 THREADED = "part3_concurrency/threaded_server.py"
 SELECT = "part3_concurrency/select_server.py"

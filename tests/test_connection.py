@@ -1,4 +1,4 @@
-"""Part 2, room 1: the protocol ``Connection``, the rules of one conversation, without a socket.
+"""Part 2, the protocol ``Connection``, the rules of one conversation, without a socket.
 
 Bytes go in with ``receive_data``; ``next_event`` says what to do (serve a Request, send
 bytes, wait for more, close); the ``send_*`` methods frame a response and return its
@@ -14,7 +14,6 @@ from part2_wsgi.protocol import (
     Connection,
     Deadlines,
     Request,
-    ResponseError,
     Send,
     State,
 )
@@ -197,10 +196,9 @@ def test_an_app_that_sends_more_than_it_declared_is_cut_at_its_word_and_the_conn
     http, _ = connection()
     received(http, GET + GET)
     http.send_head("200 OK", [("Content-Length", "5")])
-    with pytest.raises(ResponseError) as caught:
-        http.send_body(b"hello, and a forged HTTP/1.1 200 OK")
-    assert caught.value.data == b"hello"
-    assert "Content-Length: 5" in str(caught.value)
+    assert http.send_body(b"hello, and a forged HTTP/1.1 200 OK") == b"hello"
+    assert "Content-Length: 5" in http.framing_error
+    assert http.send_body(b"more") == b"" and http.send_end() == b""
     assert not http.keep_alive
     assert http.next_event() == Close(linger=True)  # the second request is never served
 
@@ -210,8 +208,8 @@ def test_an_app_that_sends_less_than_it_declared_ends_the_connection():
     received(http, GET)
     http.send_head("200 OK", [("Content-Length", "5")])
     http.send_body(b"hel")
-    with pytest.raises(ResponseError, match="gave 3 bytes"):
-        http.send_end()
+    assert http.send_end() == b""
+    assert "gave 3 bytes" in http.framing_error
     assert not http.keep_alive and http.next_event() == Close()
 
 
@@ -294,3 +292,41 @@ def test_a_reset_while_the_response_is_unfinished_is_a_problem():
     http.send_head("200 OK", [("Content-Length", "5")])
     http.send_body(b"hi")
     assert "went away" in http.connection_lost(ConnectionResetError("reset")).problem
+
+
+# --- the send deadline, and closing without losing the last answer -------------------------
+
+
+def test_a_client_that_takes_nothing_is_dropped_at_its_send_deadline():
+    http, clock = connection()
+    received(http, GET)
+    http.send_head("200 OK", [])
+    assert http.send_deadline() == clock.now + Deadlines().send
+    clock.now += 4
+    http.sent_some()  # the socket took some: the deadline starts again
+    assert http.send_deadline() == clock.now + Deadlines().send
+    close = http.send_deadline_passed()
+    assert "took none of its response" in close.problem and not close.linger
+    assert http.connection_lost(ConnectionResetError("reset")) == close  # said once, the same way
+
+
+def test_lingering_discards_what_comes_until_the_client_closes():
+    http, clock = connection()
+    assert received(http, b"HELLO\r\n\r\nmore").data.startswith(b"HTTP/1.1 400")
+    assert http.next_event().linger
+    http.start_lingering()
+    assert http.deadline() == clock.now + Deadlines().linger
+    before = http.buffered_bytes
+    assert received(http, b"what the client still sends") is NEED_DATA
+    assert http.buffered_bytes == before  # discarded, never parsed
+    assert received(http, b"") == Close()
+
+
+def test_lingering_ends_quietly_at_its_deadline():
+    http, clock = connection()
+    received(http, b"HELLO\r\n\r\n")
+    http.next_event()
+    http.start_lingering()
+    clock.now += Deadlines().linger
+    http.deadline_passed()
+    assert http.next_event() == Close()

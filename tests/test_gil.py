@@ -1,4 +1,4 @@
-"""part3_concurrency/gil.py: the GIL experiment measures what it says, and draws it.
+"""part3_concurrency/measure/gil.py: the GIL experiment measures what it says, and draws it.
 
 The lower bound is the GIL's own doing, and holds on any machine however busy: four
 computations on the threads of one process take turns on one core. That processes do
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from harness import ROOT
-from part3_concurrency.gil import CORES, KINDS, draw, last_end, run_experiment
+from part3_concurrency.measure.gil import CORES, KINDS, draw, last_end, run_experiment
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MS = 200
@@ -83,7 +83,16 @@ def test_draw_gives_one_panel_per_kind(timings):
 def test_the_script_prints_a_table_and_writes_the_plot(tmp_path):
     plot = tmp_path / "gil.png"
     result = subprocess.run(
-        [sys.executable, "part3_concurrency/gil.py", "--ms", "100", "--servers", "select,prefork", "--plot", str(plot)],
+        [
+            sys.executable,
+            "part3_concurrency/measure/gil.py",
+            "--ms",
+            "100",
+            "--servers",
+            "select,prefork",
+            "--plot",
+            str(plot),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from part2_wsgi.serving import wait_out_shortage
+from part2_wsgi.command_line import wait_out_shortage
 from tests.conftest import require_program
 from tests.test_part3_servers import children_of, fetch, get_request, read_response, wait_until
 

@@ -1,4 +1,4 @@
-"""Part 2, room 3: the single-threaded WSGI server, over real sockets on loopback.
+"""Part 2, the server: the single-threaded WSGI server, over real sockets on loopback.
 
 Every server here runs the demo app wrapped in ``wsgiref.validate.validator``
 (tests/validated_apps.py), so each 200 is also a proof that the server kept PEP 3333.
@@ -267,7 +267,7 @@ def test_a_server_that_closes_after_one_response_says_so(server, request_line):
     # that does not support persistent connections MUST send the "close" connection
     # option in every response message that does not have a 1xx status code." Without
     # it, a keep-alive client (http.client, a browser) keeps its end open, and this
-    # single-threaded server spends close_gently's 1 s linger waiting for it.
+    # single-threaded server spends its 1 s linger (Deadlines.linger) waiting for it.
     status_line, headers, body = split_response(exchange(server.address, request_line))  # returns at the close
     assert status_line == "HTTP/1.1 200 OK"
     if b"HTTP/1.1" in request_line:

@@ -26,7 +26,7 @@ from collections import namedtuple
 import pytest
 
 from harness import ROOT, start_server
-from part2_wsgi.serving import create_listening_socket
+from part2_wsgi.command_line import create_listening_socket
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,4 +1,4 @@
-"""Part 2, room 1: the sans-I/O HTTP/1.1 parser and serialiser, tested with bytes alone.
+"""Part 2, the protocol: the sans-I/O HTTP/1.1 parser and serialiser, tested with bytes alone.
 
 No sockets here: a test is a byte string fed to a RequestParser (whole, one byte at a
 time, or cut at random places) and the Request or HTTPError that comes out.

@@ -24,7 +24,7 @@ from grader import core
 from grader.core import PARTS
 from grader.workbook import STUBS
 from harness import ROOT, start_server
-from part2_wsgi.serving import raise_open_file_limit
+from part2_wsgi.command_line import raise_open_file_limit
 from tests.test_grader import MISBEHAVING
 
 LAUNCHER = textwrap.dedent(

@@ -1,4 +1,4 @@
-"""Part 2, room 2: the WSGI glue, tested without sockets.
+"""Part 2, the WSGI glue, tested without sockets.
 
 A request is parsed from bytes by a protocol ``Connection``, ``build_environ`` turns it
 into an environ, and ``run_app`` calls the app with ``send`` being a list's ``append``; the bytes collected

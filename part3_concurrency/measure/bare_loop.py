@@ -1,6 +1,6 @@
 """The pure-Python ceiling: an event loop that answers every request with the same bytes.
 
-    python part3_concurrency/bare_loop.py [--host H] [--port P]
+    python part3_concurrency/measure/bare_loop.py [--host H] [--port P]
 
 Not a server to use: it parses nothing, checks nothing, runs no app. It counts the
 blank lines that end request heads and sends one fixed "Hello, world!" response for
@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from part2_wsgi.serving import CHUNK, run
+from part2_wsgi.command_line import CHUNK, run
 
 BODY = b"Hello, world!\n"
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" % len(BODY)
@@ -26,7 +26,7 @@ RESPONSE = HEAD + b"\r\n" + BODY
 LAST_RESPONSE = HEAD + b"Connection: close\r\n\r\n" + BODY  # the client asked us to close after it
 
 
-def serve_forever(listener, app, args):
+def serve_forever(listener, app, settings):
     """``app`` is loaded by ``run`` as for every server, and never called."""
     selector = selectors.DefaultSelector()
     listener.setblocking(False)

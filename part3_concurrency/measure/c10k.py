@@ -8,7 +8,7 @@ them all open while the caller measures the server. ``bench.py --c10k`` uses it.
 
 Each connection is a file descriptor, in the client as in the server, and a process
 may only have ``RLIMIT_NOFILE`` of them (often 1024 by default): both raise their soft
-limit up to the hard limit (``serving.raise_open_file_limit``).
+limit up to the hard limit (``command_line.raise_open_file_limit``).
 """
 
 import selectors

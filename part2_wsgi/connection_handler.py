@@ -1,0 +1,112 @@
+"""Serve one client on a blocking socket, from its first byte to its close.
+
+``handle_connection`` is what part 2's server does with each connection it accepts, and
+what part 3's blocking servers (iterative, forking, threaded) do too, unchanged: they
+differ only in how they hand connections to it.
+
+It takes the same road as part 1's http_server.py, but each stop now lives elsewhere:
+
+    recv() bytes --> Connection (protocol.py) --> Request
+                 --> build_environ + run_app (wsgi.py) --> the app --> send()
+
+The protocol ``Connection`` decides every HTTP rule (when to answer ``100 Continue``,
+whether to keep the connection, what to do after an error, how long the client may
+take); this file only carries out what it says: receive, send, keep time, close.
+"""
+
+import socket
+import time
+from functools import partial
+
+from part2_wsgi.command_line import CHUNK, log_close, log_request
+from part2_wsgi.protocol import NEED_DATA, Connection, Request, Send
+from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
+
+
+def handle_connection(
+    sock, address, app, server_address, settings, *, persistent, multithread=False, multiprocess=False
+):
+    """Serve one client, doing what its protocol ``Connection`` says, until it says close.
+
+    ``settings``: what the command line said (the deadlines, the access log).
+    ``persistent``: keep the connection open for more requests, as long as the client
+    wants, or (``False``) serve one request and close. ``multithread`` and
+    ``multiprocess`` tell the app whether other requests run beside it (PEP 3333's
+    environ keys)."""
+    disable_nagle(sock)
+    http = Connection(persistent=persistent, deadlines=settings.deadlines)
+    try:
+        while True:
+            event = http.next_event()
+            if event is NEED_DATA:
+                receive(sock, http)
+            elif isinstance(event, Send):
+                send(sock, http, event.data)
+            elif isinstance(event, Request):
+                environ = build_environ(
+                    event,
+                    server_address=server_address,
+                    client_address=address,
+                    multithread=multithread,
+                    multiprocess=multiprocess,
+                )
+                response = run_app(app, environ, http, partial(send, sock, http))
+                if settings.access_log:
+                    log_request(address, event, response.status_code, response.bytes_sent)
+            elif event.linger:  # a Close, but the client may still be sending: see start_lingering
+                log_close(address, event)
+                sock.shutdown(socket.SHUT_WR)
+                http.start_lingering()
+            else:
+                break
+    except (OSError, ClientDisconnected) as error:
+        event = http.connection_lost(error)
+    except BaseException:
+        sock.close()  # Ctrl-C in the middle of a request: close now, no lingering
+        raise
+    log_close(address, event)
+    sock.close()
+
+
+def receive(sock, http):
+    """Receive what the client sends next, but wait no longer than its deadline.
+
+    A single-threaded server serves nobody else while it waits on one client, so a client
+    that connects and says nothing, or trickles a byte at a time, must not hold it long:
+    the connection sets the deadline (protocol.Deadlines), and we only keep the time."""
+    time_left = http.deadline() - time.monotonic()
+    if time_left <= 0:
+        return http.deadline_passed()
+    sock.settimeout(time_left)
+    try:
+        data = sock.recv(CHUNK)
+    except TimeoutError:
+        return http.deadline_passed()
+    http.receive_data(data)
+
+
+def send(sock, http, data):
+    """``sock.sendall(data)``, under the connection's send deadline.
+
+    A client that reads nothing would hold this connection, and a thread or a process
+    with it, for ever. Each time the socket takes some bytes, the client has shown that it
+    reads, and its deadline starts again; one that takes nothing until then is dropped."""
+    view = memoryview(data)
+    while True:
+        sock.settimeout(max(http.send_deadline() - time.monotonic(), 0.001))
+        try:
+            sent = sock.send(view)
+        except TimeoutError:
+            raise ClientDisconnected(http.send_deadline_passed().problem) from None
+        if sent == len(view):
+            return  # all of it: the usual case, at once
+        http.sent_some()
+        view = view[sent:]
+
+
+def disable_nagle(sock):
+    """Send small writes at once. By default TCP holds a small write back until the
+    previous one is acknowledged (Nagle's algorithm), and the client delays its
+    acknowledgement (by 40 ms on Linux): a streamed response of small chunks on a kept-
+    alive connection would crawl at 40 ms a chunk. We write whole pieces, so no need."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,0 +1,492 @@
+"""Benchmarks: every server of the workshop, side by side with the servers people deploy.
+
+    python part3_concurrency/measure/bench.py             # the full run: a few minutes
+    python part3_concurrency/measure/bench.py --quick     # under a minute: for the notebook and tests
+    python part3_concurrency/measure/bench.py --c10k      # 10,000 connections held by the select server
+
+Each server serves the same hello-world app (part2_wsgi/apps/hello_app.py) on a port of
+its own; servers with worker processes (prefork, gunicorn) get two each (``WORKERS``),
+and prefork gets as many app threads in each as gunicorn gthread (``THREADS``).
+Beside them runs ``bare-loop`` (part3_concurrency/measure/bare_loop.py), a loop that parses
+nothing and answers fixed bytes: the pure-Python ceiling the others are read against.
+``wrk``, a load generator written in C, drives each one at several
+concurrency levels (open connections), with keep-alive (connections reused) and with
+``Connection: close`` (a new TCP connection per request), in several interleaved rounds
+so that a passing disturbance of the machine hits every server alike. Per server and
+level it reports the median requests per second, the p50 and p99 latency, the errors,
+and the server's peak resident memory (its worker processes included).
+
+Why wrk and not our own client? On 2 cores a Python client is slower than the select
+server it would measure (the README's benchmark section gives both figures), so it would
+measure itself. Without wrk installed, bench.py falls back to part3_concurrency/measure/client.py
+and says that its figures are client-bound.
+
+A run that measured nothing (wrk failed, or no request got a successful answer) shows
+``error: ...`` in its row, never a figure.
+
+Read the figures as ratios, not absolutes: client and servers share this machine's
+cores, and a laptop on battery differs from one on mains. What carries over from one
+machine to another is the shape: which model scales with connections, which one stalls.
+"""
+
+import csv
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from harness import ServerError, start_server
+from part2_wsgi.command_line import OneLineParser
+from part2_wsgi.mixmatch import GTHREAD_THREADS
+
+APP = "part2_wsgi.apps.hello_app:app"
+# Servers with worker processes (prefork, gunicorn) get the same number, whatever the
+# machine's cores: the comparison is between servers, not between machines.
+WORKERS = 2
+THREADS = str(GTHREAD_THREADS)
+# --quiet: no access log, as gunicorn and waitress keep none unless asked.
+OURS = {
+    "part2": ["part2_wsgi/server.py", "--quiet"],
+    "iterative": ["part3_concurrency/iterative_server.py", "--quiet"],
+    "forking": ["part3_concurrency/forking_server.py", "--quiet"],
+    "threaded": ["part3_concurrency/threaded_server.py", "--quiet"],
+    "select": ["part3_concurrency/select_server.py", "--quiet"],
+    # prefork gets what gunicorn gthread gets: WORKERS processes of GTHREAD_THREADS app threads.
+    "prefork": ["part3_concurrency/prefork_server.py", "--quiet", "--workers", str(WORKERS), "--threads", THREADS],
+    "asyncio": ["part3_concurrency/asyncio_server.py", "--quiet"],
+}
+# The least a pure-Python event loop does per request (no parsing, no app): the ceiling.
+CEILING = {"bare-loop": ["part3_concurrency/measure/bare_loop.py"]}
+PEERS = {
+    "wsgiref": ["part2_wsgi/mixmatch.py", "wsgiref"],
+    "waitress": ["part2_wsgi/mixmatch.py", "waitress"],
+    "gunicorn-sync": ["part2_wsgi/mixmatch.py", "gunicorn-sync", "--workers", str(WORKERS)],
+    "gunicorn-gthread": ["part2_wsgi/mixmatch.py", "gunicorn-gthread", "--workers", str(WORKERS)],
+}
+SERVERS = {**OURS, **CEILING, **PEERS}
+MODES = ("keep-alive", "close")
+
+
+@dataclass
+class Measurement:
+    server: str
+    mode: str
+    concurrency: int
+    round: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    peak_rss_kb: int
+    client: str
+    failure: str = ""  # why this measurement has no figures (see LoadFailed)
+
+
+@dataclass
+class Row:
+    """The median over rounds for one server, mode and concurrency level."""
+
+    server: str
+    mode: str
+    concurrency: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    peak_rss_kb: int
+    client: str
+    note: str = ""
+
+
+# --- measuring memory: the server and every process it started ------------------------
+
+
+def tree_rss_kb(pid):
+    """Resident memory of ``pid`` and its descendants, in KB (``ps`` works on Linux and macOS)."""
+    try:
+        listing = subprocess.run(
+            ["ps", "-A", "-o", "pid=,ppid=,rss="], capture_output=True, text=True, timeout=5
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    children, rss = {}, {}
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and all(f.isdigit() for f in fields):
+            child, parent, kb = map(int, fields)
+            children.setdefault(parent, []).append(child)
+            rss[child] = kb
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += rss.get(current, 0)
+        stack.extend(children.get(current, []))
+    return total
+
+
+class PeakMemory:
+    """Samples a process tree's memory in the background while a load runs."""
+
+    def __init__(self, pid, interval=0.2):
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_kb(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+
+
+# --- driving the load -------------------------------------------------------------------------
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+NAN = float("nan")  # no figure: the row's note says why
+
+
+def parse_wrk(output):
+    """Pull requests/s, p50, p99 (ms) and the error count out of wrk's report."""
+
+    def latency(percentile):
+        match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        return float(match[1]) * UNITS[match[2]] if match else float("nan")
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = sum(map(int, socket_errors.groups())) if socket_errors else 0
+    errors += int(non_2xx[1]) if non_2xx else 0
+    return (float(rate[1]) if rate else 0.0), latency(50), latency(99), errors
+
+
+class LoadFailed(Exception):
+    """The load measured nothing worth a figure; its row says why instead of a number."""
+
+
+def wrk_failure(returncode, output):
+    """Why a wrk run is no measurement, or None: wrk failed, or no request succeeded.
+
+    wrk prints a report even when every connection was refused (0 requests, and a rate
+    of 0.00) or reset (socket errors, and a few requests): a figure made of that would
+    be a measurement of nothing, so the row must say what happened instead."""
+    if returncode != 0:
+        last_line = (output.strip().splitlines() or ["no output"])[-1]
+        return f"wrk exited with status {returncode}: {last_line[:120]}"
+    done = re.search(r"(\d+) requests in", output)
+    if done is None:
+        return "wrk printed no report"
+    requests = int(done[1])
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: .*", output)
+    errors = socket_errors[0] if socket_errors else "no socket errors"
+    if requests - (int(non_2xx[1]) if non_2xx else 0) <= 0:
+        return f"no successful response: {requests} requests; {errors}"
+    if socket_errors and sum(map(int, re.findall(r"\d+", errors))) >= requests:
+        return f"more socket errors than requests: {requests} requests; {errors}"
+    return None
+
+
+def run_wrk(url, concurrency, mode, seconds):
+    command = ["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    if mode == "close":
+        command += ["-H", "Connection: close"]
+    result = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 30)
+    failure = wrk_failure(result.returncode, result.stdout + result.stderr)
+    if failure:
+        raise LoadFailed(failure)
+    return parse_wrk(result.stdout)
+
+
+def run_python_client(url, concurrency, mode, seconds):
+    """Fallback without wrk: our own client, for a fixed number of requests."""
+    from part3_concurrency.measure.client import run_load
+
+    result = run_load(url, concurrency, requests=max(concurrency, int(500 * seconds)), keep_alive=mode == "keep-alive")
+    errors = sum(result.errors.values())
+    if errors >= len(result.records):
+        raise LoadFailed(f"no successful response: {errors} errors")
+    return result.requests_per_second, result.latency_ms(50), result.latency_ms(99), errors
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def start(name):
+    script, *args = SERVERS[name]
+    return start_server(script, *args, APP, timeout=30)
+
+
+def measure_all(names, levels, rounds, seconds, progress=print):
+    """Start every server once, then measure round by round, servers interleaved."""
+    load = run_wrk if shutil.which("wrk") else run_python_client
+    client = "wrk" if load is run_wrk else "client.py (client-bound)"
+    servers, unavailable = {}, {}
+    for name in names:
+        try:
+            servers[name] = start(name)
+        except ServerError as error:
+            unavailable[name] = str(error).splitlines()[-1][-200:]
+    measurements = []
+    total = rounds * len(servers) * len(MODES) * len(levels)
+    try:
+        for round_number in range(1, rounds + 1):
+            for mode in MODES:
+                for level in levels:
+                    for name, server in servers.items():
+                        with PeakMemory(server.pid) as memory:
+                            try:
+                                rate, p50, p99, errors = load(server.url + "/", level, mode, seconds)
+                                failure = ""
+                            except LoadFailed as error:
+                                rate, p50, p99, errors, failure = NAN, NAN, NAN, 0, str(error)
+                        measurements.append(
+                            Measurement(
+                                name, mode, level, round_number, rate, p50, p99, errors, memory.peak, client, failure
+                            )
+                        )
+                        figures = f"error: {failure}" if failure else f"{rate:9.0f} req/s  p99 {p99:8.2f} ms"
+                        progress(
+                            f"[{len(measurements)}/{total}] round {round_number} {mode:10} c={level:<5} {name:16} "
+                            f"{figures}  errors {errors}"
+                        )
+    finally:
+        for server in servers.values():
+            server.stop(timeout=10)
+    return measurements, unavailable
+
+
+def summarise(measurements, unavailable, levels):
+    """Median over rounds; a row per unavailable server saying why. A failed round is not
+    averaged away: its row shows the error, and no figures."""
+    groups = {}
+    for m in measurements:
+        groups.setdefault((m.server, m.mode, m.concurrency), []).append(m)
+    failed = {
+        key: next(m.failure for m in group if m.failure)
+        for key, group in groups.items()
+        if any(m.failure for m in group)
+    }
+    rows = [
+        Row(*key, NAN, NAN, NAN, 0, max(m.peak_rss_kb for m in group), group[0].client, f"error: {failed[key]}")
+        for key, group in groups.items()
+        if key in failed
+    ]
+    rows += [
+        Row(
+            server,
+            mode,
+            level,
+            round(statistics.median(m.requests_per_second for m in group), 1),
+            round(statistics.median(m.p50_ms for m in group), 3),
+            round(statistics.median(m.p99_ms for m in group), 3),
+            sum(m.errors for m in group),
+            max(m.peak_rss_kb for m in group),
+            group[0].client,
+        )
+        for (server, mode, level), group in groups.items()
+        if (server, mode, level) not in failed
+    ]
+    for name, reason in unavailable.items():
+        for mode in MODES:
+            for level in levels:
+                rows.append(Row(name, mode, level, NAN, NAN, NAN, 0, 0, "-", f"unavailable: {reason}"))
+    return rows
+
+
+# --- writing the results ---------------------------------------------------------------------
+
+
+def write_results(rows, out):
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(row) for row in rows)
+    (out / "results.json").write_text(json.dumps([asdict(row) for row in rows], indent=1))
+    return [
+        out / "results.csv",
+        out / "results.json",
+        plot(rows, out, "requests_per_second", "requests per second", "throughput.png", log_y=False),
+        plot(rows, out, "p99_ms", "p99 latency (ms)", "latency.png", log_y=True),
+    ]
+
+
+def plot(rows, out, field, label, filename, log_y):
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen needed
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(MODES), figsize=(12, 4.5), sharey=True)
+    for axis, mode in zip(axes, MODES, strict=False):
+        for server in dict.fromkeys(row.server for row in rows):
+            points = sorted(
+                (r.concurrency, getattr(r, field)) for r in rows if r.server == server and r.mode == mode and not r.note
+            )
+            if points:
+                style = "-o" if server in OURS else ":^" if server in CEILING else "--s"
+                axis.plot(*zip(*points, strict=False), style, label=server, linewidth=2 if server in OURS else 1.2)
+        axis.set_xscale("log")
+        levels = sorted({row.concurrency for row in rows})
+        axis.set_xticks(levels, [str(level) for level in levels])
+        if log_y:
+            axis.set_yscale("log")
+        axis.set_title(f"{mode}")
+        axis.set_xlabel("concurrent connections")
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel(label)
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
+    figure.suptitle(f"hello world, {label}: ours (solid), production servers (dashed), the bare loop (dotted)")
+    figure.tight_layout()
+    path = out / filename
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def print_table(rows):
+    print(f"{'server':18}{'mode':12}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'peak MB':>9}")
+    for r in sorted(rows, key=lambda r: (r.mode, r.concurrency, r.server)):
+        if r.note:
+            print(f"{r.server:18}{r.mode:12}{r.concurrency:>6}  {r.note}")
+        else:
+            print(
+                f"{r.server:18}{r.mode:12}{r.concurrency:>6}{r.requests_per_second:>10.0f}"
+                f"{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}{r.peak_rss_kb / 1024:>9.1f}"
+            )
+
+
+# --- C10K: ten thousand connections at once ----------------------------------------------------
+
+
+def c10k(connections, threaded_connections):
+    """Hold many connections open at once; count the answers; memory per connection."""
+    from part2_wsgi.command_line import raise_open_file_limit
+    from part3_concurrency.measure.c10k import held_connections
+
+    limit = raise_open_file_limit()
+    if limit is not None and limit < connections + 100:  # None: no such limit (Windows)
+        print(
+            f"the open-file hard limit is {limit}, too low for {connections} connections; "
+            f"using {limit - 100} (raise it as root, for example: ulimit -Hn {connections + 1000})",
+            file=sys.stderr,
+        )
+        connections = limit - 100
+    results = []
+    for name, args, count in (
+        ("select", ["part3_concurrency/select_server.py"], connections),
+        (
+            "threaded",
+            ["part3_concurrency/threaded_server.py", "--max-threads", str(threaded_connections + 10)],
+            min(connections, threaded_connections),
+        ),
+    ):
+        with start_server(*args, APP, timeout=30) as server:
+            before = tree_rss_kb(server.pid)
+            with held_connections(server.address, count) as (answered, seconds):
+                holding = tree_rss_kb(server.pid)
+        per_connection = (holding - before) / max(answered, 1)
+        results.append(
+            {
+                "server": name,
+                "connections": count,
+                "answered": answered,
+                "seconds": round(seconds, 2),
+                "rss_before_kb": before,
+                "rss_holding_kb": holding,
+                "kb_per_connection": round(per_connection, 1),
+            }
+        )
+        print(
+            f"{name:9} {answered:>6}/{count} connections answered in {seconds:.1f} s, all held open; "
+            f"{per_connection:.1f} KB of resident memory per connection"
+        )
+    return results
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 round of 1 s at 1 and 10 connections: under a minute")
+    parser.add_argument("--levels", default="1,10,100,1000", help="concurrency levels (default 1,10,100,1000)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported (default 2)")
+    parser.add_argument("--seconds", type=int, default=2, help="length of each measurement (default 2)")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help=f"which servers (default all: {','.join(SERVERS)})"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="folder for results.csv, results.json and the plots"
+    )
+    parser.add_argument(
+        "--c10k", action="store_true", help="instead: hold 10,000 connections against the select server"
+    )
+    parser.add_argument("--connections", type=int, default=10_000, help="with --c10k: how many (default 10000)")
+    parser.add_argument(
+        "--threaded-connections",
+        type=int,
+        default=1000,
+        help="with --c10k: how many for the threaded server (default 1000)",
+    )
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.servers.split(",") if s not in SERVERS]
+    if unknown:
+        parser.error(f"unknown server {unknown[0]!r}; choose from {', '.join(SERVERS)}")
+    try:
+        args.levels = [int(level) for level in args.levels.split(",")]
+    except ValueError:
+        parser.error(f"--levels takes numbers separated by commas, not {args.levels!r}")
+    if args.quick:
+        args.levels, args.rounds, args.seconds = [1, 10], 1, 1
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.c10k:
+        results = c10k(args.connections, args.threaded_connections)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "c10k.json").write_text(json.dumps(results, indent=1))
+        return 0
+    if not shutil.which("wrk"):
+        print(
+            "wrk is not installed: falling back to part3_concurrency/measure/client.py; its figures are client-bound",
+            file=sys.stderr,
+        )
+    measurements, unavailable = measure_all(
+        args.servers.split(","),
+        args.levels,
+        args.rounds,
+        args.seconds,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    rows = summarise(measurements, unavailable, args.levels)
+    print_table(rows)
+    for path in write_results(rows, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the servers were stopped on the way out (measure_all)
+        print("bench.py: interrupted; nothing written", file=sys.stderr)
+        sys.exit(0)
