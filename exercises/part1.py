@@ -16,17 +16,29 @@ The grader says how many checks pass ("2 of 5 checks") and what the first failin
 saw and expected. The checks are in ``grader/tests/test_part1.py``.
 """
 
+import html  # noqa: F401  (to escape what clients send before it goes into a page)
 import re
 import socket  # noqa: F401  (you will want it)
 
-# BadRequest carries the status line a server answers with, e.g. "400 Bad Request".
-# It is given: raise it, as part1_sockets/http_server.py does.
+# BadRequest is given: raise it, as part1_sockets/http_server.py does, when a request
+# cannot be answered, and answer with what it carries. BadRequest(status, reason) has two
+# attributes: ``.status``, the end of the status line to answer with ("400 Bad Request"),
+# and ``.reason``, a sentence saying why. Mind that ``str(error)`` and ``error.args[0]``
+# are the reason, never the status. Answering with one:
+#
+#     try:
+#         ...  # read and parse the request
+#     except BadRequest as error:
+#         status, page = error.status, f"<p>{html.escape(error.reason)}</p>"
+#
+# and then send "HTTP/1.1 " + status as the status line, as for any response.
 from part1_sockets.http_server import BadRequest  # noqa: F401
 
 BACKLOG = 128  # clients the kernel may queue while the server is busy (at least 128)
 CHUNK = 65536  # the most to ask recv() for at once; it may give you less
 MAX_HEAD = 64 * 1024  # a request head longer than this is refused with 431
 END_OF_HEAD = re.compile(rb"\r?\n\r?\n")  # the blank line that ends a head (CRLF, or bare LF)
+TIMEOUT = 30  # seconds serve_http waits for a silent client before dropping it
 
 
 # ===== The required track: your own servers ================================================
@@ -49,8 +61,8 @@ def make_listener(host, port):
         listener = make_listener("127.0.0.1", 0)
         listener.getsockname()   ->  ("127.0.0.1", 43215)   # the port the kernel chose
 
-    Prepared by: notebooks/01_sockets.ipynb, section 2.1 (The listening socket, call by
-    call); graded at its end. The reference is part1_sockets/echo_server.py.
+    Prepared by: notebooks/01_sockets.ipynb, section 2.1 (The listening socket); graded
+    at its end. The reference is part1_sockets/echo_server.py.
     """
     raise NotImplementedError("make_listener: four calls, socket, an option, bind, listen; see the docstring")
 
@@ -89,20 +101,34 @@ def serve_http(listener):
 
     * ``GET /``: ``200 OK`` with an HTML page that holds a form posting to ``/``
       (``<form method="post" action="/">`` and an ``<input name="name">`` or two);
+    * ``HEAD /``: the head ``GET /`` gets (its status and headers, Content-Length
+      included), and no body;
     * ``POST /`` with a form body (``name=Ada+Lovelace&message=Hi``): ``200 OK`` with a
-      page that shows each submitted field and its value (decoded, HTML-escaped);
-    * every response has a status line, ``Content-Type: text/html; charset=utf-8``,
-      ``Content-Length`` (the body's size in bytes) and ``Connection: close``; then the
-      server closes the connection;
-    * a client that sends nonsense, or leaves, never stops the server.
+      page that shows each submitted field and its value, decoded and HTML-escaped (a
+      value ``<b>`` shows as ``&lt;b&gt;``: what a client sends is text, not HTML);
+    * HTTP/1.0 needs no Host: ``GET / HTTP/1.0`` and a blank line is a whole request
+      (HTTP/1.1 requires a Host header);
+    * the target may come in the absolute form, ``GET http://host:port/ HTTP/1.1``:
+      route on its path, ``/``;
+    * a request that is not HTTP (``HELLO SERVER``) gets ``400 Bad Request``: a
+      BadRequest's status is its ``.status`` (see BadRequest above);
+    * every response, errors included, has the status line ``HTTP/1.1 <status>``,
+      ``Content-Type: text/html; charset=utf-8``, ``Content-Length`` (the body's size
+      in bytes) and ``Connection: close``; then the server closes the connection;
+    * before reading, give each connection a timeout of ``TIMEOUT`` seconds
+      (``settimeout``): a client that stays silent that long makes recv() raise
+      TimeoutError. Use the name TIMEOUT, not its value: a check shortens it;
+    * a client that sends nonsense, leaves, or times out never stops the server: close
+      its connection and serve the next.
 
     A real browser and curl can use it: try ``curl -v -d name=Ada URL`` and the form.
 
     Example: ``POST / HTTP/1.1`` with the body ``name=Ada`` gets ``HTTP/1.1 200 OK`` and a
-    page in which "name" and "Ada" appear.
+    page in which "name" and "Ada" appear; ``HEAD / HTTP/1.0`` gets the same head as
+    ``GET / HTTP/1.0`` and nothing after the blank line.
 
-    Prepared by: notebooks/01_sockets.ipynb, sections 3.1-3.5 (HTTP is text); graded at
-    the end of section 3. The reference is part1_sockets/http_server.py (its
+    Prepared by: notebooks/01_sockets.ipynb, sections 3.1-3.5 (Start the HTTP server);
+    graded in section 3.8. The reference is part1_sockets/http_server.py (its
     ``read_head``, ``parse_head`` and ``format_response`` are the hardening exercises
     below: use yours, or write it all in one function).
     """
@@ -175,14 +201,18 @@ def format_response(status, text):
 def read_head(connection):
     """Read a request's head from ``connection``; return ``(head, rest)``, both bytes.
 
-    Read until the blank line that ends the head (``END_OF_HEAD`` finds it; it matches
-    CRLF CRLF, and also the bare LF LF that nc and hand-typed requests send). ``head`` is
-    everything before the blank line; ``rest`` is whatever came after it in the same
-    reads (the start of the body), which the caller needs.
+    Read until ``END_OF_HEAD`` finds the blank line that ends the head: it matches the
+    CRLF CRLF that ends the last header line and the empty line after it, and also the
+    bare LF LF that nc and hand-typed requests send. ``head`` is everything before that
+    match (the request line and the headers, without the last header's line end);
+    ``rest`` is everything after it that came in the same reads (the start of the
+    body), which the caller needs.
 
-    * If the head grows beyond MAX_HEAD bytes without a blank line, raise
+    * If the head passes MAX_HEAD bytes, raise
       ``BadRequest("431 Request Header Fields Too Large", "the request head is too long")``:
-      never read (and store) without a limit.
+      never read (and store) without a limit. The limit is on the head: the bytes
+      before the blank line or, while none has come, all the bytes received. A small
+      head that came with a large piece of body is not too long.
     * If the client closes first (recv returns ``b""``), raise ConnectionError.
 
     Example: the client sends b"GET / HTTP/1.1\\r\\nHo", then b"st: x\\r\\n\\r\\nBODY".
@@ -206,16 +236,29 @@ def parse_head(head):
     The first line is the request line, ``METHOD TARGET VERSION``, separated by single
     spaces; each following line is a header, ``Name: value``. Lines end with CRLF (or a
     bare LF). ``headers`` is a dict whose keys are the header names in lower case and
-    whose values have the spaces around them removed.
+    whose values have the spaces around them removed. The target is returned as it
+    came; the version too, except that a later 1.x is returned as "HTTP/1.1".
 
-    Refuse what is not HTTP with ``BadRequest(status, reason)``:
+    Refuse, with ``BadRequest(status, reason)``, what is not HTTP and what two programs
+    could read two ways (RFC 9110 and RFC 9112 say which status):
 
-    * not exactly three parts, a target that does not start with "/", or a version
-      that is not ``HTTP/<digit>.<digit>``: "400 Bad Request";
-    * a version other than HTTP/1.0 or HTTP/1.1: "505 HTTP Version Not Supported";
-    * a header line without a colon: "400 Bad Request";
-    * an HTTP/1.1 request without a Host header: "400 Bad Request";
-    * a head that is not ASCII: "400 Bad Request".
+    * a head that is not ASCII: "400 Bad Request";
+    * a request line that is not three parts, or a version not of the shape
+      ``HTTP/<digit>.<digit>``: "400 Bad Request";
+    * a major version other than 1 (``HTTP/2.0``, ``HTTP/0.9``): "505 HTTP Version Not
+      Supported". Every ``HTTP/1.x`` is accepted: minor versions stay compatible, so
+      ``HTTP/1.2`` is read as ``HTTP/1.1`` (RFC 9110, section 2.5);
+    * a target in none of the three forms a server takes (RFC 9112, section 3.2):
+      "400 Bad Request". The forms are ``/path?query`` (the origin form),
+      ``http://host/path`` or ``https://...`` (the absolute form, sent to proxies, which
+      every server must accept), and ``*`` (the asterisk form), with OPTIONS only;
+    * a header line without a colon, with no name, or with whitespace in its name
+      (``Host : x``: is that header "Host" or "Host "? RFC 9112, section 5.1):
+      "400 Bad Request";
+    * more than one Host header, or more than one Content-Length header (even with
+      the same value, as part 2's parser does): "400 Bad Request". Which site, and
+      where the body ends, must not depend on which copy a program keeps;
+    * an HTTP/1.1 request (a later 1.x too) without a Host header: "400 Bad Request".
 
     Example:
 

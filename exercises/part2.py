@@ -27,23 +27,29 @@ from urllib.parse import unquote  # noqa: F401
 # one request from a connection (see part2_wsgi/minimal_server.py): it returns a Request
 # with .method, .target, .version, .headers (a list of (name, value) pairs) and .body
 # (bytes); None if the client left without a word; it raises ValueError for a request it
-# cannot read and OSError (ConnectionError, TimeoutError) for a client that breaks off.
+# cannot read, ConnectionError for a client that breaks off, and TimeoutError (both are
+# OSErrors) for a client silent for longer than the connection's timeout, if it has one.
+from part2_wsgi.command_line import AppLoadError  # noqa: F401  (given: raise it from load_app)
 from part2_wsgi.minimal_server import read_request  # noqa: F401
 
 # Given, for the hardening track: part 2's parser and its Request (method, target,
 # version, headers as a list of (name, value) pairs, body, and request.header(name)).
+# HEADER_LINE matches a whole "Name: value" line (see protocol.py); its match has two
+# groups, match["name"] and match["value"], the value with the blanks around it still
+# there. response_has_body(method, status_code) takes the request's method (a str) and
+# the response's status code (an int), and says whether that response has a body.
 from part2_wsgi.protocol import (  # noqa: F401  (given: use them)
-    HEADER_LINE,  # a regular expression for "Name: value" (see protocol.py)
+    HEADER_LINE,  # a regular expression for one header line
     TOKEN,  # what a header name may be made of
     HTTPError,  # raise HTTPError(400, "why") for a request you refuse
     Limits,
     Request,
     RequestParser,
-    response_has_body,  # noqa: F401  (False for HEAD answers, 1xx, 204 and 304)
+    response_has_body,  # False for HEAD answers, 1xx, 204 and 304
 )
-from part2_wsgi.serving import AppLoadError  # noqa: F401  (given: raise it from load_app)
 
 CHUNK = 65536  # the most to ask recv() for at once
+TIMEOUT = 10  # seconds serve_wsgi lets a client stay silent before it gives up on it
 
 
 # ===== The required track: your own WSGI server ============================================
@@ -71,7 +77,7 @@ def load_app(spec):
         load_app("no_such_module:app")             ->  raises AppLoadError("cannot import 'no_such_module' ...")
 
     Prepared by: notebooks/02_wsgi.ipynb, section 3.1 (Loading the app: module:callable);
-    graded at its end. The reference is part2_wsgi/serving.py.
+    graded at its end. The reference is part2_wsgi/command_line.py.
     """
     raise NotImplementedError("load_app: split at the colon, import the module by name, then find the callable on it")
 
@@ -92,16 +98,18 @@ def build_environ(request, server_address, client_address=("", 0)):
       none); SERVER_NAME and SERVER_PORT (from ``server_address``); SERVER_PROTOCOL
       (``request.version``); REMOTE_ADDR and REMOTE_PORT (from ``client_address``);
     * WSGI's keys: ``wsgi.version`` ``(1, 0)``; ``wsgi.url_scheme`` ``"http"``;
-      ``wsgi.input``, a file the app reads the body from (``io.BytesIO``);
-      ``wsgi.errors`` (``sys.stderr``); ``wsgi.multithread``, ``wsgi.multiprocess`` and
-      ``wsgi.run_once``, all False;
+      ``wsgi.input``, a file the app reads the body from with ``read()`` (the body's
+      bytes in an ``io.BytesIO``, not the bytes themselves); ``wsgi.errors``, the text
+      stream the app writes its errors to (``sys.stderr``); ``wsgi.multithread``,
+      ``wsgi.multiprocess`` and ``wsgi.run_once``, all False;
     * each header: "User-Agent: x" becomes HTTP_USER_AGENT ``"x"`` (upper case, "-" to
       "_", the prefix HTTP_), except Content-Type and Content-Length, which become
       CONTENT_TYPE and CONTENT_LENGTH; a header sent twice joins its values with ", ".
 
     Example: GET /hello%20you?x=1 HTTP/1.1, headers Host: a and Accept: */*, served at
-    ("127.0.0.1", 8888) gives REQUEST_METHOD "GET", PATH_INFO "/hello you",
-    QUERY_STRING "x=1", SERVER_PORT "8888", HTTP_HOST "a", HTTP_ACCEPT "*/*", ...
+    ("127.0.0.1", 8888) to a client at ("10.0.0.7", 51000) gives REQUEST_METHOD "GET",
+    PATH_INFO "/hello you", QUERY_STRING "x=1", SERVER_PORT "8888", REMOTE_ADDR
+    "10.0.0.7", REMOTE_PORT "51000", HTTP_HOST "a", HTTP_ACCEPT "*/*", ...
 
     Prepared by: notebooks/02_wsgi.ipynb, section 3.2 (The environ); graded at its end.
     The reference is part2_wsgi/minimal_server.py.
@@ -127,16 +135,22 @@ def run_app(app, environ, send):
       or after the last one if all were empty, never before: until then the app may
       call ``start_response`` again, with ``exc_info``, to replace the response;
     * with ``exc_info`` once the head is out, re-raise that exception: too late; a
-      second call without ``exc_info`` is an error (AssertionError);
+      second call without ``exc_info`` is the app's mistake: raise AssertionError;
     * if the result has a ``close()``, call it however the iteration ends (finally);
-    * if the app raises before anything was sent, answer ``500 Internal Server Error``
-      (and print the traceback to ``environ["wsgi.errors"]``); after, let it go up.
+    * if the app raises, print the traceback to ``environ["wsgi.errors"]`` (the
+      server's log), then: before anything was sent, answer ``500 Internal Server
+      Error``; once the head is out, re-raise the error. Half a response has gone out and
+      no second response can follow it; the server closes the connection, the only way
+      left to tell the client that its response is cut short.
+
+    ``Connection: close`` in the head tells the client what the server will do: close
+    the connection after this response (HTTP/1.1 keeps connections open unless told).
 
     Return the status line, e.g. "200 OK" (the server's log line wants it).
 
     Example: an app that starts "200 OK" with [("Content-Type", "text/plain")] and returns
-    [b"Hello"] makes run_app send b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-    b"Connection: close\r\n\r\nHello" and return "200 OK".
+    [b"Hello"] makes run_app send b"HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\n"
+    b"Connection: close\\r\\n\\r\\nHello" and return "200 OK".
 
     Prepared by: notebooks/02_wsgi.ipynb, section 3.3 (Running the app); graded at its
     end. The reference is part2_wsgi/minimal_server.py.
@@ -150,12 +164,27 @@ def run_app(app, environ, send):
 def serve_wsgi(listener, app):
     """Your WSGI server: serve ``app`` to clients one after another, forever.
 
-    Loop: accept a connection; ``read_request`` from it (given); ``build_environ`` with
-    the connection's own address (``getsockname``) as the server's and the accepted
-    address as the client's; ``run_app`` with the connection's ``sendall``; close the
-    connection (a with-block). A client that leaves without a word (None), sends a
-    request that cannot be read (ValueError: answer ``400 Bad Request`` if you can) or
-    breaks off (OSError) is that client's problem: serve the next one.
+    Loop: accept a connection; give it a timeout of ``TIMEOUT`` seconds
+    (``settimeout``), so that a client that connects and stays silent cannot hold your
+    server: ``read_request`` then raises TimeoutError; ``read_request`` from it (given);
+    ``build_environ`` with the connection's own address (``getsockname``) as the
+    server's and the accepted address as the client's; ``run_app`` with the
+    connection's ``sendall``; close the connection (a with-block), however serving it
+    ended: the client reads the response until the connection closes.
+
+    What can go wrong, and what to do; in every case, serve the next client:
+
+    * ``read_request`` returns None: the client left without a word;
+    * ``read_request`` raises ValueError: a request it cannot read; answer ``400 Bad
+      Request`` (a status line, ``Content-Length``, ``Connection: close``, a blank line,
+      a short body). Catch ValueError around ``read_request`` alone: from anywhere else
+      it is not the client's mistake;
+    * OSError (ConnectionError, TimeoutError), from reading or sending: the client broke
+      off, or stayed silent; nothing to answer;
+    * any other exception from ``run_app``: the app failed once its response had begun
+      (an earlier failure ``run_app`` answers with a 500 itself), and its traceback is
+      in wsgi.errors already: write one line about it to ``sys.stderr``, and let the
+      with-block close the connection.
 
     How it is graded: the checks serve a bare WSGI app, the Flask app and the Django app
     (``part2_wsgi/apps/``), each wrapped in ``wsgiref.validate.validator``, to real
@@ -166,10 +195,12 @@ def serve_wsgi(listener, app):
     your whole server with them: notebook 02, section 3.4 shows how.
 
     Example: serving the Flask app, ``GET /`` answers 200 with Flask's page, ``POST /``
-    with a form shows the fields, and a client that sends "HELLO" does not stop it.
+    with a form shows the fields, a client that sends "HELLO" gets a 400, and an app that
+    fails half way through a body cuts that response short, but does not stop the server.
 
-    Prepared by: notebooks/02_wsgi.ipynb, section 3.4 (The whole server, with Flask);
-    graded at its end. The reference is part2_wsgi/minimal_server.py.
+    Prepared by: notebooks/02_wsgi.ipynb, section 3.4 (The loop, with Flask and Django);
+    graded at its end. The reference is part2_wsgi/minimal_server.py: ``serve_wsgi``,
+    and ``serve_connection``, which serves one client.
     """
     raise NotImplementedError("serve_wsgi: accept; read_request; build_environ; run_app; close; serve the next")
 
@@ -184,16 +215,19 @@ def response_head(status, headers, version="HTTP/1.1"):
     """The head of a response as bytes: status line, one line per header, blank line.
 
     ``status`` is like "200 OK"; ``headers`` is a list of (name, value) pairs of str,
-    kept in order. Lines end with CRLF. HTTP heads are Latin-1 (ISO-8859-1), as PEP 3333
-    says: encode with "latin-1", not UTF-8.
+    kept in order; ``version`` is the status line's first word, "HTTP/1.1" unless
+    another is given (say "HTTP/1.0"). Lines end with CRLF. HTTP heads are Latin-1
+    (ISO-8859-1), as PEP 3333 says: encode with "latin-1", not UTF-8.
 
     Example:
 
         response_head("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
         ->  b"HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: 5\\r\\n\\r\\n"
+        response_head("404 Not Found", [], version="HTTP/1.0")
+        ->  b"HTTP/1.0 404 Not Found\\r\\n\\r\\n"
 
-    Prepared by: notebooks/02_wsgi.ipynb, section 4.5 (run_app: the server's half, down
-    to the bytes); graded in 4.8.
+    Prepared by: notebooks/02_wsgi.ipynb, section 4.5 (The response, down to the
+    bytes); graded in 4.8.
     """
     raise NotImplementedError("response_head: a status line, a line per header, an empty line; CRLF line ends; latin-1")
 
@@ -234,7 +268,8 @@ def parse_header_line(line):
       refuses a space before the colon: ``"Host : x"``;
     * a value with control characters in it (tab excepted).
 
-    ``HEADER_LINE.fullmatch(line)`` (given) does most of this.
+    ``HEADER_LINE.fullmatch(line)`` (given) does most of this: a match, or None, whose
+    groups "name" and "value" hold the two parts (the value with its blanks).
 
     Example:
 

@@ -89,10 +89,12 @@ EXERCISES = [
         1,
         "part1_sockets.echo_server:make_listener",
         "01_sockets.ipynb, section 2.1",
-        "Four calls, in this order: make a TCP socket, set an option, bind, listen.",
-        "The option is SO_REUSEADDR, at the SOL_SOCKET level; the backlog is the number you give listen().",
-        "Notebook 01, section 2.1 runs each call in a cell of its own; part1_sockets/echo_server.py has them "
-        "in one function.",
+        "Four calls, in this order: make a TCP socket (IPv4, or IPv6 for a host with a ':'), set an option, "
+        "bind, listen.",
+        "The option is SO_REUSEADDR, at the SOL_SOCKET level; the backlog is the number you give listen(); "
+        "the family AF_INET6 makes an IPv6 socket.",
+        "Notebook 01, section 2.1 makes a listening socket in three cells, a call or two in each; "
+        "part1_sockets/echo_server.py has the four calls in one function, the choice of family included.",
     ),
     required(
         "part1",
@@ -111,23 +113,25 @@ EXERCISES = [
         3,
         "part1_sockets.http_server:serve_http",
         "01_sockets.ipynb, sections 3.1-3.5",
-        "Read until the blank line that ends the head, then read exactly Content-Length more bytes: one recv() is "
-        "never a whole request.",
-        "Answer with a status line, headers (Content-Type, Content-Length, Connection: close), a blank line and "
-        "the body; then close. The form's fields arrive URL-encoded: urllib.parse has a function for that.",
-        "Notebook 01, sections 3.2-3.4 take a GET and a POST apart byte by byte; part1_sockets/http_server.py "
-        "reads top to bottom.",
+        "Give the connection a timeout of TIMEOUT seconds, then read until the blank line that ends the head, "
+        "then exactly Content-Length more bytes: one recv() is never a whole request. A timeout, a reset or "
+        "nonsense ends that client, never the loop.",
+        "Every answer, a 400 too, is a status line (a BadRequest's status is its .status), Content-Type, "
+        "Content-Length, Connection: close, a blank line and the body; HEAD gets the same head and no body. "
+        "Fields arrive URL-encoded (urllib.parse decodes them) and go into the page HTML-escaped (the html module).",
+        "Notebook 01, sections 3.2-3.4 take a GET, a HEAD and a POST apart byte by byte, and show the 400 and "
+        "the timeout; part1_sockets/http_server.py reads top to bottom.",
     ),
     required(
         "part2",
         "load_app",
         1,
-        "part2_wsgi.serving:load_app",
+        "part2_wsgi.command_line:load_app",
         "02_wsgi.ipynb, section 3.1",
         "Split the spec at the colon; import the module by its name; then look the callable up on it.",
         "Catch the import's failure and the missing attribute, and raise AppLoadError with a message that "
         "names what is missing.",
-        "Notebook 02, section 3.1 loads an app step by step; part2_wsgi/serving.py has load_app.",
+        "Notebook 02, section 3.1 loads an app step by step; part2_wsgi/command_line.py has load_app.",
     ),
     required(
         "part2",
@@ -135,11 +139,13 @@ EXERCISES = [
         2,
         "part2_wsgi.minimal_server:build_environ",
         "02_wsgi.ipynb, section 3.2",
-        "A dict with CGI's keys (REQUEST_METHOD, PATH_INFO, QUERY_STRING, SERVER_NAME, ...) and WSGI's "
-        "(wsgi.version, wsgi.input, ...); every CGI value is a str.",
+        "A dict with CGI's keys (REQUEST_METHOD, PATH_INFO, QUERY_STRING, SERVER_NAME, REMOTE_ADDR, ...) and "
+        "WSGI's (wsgi.version, wsgi.input, wsgi.errors, ...); every CGI value is a str. The server's address "
+        "gives the SERVER_ keys, the client's address the REMOTE_ ones.",
         "The target splits at '?' into path and query; the path is %-decoded as latin-1; wsgi.input is a file "
-        "that reads the body (io.BytesIO).",
-        "Notebook 02, section 3.2 prints the environ a request becomes; part2_wsgi/minimal_server.py builds it.",
+        "that reads the body (io.BytesIO), not the bytes themselves.",
+        "Notebook 02, section 3.2 lists the keys, and section 4.3 shows every one for a real request; "
+        "part2_wsgi/minimal_server.py builds it.",
     ),
     required(
         "part2",
@@ -148,9 +154,10 @@ EXERCISES = [
         "part2_wsgi.minimal_server:run_app",
         "02_wsgi.ipynb, section 3.3",
         "Define start_response inside run_app: it only stores the status and headers (and returns a write "
-        "callable); nothing is sent yet.",
-        "Send the head together with the first non-empty piece of body; with exc_info, replace an unsent "
-        "response or re-raise; call the result's close() in a finally.",
+        "callable); nothing is sent yet. A second call without exc_info is an AssertionError.",
+        "Send the head, Connection: close included, with the first non-empty piece of body; call the result's "
+        "close() in a finally. If the app raises, the traceback goes to wsgi.errors; then a 500 if nothing went "
+        "out yet, or else re-raise.",
         "Notebook 02, section 3.3 runs an app by hand; part2_wsgi/minimal_server.py has run_app.",
     ),
     required(
@@ -159,11 +166,13 @@ EXERCISES = [
         3,
         "part2_wsgi.minimal_server:serve_wsgi",
         "02_wsgi.ipynb, section 3.4",
-        "Accept a connection; read_request; build_environ; run_app with the connection's sendall; close; repeat.",
-        "read_request gives None when a client leaves without a word, and raises ValueError or OSError for a "
-        "bad or broken one: none of them may end the loop.",
-        "Notebook 02, section 3.4 runs the whole minimal server with Flask; part2_wsgi/minimal_server.py has "
-        "serve_wsgi and serve_connection.",
+        "Accept a connection; give it a timeout of TIMEOUT seconds; read_request; build_environ; run_app with "
+        "the connection's sendall; close it in a with-block; repeat.",
+        "read_request gives None for a client that leaves without a word, raises ValueError for a request it "
+        "cannot read (answer 400) and OSError for a client that breaks off or stays silent. Anything else "
+        "run_app raises is the app failing half way: one line on stderr. Nothing may end the loop.",
+        "Notebook 02, section 3 starts the minimal server with Flask before 3.1, and section 3.4 runs yours; "
+        "part2_wsgi/minimal_server.py has serve_wsgi and serve_connection.",
     ),
     required(
         "part3",
@@ -171,11 +180,12 @@ EXERCISES = [
         3,
         "part3_concurrency.minimal_servers:serve_forking",
         "03_concurrency.ipynb, sections 1.1-1.2",
-        "After fork() two processes hold both sockets: the child closes the listener, the parent the connection.",
-        "The child ends with os._exit, never by returning; the parent reaps exited children in a SIGCHLD "
-        "handler that loops on waitpid with WNOHANG.",
-        "Notebook 03, sections 1.1-1.2 run the two mistakes and the fix; part3_concurrency/minimal_servers.py "
-        "has serve_forking.",
+        "After fork() two processes hold both sockets: the child closes the listener before it serves, the parent "
+        "closes the connection.",
+        "The child ends with os._exit in a finally, whatever serving did; the parent reaps exited children in a "
+        "SIGCHLD handler that loops on waitpid with WNOHANG, never waiting for a child still at work.",
+        "Notebook 03, sections 1.1-1.2 run the two mistakes and the fix, and section 4.3 says why the handler "
+        "loops; part3_concurrency/minimal_servers.py has serve_forking.",
     ),
     required(
         "part3",
@@ -183,11 +193,12 @@ EXERCISES = [
         3,
         "part3_concurrency.minimal_servers:serve_threaded",
         "03_concurrency.ipynb, section 1.3",
-        "A thread per accepted connection runs serve_connection; the main thread goes straight back to accept().",
-        "The cap is a threading.BoundedSemaphore: acquire before accept, release when the thread is done (in a "
-        "finally).",
-        "Notebook 03, section 1.3 grows the three-line version into the capped one; "
-        "part3_concurrency/minimal_servers.py has serve_threaded.",
+        "First a free slot, then accept(); a new thread serves that connection while the main thread goes back "
+        "to wait for the next free slot.",
+        "The cap is a threading.BoundedSemaphore: acquire before accept, release when the thread is done, in a "
+        "finally. Daemon threads let Ctrl-C stop the server at once.",
+        "Notebook 03, section 1.3 shows the three-line version, then how the cap works and why it comes before "
+        "accept; part3_concurrency/minimal_servers.py has serve_threaded.",
     ),
     required(
         "part3",
@@ -198,7 +209,8 @@ EXERCISES = [
         "One selector; the listener and every connection non-blocking and registered; act only on the sockets "
         "select() says are ready.",
         "Keep what each connection has sent so far in its key's data; once it holds a blank line, switch the "
-        "connection to EVENT_WRITE and send() what the socket takes, keeping the rest.",
+        "connection to EVENT_WRITE with a bytearray of what to send, and send() what the socket takes, keeping "
+        "the rest.",
         "Notebook 03, section 1.4 runs the selectors loop; part3_concurrency/minimal_servers.py has serve_select.",
     ),
     hardening(
@@ -228,8 +240,10 @@ EXERCISES = [
         "part1_sockets.http_server:read_head",
         "01_sockets.ipynb, sections 2.3 and 3.2",
         "Gather recv() pieces in a buffer until END_OF_HEAD finds the blank line; split there.",
-        "Check the buffer's size against MAX_HEAD on every turn, and treat b'' as the client leaving.",
-        "Notebook 01, section 3.2; part1_sockets/http_server.py has read_head.",
+        "MAX_HEAD limits the head, not the body: while no blank line has come the whole buffer counts, once "
+        "END_OF_HEAD finds one only what lies before it does. Treat b'' as the client leaving.",
+        "Notebook 01, sections 2.3 (recv() cuts a stream anywhere) and 3.2 (where a head ends); "
+        "part1_sockets/http_server.py has read_head.",
     ),
     hardening(
         "part1",
@@ -238,8 +252,11 @@ EXERCISES = [
         "part1_sockets.http_server:parse_head",
         "01_sockets.ipynb, sections 3.3-3.4",
         "Decode as ASCII; the first line splits on single spaces into exactly three parts.",
-        "Check the version's shape before its value (400, then 505); each header splits at its first colon.",
-        "Notebook 01, sections 3.3-3.4; part1_sockets/http_server.py has parse_head.",
+        "Check the version's shape before its major digit (400, then 505; a later 1.x is read as 1.1); a target "
+        "has three forms; a header splits at its first colon, with only its name before it, and Host or "
+        "Content-Length may come once.",
+        "Notebook 01, sections 3.3-3.4 show a POST's head and the 400 for nonsense; part1_sockets/http_server.py "
+        "has parse_head, with the RFC behind each rule.",
     ),
     hardening(
         "part2",

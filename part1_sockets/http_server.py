@@ -1,17 +1,24 @@
-"""Lesson 2: the smallest HTTP server that is still correct.
+"""Lesson 2: the smallest HTTP server that keeps HTTP's rules for what it does.
 
 HTTP/1.x is text over a TCP connection. A browser connects and sends a *request*:
 
     POST / HTTP/1.1\\r\\n                       <- request line: method, target, version
     Host: 127.0.0.1:8888\\r\\n                  <- headers, one per line
     Content-Type: application/x-www-form-urlencoded\\r\\n
-    Content-Length: 13\\r\\n
+    Content-Length: 12\\r\\n
     \\r\\n                                       <- a blank line ends the head
     name=Ada&x=1                              <- the body: exactly Content-Length bytes
 
 and the server answers with a *response* of the same shape: a status line
 (``HTTP/1.1 200 OK``), headers, a blank line, a body. That is all this file does: read
 one request, answer it, close the connection, serve the next client.
+
+What it does, it does by the standard (RFC 9110, RFC 9112): it answers GET, HEAD (the
+head a GET would get, without the body) and POST with a body of Content-Length bytes;
+it reads the target in both forms a server must accept, ``/path`` and
+``http://host/path``; it refuses, with the status the RFCs name, a request that could be
+read two ways. What it leaves out, it says: one request per connection (``Connection:
+close``), and a chunked upload or any other method gets 501 Not Implemented.
 
     python part1_sockets/http_server.py       # then open http://127.0.0.1:8888 in a browser
     telnet 127.0.0.1 8888                     # and type:  GET / HTTP/1.0  then Enter twice
@@ -37,7 +44,7 @@ CHUNK = 65536
 MAX_HEAD = 64 * 1024  # a request line and headers longer than this are refused
 MAX_BODY = 10 * 1024 * 1024  # so is a body larger than 10 MB
 TIMEOUT = 30  # seconds a client may stay silent: long enough to type into telnet
-KNOWN_METHODS = {"GET", "POST"}
+KNOWN_METHODS = {"GET", "HEAD", "POST"}  # GET and HEAD every server must know (RFC 9110, section 9.1)
 
 # The head ends at the first blank line. The standard says lines end with CRLF, but
 # nc and some hand-typed requests send a bare LF, which servers may accept: we do.
@@ -45,7 +52,17 @@ END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
 
 
 class BadRequest(Exception):
-    """The request cannot be answered; carries the status line to answer with."""
+    """The request cannot be answered: the status to answer with, and why.
+
+    ``error.status`` is the end of the status line ("400 Bad Request"), ``error.reason``
+    a sentence for the page. Exception keeps only the reason in ``args``, so
+    ``str(error)`` and ``error.args[0]`` are the reason, never the status:
+
+        try:
+            parse_head(b"HELLO SERVER")
+        except BadRequest as error:
+            answer = format_response(error.status, html.escape(error.reason))  # b"HTTP/1.1 400 Bad Request..."
+    """
 
     def __init__(self, status, reason):
         super().__init__(reason)
@@ -75,7 +92,12 @@ def read_head(connection):
 
 
 def parse_head(head):
-    """Split the head into (method, target, version, headers); headers keyed lower-case."""
+    """Split the head into (method, target, version, headers); headers keyed lower-case.
+
+    What cannot be read one way only is refused, with the status the RFCs name: two
+    programs on the road (a proxy, then this server) must never read one request as two
+    different ones.
+    """
     try:
         text = head.decode("ascii")
     except UnicodeDecodeError:
@@ -83,26 +105,44 @@ def parse_head(head):
     request_line, *header_lines = text.replace("\r\n", "\n").split("\n")
 
     parts = request_line.split(" ")
-    if len(parts) != 3 or not all(parts):
-        raise BadRequest("400 Bad Request", f"expected 'METHOD /path HTTP/1.x', got {request_line!r}")
+    if len(parts) != 3 or not all(parts) or not re.fullmatch(r"HTTP/\d\.\d", parts[2]):
+        raise BadRequest("400 Bad Request", f"expected 'METHOD TARGET HTTP/1.x', got {request_line!r}")
     method, target, version = parts
-    if not re.fullmatch(r"HTTP/\d\.\d", version) or not target.startswith("/"):
-        raise BadRequest("400 Bad Request", f"expected 'METHOD /path HTTP/1.x', got {request_line!r}")
-    if version not in ("HTTP/1.0", "HTTP/1.1"):
-        raise BadRequest("505 HTTP Version Not Supported", f"this server speaks HTTP/1.0 and 1.1, not {version}")
+    if not version.startswith("HTTP/1."):
+        raise BadRequest("505 HTTP Version Not Supported", f"this server speaks HTTP/1.x, not {version}")
+    # Minor versions promise to stay compatible, so a later HTTP/1.x is read as the
+    # latest we know (RFC 9110, section 2.5); we answer in HTTP/1.1 anyway.
+    version = "HTTP/1.0" if version == "HTTP/1.0" else "HTTP/1.1"
+    if not is_request_target(method, target):
+        raise BadRequest("400 Bad Request", f"a target is /path, http://host/path or * (for OPTIONS), not {target!r}")
 
     headers = {}
     for line in header_lines:
         name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip():
+        # A name is one word, right before its colon. "Host : x" is refused rather than
+        # read as Host: a program that reads it as a header named "Host " would not see
+        # the Host we saw (RFC 9112, section 5.1).
+        if not colon or not name or re.search(r"\s", name):
             raise BadRequest("400 Bad Request", f"malformed header line {line!r}")
-        if name.lower() in headers and name.lower() in ("host", "content-length"):
-            # Two different lengths: which one tells where the body ends? Refuse to guess.
-            raise BadRequest("400 Bad Request", f"more than one {name} header")
-        headers[name.lower()] = value.strip()
+        name = name.lower()
+        if name in headers and name in ("host", "content-length"):
+            # Two Hosts: which site is meant? Two lengths: where does the body end? A
+            # program that keeps the first and one that keeps the last would disagree,
+            # so we refuse to guess (RFC 9112, sections 3.2 and 6.3), as part 2's parser does.
+            raise BadRequest("400 Bad Request", f"more than one {name.title()} header")
+        headers[name] = value.strip()
     if version == "HTTP/1.1" and "host" not in headers:
         raise BadRequest("400 Bad Request", "an HTTP/1.1 request must say which Host it is for")
     return method, target, version, headers
+
+
+def is_request_target(method, target):
+    """The three forms of target a server takes (RFC 9112, section 3.2)."""
+    return (
+        target.startswith("/")  # the origin form, "/path?query": what browsers send
+        or target.lower().startswith(("http://", "https://"))  # the absolute form, as sent to a proxy
+        or (target == "*" and method == "OPTIONS")  # the asterisk form: the server itself
+    )
 
 
 def read_body(connection, headers, already_received):
@@ -161,9 +201,16 @@ def describe_post(body):
     return f"<p>You posted {len(body)} bytes:</p>{listing}"
 
 
+def path_of(target):
+    """The path a target asks for: "/a" of "/a?q=1", and of "http://host:8888/a?q=1" too."""
+    if target.lower().startswith(("http://", "https://")):  # the absolute form: the path follows the host
+        target = "/" + target.partition("://")[2].partition("/")[2]
+    return target.split("?", 1)[0]
+
+
 def respond(method, target, body):
-    """Return (status, html) for a well-formed request."""
-    path = target.split("?", 1)[0]
+    """Return (status, html) for a well-formed request. HEAD gets what GET gets."""
+    path = path_of(target)
     if path != "/":
         return "404 Not Found", page("Not found", f"<p>There is nothing at {html.escape(path)}.</p>")
     if method == "POST":
@@ -192,7 +239,7 @@ def format_response(status, text):
 
 def handle(connection, address):
     """Read one request from the connection and send one response."""
-    request_line = "-"
+    request_line, method = "-", None
     try:
         head, rest = read_head(connection)
         method, target, version, headers = parse_head(head)
@@ -204,8 +251,24 @@ def handle(connection, address):
     except BadRequest as error:
         status, text = error.status, page(error.status, f"<p>{html.escape(error.reason)}</p>")
     response = format_response(status, text)
-    connection.sendall(response)
+    if method == "HEAD":
+        # The head a GET would get, its Content-Length included, and no body: a client
+        # asks for it to learn about a page without downloading it (RFC 9110, section 9.3.2).
+        response = response[: response.index(b"\r\n\r\n") + 4]
+    send_response(connection, response)
     log_request(address, request_line, status, len(response))
+
+
+def send_response(connection, response):
+    """sendall() the response a piece at a time, so that the timeout applies to each piece.
+
+    A socket's timeout bounds one call, and for sendall() that is the whole response,
+    however slowly the client reads it: a slow reader on a bad line would be cut off half
+    way. Piece by piece, a client that reads slowly gets everything, and one that reads
+    nothing for TIMEOUT seconds is dropped.
+    """
+    for start in range(0, len(response), CHUNK):
+        connection.sendall(response[start : start + CHUNK])
 
 
 def log_request(address, request_line, status, size):
@@ -234,8 +297,8 @@ def serve_http(listener):
     while True:
         connection, address = listener.accept()
         # While we serve this client, everyone else waits in the backlog: a client that
-        # connects and says nothing would block the server for good, so we give each
-        # one TIMEOUT seconds of silence at most.
+        # connects and says nothing would block the server for good, so each recv() (and
+        # each piece we send) may wait TIMEOUT seconds at most; then TimeoutError.
         connection.settimeout(TIMEOUT)
         with connection:
             try:
@@ -282,7 +345,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_args(argv=None):
-    parser = OneLineParser(description="The smallest correct HTTP server: GET and POST, one request per connection.")
+    parser = OneLineParser(description="The smallest HTTP server: GET, HEAD and POST, one request per connection.")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument(
         "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"

@@ -15,6 +15,12 @@ One request per connection, and the end of the response is the end of the connec
 its rooms add: keep-alive, chunked bodies, deadlines, every way a client can break the
 rules. This is the server the workbook's part 2 asks you to write, and part 3's stages
 reuse its ``serve_connection`` to serve one client. Standard library only.
+
+Who answers for what goes wrong: a client's mistake (a request that cannot be read) is a
+400; a client that leaves, resets or stays silent is dropped; an app that fails before
+sending anything is a 500 (``run_app``); an app that fails once its response has begun
+can only have that response cut short: ``run_app`` raises again, the connection closes,
+and the loop logs one line and serves the next client.
 """
 
 import io
@@ -22,18 +28,19 @@ import sys
 import time
 import traceback
 from collections import namedtuple
+from functools import partial
 from pathlib import Path
 from urllib.parse import unquote
 
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi.serving import run
+from part2_wsgi.command_line import run
 
 CHUNK = 65536  # the most we ask recv() for at once
 MAX_HEAD = 64 * 1024  # a request head longer than this is refused
 MAX_BODY = 10 * 1024 * 1024  # and so is a body larger than this
-TIMEOUT = 10  # seconds a client may stay silent before we give up on it
+TIMEOUT = 10  # seconds a client may stay silent, or take none of its response, before we give up
 
 # What read_request() hands on: headers are (name, value) pairs, in the order sent.
 Request = namedtuple("Request", "method target version headers body")
@@ -46,7 +53,8 @@ def read_request(connection):
     """Read one request from the connection; None if the client closed without a word.
 
     Raises ValueError for a request this server cannot read (the caller answers 400),
-    and ConnectionError if the client leaves half way.
+    ConnectionError if the client leaves half way, and TimeoutError if it stays silent
+    longer than the connection's timeout (which the caller sets: ``settimeout``).
     """
     data = b""
     while b"\r\n\r\n" not in data:  # TCP hands us pieces: read until the blank line
@@ -121,6 +129,11 @@ def run_app(app, environ, send):
     body (until then the app may change its mind: ``start_response`` again, with
     ``exc_info``); the body is whatever the app returns, iterated; and ``close()``, if
     the result has one, is called however the iteration ends.
+
+    If the app fails, its traceback goes to ``environ["wsgi.errors"]``. Before anything
+    was sent, the client gets a 500. After, half a response is out and no second one can
+    follow: the error is raised again, for the caller to close the connection, the only
+    way left to tell the client that its response is cut short.
     """
     response = []  # [status, headers] once start_response has been called
     head_sent = False
@@ -177,39 +190,85 @@ def run_app(app, environ, send):
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 12\r\nConnection: close\r\n\r\nBad Request\n"
 
 
-def serve_connection(connection, address, app):
-    """Serve one client: read its request, run the app, send the answer, close."""
-    with connection:  # closed however this ends
-        connection.settimeout(TIMEOUT)
+def serve_connection(connection, address, app, *, multithread=False, multiprocess=False):
+    """Serve one client: read its request, run the app, send the answer, close.
+
+    What a caller can count on:
+
+    * the connection gets a timeout of TIMEOUT seconds: a client that sends nothing for
+      that long, or takes none of its response for that long, is dropped;
+    * the client's errors end here: a request that cannot be read is answered
+      ``400 Bad Request``; a client that leaves, resets or stays silent (OSError) is
+      logged in one line;
+    * an app that fails before sending anything gets its 500 from ``run_app``; an app
+      that fails after its head went out has its error raised from here, as ``run_app``
+      raised it: the caller logs it and serves the next client;
+    * the connection is closed however this ends.
+
+    ``multithread`` and ``multiprocess`` become the environ's ``wsgi.multithread`` and
+    ``wsgi.multiprocess``: PEP 3333 asks that they be true when another thread, or
+    another process, may call the app at the same time (a threaded or forking server).
+    """
+    with connection:  # closed however this ends, an app's error included
+        connection.settimeout(TIMEOUT)  # no recv() or send() below waits longer
         try:
-            request = read_request(connection)
+            try:
+                request = read_request(connection)
+            except ValueError as error:  # a request we cannot read, and only that, is a 400
+                connection.sendall(BAD_REQUEST)
+                log_problem(address, f"400 Bad Request ({error})")
+                return
             if request is None:
                 return  # connected and left without a word: nothing to answer
             environ = build_environ(request, connection.getsockname()[:2], address[:2])
-            status = run_app(app, environ, connection.sendall)
-            log(address, f"{request.method} {request.target} {request.version}", status)
-        except ValueError as error:  # a request we cannot read
-            connection.sendall(BAD_REQUEST)
-            log(address, "-", f"400 ({error})")
+            environ["wsgi.multithread"] = multithread
+            environ["wsgi.multiprocess"] = multiprocess
+            status = run_app(app, environ, partial(send_in_pieces, connection))
+            log_request(address, f"{request.method} {request.target} {request.version}", status)
         except OSError as error:  # the client left, reset, or stayed silent: next!
-            log(address, "-", f"dropped ({error})")
+            log_problem(address, f"dropped ({error})")
+
+
+def send_in_pieces(connection, data):
+    """Send all of ``data``, waiting at most TIMEOUT for the client to take each piece.
+
+    Why not ``sendall``: a socket's timeout caps a whole ``sendall`` call, however much
+    it has to send (Python 3.5 and later). A client on a slow line, reading steadily,
+    would then lose a large response after TIMEOUT seconds. ``send`` takes what the
+    socket's buffer has room for, so the timeout counts only while the client takes
+    nothing at all.
+    """
+    view = memoryview(data)  # slices of a memoryview share its bytes: nothing is copied
+    while view:
+        sent = connection.send(view[:CHUNK])
+        view = view[sent:]
 
 
 def serve_wsgi(listener, app):
-    """Accept connections one after another, and serve each one."""
+    """Accept connections one after another, and serve each one; an app that fails
+    half way through its response costs that response, never the server."""
     while True:
         connection, address = listener.accept()
-        serve_connection(connection, address, app)
+        try:
+            serve_connection(connection, address, app)
+        except Exception as error:  # the app failed after its head went out
+            # Its traceback is in wsgi.errors already; the connection is closed.
+            log_problem(address, f"response cut short: {type(error).__name__}: {error}")
 
 
-def log(address, request_line, status):
+def log_request(address, request_line, status):
     """One line per request on stderr, in Common Log Format."""
     when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
     sys.stderr.write(f'{address[0]} - - [{when}] "{request_line}" {status[:3]} -\n')
 
 
+def log_problem(address, what):
+    """One line on stderr for a request that got no ordinary answer."""
+    sys.stderr.write(f"{address[0]}:{address[1]} {what}\n")
+
+
 if __name__ == "__main__":
-    # The command line every server of the workshop shares (serving.py), around our loop.
+    # The command line every server of the workshop shares (command_line.py), around our loop.
     sys.exit(
         run("A minimal WSGI server: one request per connection.", lambda listener, app, args: serve_wsgi(listener, app))
     )

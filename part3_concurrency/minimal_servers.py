@@ -25,8 +25,8 @@ from pathlib import Path
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from part2_wsgi.command_line import positive_int, run
 from part2_wsgi.minimal_server import serve_connection
-from part2_wsgi.serving import positive_int, run
 
 CHUNK = 65536
 MAX_HEAD = 64 * 1024
@@ -69,9 +69,12 @@ def serve_forking(listener, app):
         if os.fork() == 0:  # the child
             try:
                 listener.close()  # the child accepts nobody: let go of the port
-                serve_connection(connection, address, app)
+                serve_connection(connection, address, app, multiprocess=True)  # tell the app (PEP 3333)
             finally:
-                os._exit(0)  # never return into the parent's loop, whatever happened
+                # Never return into the parent's loop, whatever happened: an app that fails
+                # after its head lets its error out of serve_connection, and os._exit skips
+                # the parent's cleanup (sys.exit would run it, in the child).
+                os._exit(0)
         connection.close()  # the parent: the child has its own copy
 
 
@@ -93,13 +96,14 @@ def serve_threaded(listener, app, max_threads):
 
     def serve_then_free_the_slot(connection, address):
         try:
-            serve_connection(connection, address, app)
+            serve_connection(connection, address, app, multithread=True)  # tell the app (PEP 3333)
         finally:
-            free_slots.release()  # even after an error, or the server slowly seizes up
+            free_slots.release()  # even after an app's error, or the server slowly seizes up
 
     while True:
         free_slots.acquire()  # wait for a free slot *before* accepting
         connection, address = listener.accept()
+        # daemon: Ctrl-C stops the server at once, without waiting for requests in flight.
         threading.Thread(target=serve_then_free_the_slot, args=(connection, address), daemon=True).start()
 
 
@@ -149,7 +153,7 @@ def serve_select(listener):
                     sock.close()
 
 
-# --- the command line: serving.py's contract, and a choice of loop -----------------------------------
+# --- the command line: command_line.py's contract, and a choice of loop --------------------------
 
 MODELS = {
     "forking-mistakes": lambda listener, app, args: serve_forking_with_mistakes(listener, app),

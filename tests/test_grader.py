@@ -267,18 +267,28 @@ def test_solving_one_exercise_earns_exactly_its_points(tmp_path):
 # workbook whose build_environ and run_app are still the stubs: the grader puts the
 # reference pieces in their place, so this stage is graded on the student's loop alone.
 STUDENT_SERVE_WSGI = """
+    BAD_REQUEST = b"HTTP/1.1 400 Bad Request\\r\\nContent-Length: 11\\r\\nConnection: close\\r\\n\\r\\nBad Request"
+
+
     def serve_wsgi(listener, app):
         while True:
             connection, address = listener.accept()
             with connection:
+                connection.settimeout(TIMEOUT)
                 try:
                     request = read_request(connection)
-                except (ValueError, OSError):
+                except ValueError:
+                    connection.sendall(BAD_REQUEST)
+                    continue
+                except OSError:
                     continue
                 if request is None:
                     continue
                 environ = build_environ(request, connection.getsockname(), address)
-                run_app(app, environ, connection.sendall)
+                try:
+                    run_app(app, environ, connection.sendall)
+                except Exception as error:
+                    print("the app failed:", error, file=sys.stderr)
     """
 
 

@@ -190,9 +190,21 @@ def test_bare_newlines_as_nc_sends_them_are_accepted(serve):
         (b"GET / HTTP/1.1 extra\r\n\r\n", "400 Bad Request"),
         (b"GET / SPDY/3\r\n\r\n", "400 Bad Request"),
         (b"GET / HTTP/2.0\r\n\r\n", "505 HTTP Version Not Supported"),
+        (b"GET / HTTP/0.9\r\n\r\n", "505 HTTP Version Not Supported"),
+        (b"GET / HTTP/1.10\r\nHost: x\r\n\r\n", "400 Bad Request"),  # not the shape HTTP/d.d
         (b"GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),  # HTTP/1.1 requires Host
+        (b"GET / HTTP/1.2\r\n\r\n", "400 Bad Request"),  # and so does a later 1.x, read as 1.1
+        (b"GET / HTTP/1.1\r\nHost: a.example\r\nhost: b.example\r\n\r\n", "400 Bad Request"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n", "400 Bad Request"),
         (b"POST / HTTP/1.0\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "400 Bad Request"),
+        (b"POST / HTTP/1.0\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", "400 Bad Request"),
+        (b"GET / HTTP/1.0\r\nHost : x\r\n\r\n", "400 Bad Request"),  # whitespace before the colon
+        (b"GET / HTTP/1.0\r\nX-Name\t: x\r\n\r\n", "400 Bad Request"),
         (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", "400 Bad Request"),
+        (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", "400 Bad Request"),  # the asterisk form is for OPTIONS
+        (b"GET index.html HTTP/1.1\r\nHost: x\r\n\r\n", "400 Bad Request"),
+        (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", "501 Not Implemented"),  # well formed, not served
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "501 Not Implemented"),
         (b"POST / HTTP/1.1\r\nContent-Length: ten\r\n\r\n", "400 Bad Request"),
         (b"GET /\xff HTTP/1.1\r\n\r\n", "400 Bad Request"),
         (b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", "501 Not Implemented"),
@@ -206,6 +218,90 @@ def test_bad_requests_get_their_status_and_the_server_keeps_serving(serve, reque
     assert status_of(response) == f"HTTP/1.1 {status}"
     assert requests.get(server.url + "/", timeout=10).status_code == 200
     assert "Traceback" not in server.log
+
+
+def test_head_gets_the_head_a_get_gets_and_no_body(serve):
+    server = serve(HTTP)
+    get = exchange(server.address, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    head = exchange(server.address, b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert head == get[: get.index(b"\r\n\r\n") + 4]  # same status and headers, Content-Length too
+    assert status_of(head) == "HTTP/1.1 200 OK"
+    missing = exchange(server.address, b"HEAD /nothing HTTP/1.0\r\n\r\n")
+    assert status_of(missing) == "HTTP/1.1 404 Not Found" and missing.endswith(b"\r\n\r\n")
+    assert '"HEAD / HTTP/1.1" 200' in server.wait_for_log('"HEAD / HTTP/1.1" 200')
+
+
+def test_the_absolute_form_is_routed_on_its_path(serve):
+    server = serve(HTTP)
+    for target in (f"http://127.0.0.1:{server.port}/", "http://localhost", "HTTP://localhost/?x=1"):
+        response = exchange(server.address, f"GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        assert status_of(response) == "HTTP/1.1 200 OK", target
+        assert b'<form method="post" action="/">' in response
+    response = exchange(server.address, b"GET http://localhost/nothing?x=1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert status_of(response) == "HTTP/1.1 404 Not Found"
+
+
+def test_a_later_http_1_minor_version_is_served_as_http_1_1(serve):
+    server = serve(HTTP)
+    response = exchange(server.address, b"GET / HTTP/1.2\r\nHost: localhost\r\n\r\n")
+    assert status_of(response) == "HTTP/1.1 200 OK"
+
+
+def test_a_silent_client_is_dropped_after_the_timeout_and_the_next_is_served(monkeypatch):
+    from part1_sockets import http_server
+
+    monkeypatch.setattr(http_server, "TIMEOUT", 0.3)
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+    threading.Thread(target=serve_quietly, args=(http_server.serve_http, listener), daemon=True).start()
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=5) as silent:
+            started = time.monotonic()
+            response = exchange(listener.getsockname(), b"GET / HTTP/1.0\r\n\r\n")
+            assert status_of(response) == "HTTP/1.1 200 OK"
+            assert 0.2 < time.monotonic() - started < 3
+            assert silent.recv(1) == b""  # it was dropped, without an answer
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+
+
+def serve_quietly(serve_function, listener):
+    """Run a server loop on a thread; it ends with OSError once the listener is closed."""
+    try:
+        serve_function(listener)
+    except OSError:
+        pass
+
+
+def test_a_slow_reader_gets_the_whole_response_though_each_piece_has_a_timeout():
+    from part1_sockets.http_server import send_response
+
+    server, client = socket.socketpair()
+    with server, client:
+        for end in (server, client):  # small buffers: the sender has to wait for the reader
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        server.settimeout(0.3)
+        response = os.urandom(2_000_000)
+        failures = []
+        sender = threading.Thread(target=lambda: failures.append(send_quietly(send_response, server, response)))
+        sender.start()
+        started, received = time.monotonic(), bytearray()
+        while len(received) < len(response):
+            time.sleep(0.01)  # a slow reader: far longer in all than the timeout
+            received += client.recv(65536)
+        sender.join()
+        assert time.monotonic() - started > 0.3  # so one sendall() of it all would have timed out
+        assert failures == [None] and bytes(received) == response
+
+
+def send_quietly(send, connection, data):
+    """``send(connection, data)``; return the exception it raised, or None."""
+    try:
+        send(connection, data)
+    except OSError as error:
+        return error
+    return None
 
 
 def test_each_request_is_logged_in_common_log_format(serve):

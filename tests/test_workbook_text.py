@@ -155,16 +155,32 @@ def code_cells(notebook):
     return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
 
 
+def unearned_lines(source):
+    """The cell's lines, less those that run only once an exercise has passed: the body
+    of ``if report.passed:`` after ``report = compare_with_reference(...)``."""
+    lines = source.splitlines()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython syntax (!ls, %time): every line counts
+        return lines
+    earned = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Attribute) and node.test.attr == "passed":
+            earned |= {line for child in node.body for line in range(child.lineno, child.end_lineno + 1)}
+    return [line for number, line in enumerate(lines, 1) if number not in earned]
+
+
 @pytest.mark.parametrize("notebook", sorted(path.name for path in NOTEBOOKS.glob("*.ipynb")))
 def test_no_cell_prints_a_reference_solution_before_it_is_earned(notebook):
     shown = []
     answered = answers()
     for source in code_cells(notebook):
-        for module, name in re.findall(r"getsource\(\s*(?:(\w+)\.)?(\w+)\s*\)", source):
+        text = "\n".join(unearned_lines(source))
+        for module, name in re.findall(r"getsource\(\s*(?:(\w+)\.)?(\w+)\s*\)", text):
             if (module, name) in answered or (not module and name in {name for _, name in answered}):
                 shown.append(f"inspect.getsource of {module or '?'}.{name}")
-        if "read_text" in source:
-            shown += [f"the whole of {module}.py" for module in {m for m, _ in answered} if f'"{module}.py"' in source]
+        if "read_text" in text:
+            shown += [f"the whole of {module}.py" for module in {m for m, _ in answered} if f'"{module}.py"' in text]
     assert not shown, (
         f"{notebook} prints reference solutions without waiting for the student's own to pass: {shown}; "
         "use compare_with_reference(part, exercise)"

@@ -3,6 +3,9 @@
 pid_app       "pid 1234": the process that ran the app (a child, for a forking server)
 counting_app  sleeps ?seconds=S, then says "peak N": the most requests in the app at once
 raising_app   /raise fails half way through its body (RuntimeError); anything else: "served"
+together_app  sleeps until ?until=T (a time.time()), then says its pid: many children end at once
+flags_app     "multithread True multiprocess False": what the server told the app (PEP 3333)
+sockets_app   "sockets 1234 5678": the inodes of the sockets the process that runs the app holds
 """
 
 import os
@@ -54,3 +57,31 @@ def fail_half_way(start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     yield b"half a body"
     raise RuntimeError("raising_app fails half way through /raise, on purpose")
+
+
+def together_app(environ, start_response):
+    until = float(parse_qs(environ.get("QUERY_STRING", "")).get("until", ["0"])[0])
+    time.sleep(max(0.0, until - time.time()))  # every request of a burst answers at the same moment
+    return answer(start_response, f"pid {os.getpid()}")
+
+
+def flags_app(environ, start_response):
+    return answer(
+        start_response, f"multithread {environ.get('wsgi.multithread')} multiprocess {environ.get('wsgi.multiprocess')}"
+    )
+
+
+def sockets_app(environ, start_response):
+    """Which sockets the serving process holds: a forking server's child must not hold the listener."""
+    inodes = []
+    try:
+        for descriptor in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{descriptor}")
+            except OSError:
+                continue  # the descriptor listdir itself used, closed since
+            if target.startswith("socket:["):
+                inodes.append(target[len("socket:[") : -1])
+    except OSError:
+        return answer(start_response, "sockets unknown")  # no /proc (macOS)
+    return answer(start_response, "sockets " + " ".join(inodes))

@@ -128,6 +128,8 @@ def failure_line(excinfo, item):
         return f"timed out after {limit}: an endless loop, or waiting for bytes that never come?"
     if isinstance(error, AssertionError):
         return first_line(error) or "an assertion failed" + where(excinfo)
+    if type(error).__name__ == "StudentError":  # the server's own process said what it raised, and where
+        return first_line(error)
     return f"{type(error).__name__}: {first_line(error)}{where(excinfo)}"
 
 

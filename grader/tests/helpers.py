@@ -227,9 +227,24 @@ class StudentServer:
             if error["type"] == "NotImplementedError":
                 raise NotImplementedError(error["message"])
             where = f" ({error['where']})" if error["where"] else ""
+            if error.get("child"):
+                raise StudentError(self._child_error(error, where))
+            if error["type"] == "StageReturned":
+                raise StudentError(f"{self.name} returned: a server loop serves forever, until the process is stopped")
             raise StudentError(f"{self.name} raised {error['type']}: {error['message']}{where}")
         if self.process.poll() is not None:
             raise AssertionError(f"the server process ended (exit status {self.process.returncode})")
+
+    def _child_error(self, error, where):
+        """What to say when a forked child came back out of the stage, into the launcher."""
+        if error["type"] == "StageReturned":
+            what = f"returned from {self.name}"
+        else:
+            what = f"let {error['type']} out of {self.name}{where}"
+        return (
+            f"a child process {what}, into the code that called it: in a real server it would go on running "
+            "the parent's loop. End the child with os._exit(0) in a finally, whatever happened"
+        )
 
     def connect(self, timeout=WAIT):
         """A client socket connected to the server (or the server's own error, if it died)."""
@@ -326,6 +341,20 @@ def open_descriptors(pid):
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
+
+
+def listening_inode(port):
+    """The inode of the socket listening on loopback ``port`` (/proc/net/tcp); None without /proc."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if int(local.split(":")[1], 16) == port and state == "0A":  # 0A: LISTEN
+            return inode
+    return None
 
 
 def thread_count(pid):

@@ -13,6 +13,11 @@ handler can be installed and ``fork`` is safe. If the stage raises, the exceptio
 to stderr as one line, ``GRADER-ERROR {"type": ..., "message": ..., "where": ...}``,
 which the check turns back into the student's own error.
 
+A forked child that lets an exception out of the stage (or returns from it) lands here
+too, in a copy of this launcher: it reports the same line, marked ``"child": true``,
+and ends at once, never running the parent's code. A forking server must end its
+children itself, so the check turns that line into a failure that says so.
+
 ``--response-size N`` gives serve_select's fixed ``RESPONSE`` a body of N bytes (still
 ending in "Hello, select!"): more than a socket's buffers hold, so that a loop that waits
 to send all of it to one client is seen waiting.
@@ -26,9 +31,14 @@ import sys
 import traceback
 
 from grader.workbook import load_exercise, workbook_dir
-from part2_wsgi.serving import create_listening_socket, load_app
+from part2_wsgi.command_line import create_listening_socket, load_app
 
 ERROR_MARK = "GRADER-ERROR "
+CHILD_EXIT_STATUS = 70  # a child that reached the launcher ends with this, never running the parent's code
+
+
+class StageReturned(Exception):
+    """The stage returned: a server loop serves forever."""
 
 
 def where(error):
@@ -71,16 +81,24 @@ def main(argv=None):
         if args.max_threads is not None:
             arguments.append(args.max_threads)
         stage(*arguments)
-        raise AssertionError(f"{args.name}() returned; a server loop should serve forever")
+        raise StageReturned(f"{args.name}() returned")
     except KeyboardInterrupt:
+        if os.getpid() != me:
+            os._exit(0)  # a child stopped with its parent: nothing to report
         return 0
     except BaseException as error:
-        if os.getpid() != me:
-            os._exit(70)  # a child that let an exception out: never report it as the server
-        report = {"type": type(error).__name__, "message": str(error), "where": where(error)}
-        sys.stderr.write(ERROR_MARK + json.dumps(report) + "\n")
-        sys.stderr.flush()
+        in_child = os.getpid() != me
+        report_error(error, in_child)
+        if in_child:
+            os._exit(CHILD_EXIT_STATUS)  # never unwind into the parent's code, nor run its exit handlers
         return 1
+
+
+def report_error(error, in_child):
+    """One GRADER-ERROR line on stderr, in one write: children share the parent's stderr."""
+    report = {"type": type(error).__name__, "message": str(error)[:300], "where": where(error), "child": in_child}
+    sys.stderr.write(ERROR_MARK + json.dumps(report) + "\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

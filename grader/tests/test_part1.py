@@ -7,10 +7,13 @@ or with ``--solutions`` the reference in part1_sockets/. Run them with
     python -m grader part1              (or: python -m pytest grader/tests/test_part1.py)
 """
 
+import contextlib
 import html
 import http.client
 import io
+import re
 import socket
+import time
 
 import pytest
 import requests
@@ -23,9 +26,13 @@ part1 = Workbook("part1")
 exercise = pytest.mark.exercise
 
 
-def raises_status(function, argument, status, shown=None):
-    """Check that ``function(argument)`` raises BadRequest whose status starts ``status``."""
-    shown = shown or f"{function.__name__}({short(argument)})"
+def raises_status(function, argument, status, shown=None, because=""):
+    """Check that ``function(argument)`` raises BadRequest whose status starts ``status``.
+
+    ``because`` ends the failure message: why that status, and what to change.
+    """
+    shown = shown or f"{function.__name__}({short(argument, 100)})"
+    because = f": {because}" if because else ""
     try:
         result = function(argument)
     except NotImplementedError:
@@ -35,8 +42,8 @@ def raises_status(function, argument, status, shown=None):
         if type(error).__name__ == "BadRequest" and str(got).startswith(status):
             return
         detail = f"BadRequest({got!r})" if type(error).__name__ == "BadRequest" else f"{type(error).__name__}({error})"
-        raise AssertionError(f"{shown} raised {detail}, expected BadRequest('{status} ...')") from None
-    raise AssertionError(f"{shown} returned {short(result)}, expected it to raise BadRequest('{status} ...')")
+        raise AssertionError(f"{shown} raised {detail}, expected BadRequest('{status} ...'){because}") from None
+    raise AssertionError(f"{shown} returned {short(result)}, expected it to raise BadRequest('{status} ...'){because}")
 
 
 def expect_error(background, kind, what):
@@ -49,6 +56,26 @@ def expect_error(background, kind, what):
     if not isinstance(error, kind):
         background.check()  # raise the student's own exception: its message says most
     return error
+
+
+@contextlib.contextmanager
+def shortened(function, name, value):
+    """Set the module constant ``name`` that ``function`` reads to ``value``, for a while.
+
+    A check cannot wait 30 s for a timeout: it shortens the workbook's own TIMEOUT (or
+    MAX_HEAD), which the student's function reads by name, as the docstring asks.
+    """
+    namespace = function.__globals__
+    missing = object()
+    before = namespace.get(name, missing)
+    namespace[name] = value
+    try:
+        yield
+    finally:
+        if before is missing:
+            del namespace[name]
+        else:
+            namespace[name] = before
 
 
 # ===== the required track: make_listener, serve_echo, serve_http ==============================
@@ -117,6 +144,46 @@ def test_make_listener_rebinds_at_once():
             "(the socket option SO_REUSEADDR, set before bind)"
         ) from None
     again.close()
+
+
+def has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+@exercise("make_listener")
+def test_make_listener_speaks_ipv6():
+    """make_listener("::1", 0) listens on the IPv6 loopback address (an AF_INET6 socket)."""
+    if not has_ipv6_loopback():
+        listener_of().close()  # an unfinished make_listener still fails here, as on every machine
+        pytest.skip("this machine has no IPv6 loopback address")
+    try:
+        listener = call(part1.make_listener, "::1", 0, what="make_listener('::1', 0)")
+    except (NotImplementedError, AssertionError):
+        raise
+    except Exception as error:
+        raise AssertionError(
+            f"make_listener('::1', 0) raised {type(error).__name__}({error}): '::1' is an IPv6 address; for a host "
+            "with a ':' make the socket with the family AF_INET6"
+        ) from None
+    assert isinstance(listener, socket.socket), f"make_listener('::1', 0) returned {short(listener)}, expected a socket"
+    with listener:
+        assert listener.family == socket.AF_INET6, (
+            f"make_listener('::1', 0) made a {listener.family.name} socket: for a host with a ':' "
+            "the family is AF_INET6"
+        )
+        port = listener.getsockname()[1]
+        try:
+            client = socket.create_connection(("::1", port), timeout=2)
+        except OSError as error:
+            raise AssertionError(f"a client could not connect to [::1]:{port} ({error}): does it listen?") from None
+        with client:
+            listener.settimeout(2)
+            listener.accept()[0].close()
 
 
 @exercise("make_listener")
@@ -271,19 +338,20 @@ def parsed(response, request_text):
     return split_response(response)
 
 
-def html_escaped_or_plain(text, body):
-    return text in body or html.escape(text) in body
+def is_status(status_line, code):
+    """Whether ``status_line`` is a well-formed one with this code: "HTTP/1.1 200 OK"."""
+    return re.fullmatch(rf"HTTP/1\.[01] {code} \S.*", status_line) is not None
+
+
+GET = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: grader\r\n\r\n"
 
 
 @exercise("serve_http")
 def test_serve_http_answers_get_with_a_form(student_server):
     """GET / answers 200 with an HTML page that holds a form that POSTs."""
     server = student_server(part1.serve_http)
-    request = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: grader\r\n\r\n"
-    status_line, headers, body = parsed(exchange(server, request, "the response to GET / (and then the end)"), "GET /")
-    assert status_line.startswith("HTTP/1.") and " 200 " in status_line + " ", (
-        f"GET / got the status line {status_line!r}, expected 'HTTP/1.1 200 OK'"
-    )
+    status_line, headers, body = parsed(exchange(server, GET, "the response to GET / (and then the end)"), "GET /")
+    assert is_status(status_line, 200), f"GET / got the status line {status_line!r}, expected 'HTTP/1.1 200 OK'"
     assert "text/html" in headers.get("content-type", ""), (
         f"GET / got Content-Type {headers.get('content-type')!r}, expected 'text/html; charset=utf-8'"
     )
@@ -295,37 +363,62 @@ def test_serve_http_answers_get_with_a_form(student_server):
 
 @exercise("serve_http")
 def test_serve_http_frames_its_response(student_server):
-    """Each response says where it ends: Content-Length is the body's size in bytes."""
+    """Each response says where it ends (Content-Length) and that the server hangs up (Connection: close)."""
     server = student_server(part1.serve_http)
-    response = exchange(server, b"GET / HTTP/1.0\r\n\r\n", "the response to GET / HTTP/1.0, and the end of it")
-    status_line, headers, body = parsed(response, "GET / HTTP/1.0")
-    assert "content-length" in headers, f"the response has no Content-Length header: {sorted(headers)}"
+    status_line, headers, body = parsed(exchange(server, GET, "the response to GET /, and the end of it"), "GET /")
+    assert "content-length" in headers, f"the response to GET / has no Content-Length header: {sorted(headers)}"
     assert headers["content-length"] == str(len(body)), (
         f"Content-Length says {headers['content-length']}, the body has {len(body)} bytes (count bytes, not characters)"
     )
+    assert headers.get("connection", "").lower() == "close", (
+        f"the response to GET / says Connection: {headers.get('connection')!r} (its headers: {sorted(headers)}), "
+        "expected 'Connection: close': say so, since the server hangs up after each response"
+    )
 
 
-@exercise("serve_http")
-def test_serve_http_answers_a_post_with_its_fields(student_server):
-    """POST / with a form answers with the fields submitted, as requests sends them."""
-    server = student_server(part1.serve_http)
+def post_form(server, fields):
+    """POST ``fields`` as a form with requests; return the reply."""
     url = f"http://127.0.0.1:{server.address[1]}/"
-    fields = {"name": "Ada Lovelace", "message": "1 < 2 & 3"}
     try:
-        reply = requests.post(url, data=fields, timeout=3)
+        return requests.post(url, data=fields, timeout=3)
     except requests.RequestException as error:
         server.running.check()
         raise AssertionError(
             f"POSTing a form with requests got no complete answer within 3 s ({type(error).__name__}): read the "
             "body (Content-Length bytes after the head), answer, and close"
         ) from None
+
+
+@exercise("serve_http")
+def test_serve_http_answers_a_post_with_its_fields(student_server):
+    """POST / with a form answers with the fields submitted, as requests sends them."""
+    server = student_server(part1.serve_http)
+    fields = {"name": "Ada Lovelace", "message": "Hello, server!"}
+    reply = post_form(server, fields)
     assert reply.status_code == 200, f"POST / got the status {reply.status_code}, expected 200"
+    assert "text/html" in reply.headers.get("Content-Type", ""), (
+        f"POST / got Content-Type {reply.headers.get('Content-Type')!r}, expected 'text/html; charset=utf-8'"
+    )
     for name, value in fields.items():
-        assert name in reply.text and html_escaped_or_plain(value, reply.text), (
+        assert name in reply.text and value in reply.text, (
             f"POST / with {name}={value!r} (sent URL-encoded) got a page without {name!r} and {value!r}: "
             f"{short(reply.text)}. requests may send the body after the head, as a piece of its own: after the "
-            "blank line, read until Content-Length bytes of body have come"
+            "blank line, read until Content-Length bytes of body have come, then decode the fields"
         )
+
+
+@exercise("serve_http")
+def test_serve_http_escapes_the_fields_it_shows(student_server):
+    """The page shows a posted field as text: "<b>" arrives as "&lt;b&gt;" (HTML-escaped)."""
+    server = student_server(part1.serve_http)
+    value = "<b>1 < 2 & 3</b>"
+    reply = post_form(server, {"name": "Ada", "message": value})
+    assert reply.status_code == 200, f"POST / got the status {reply.status_code}, expected 200"
+    assert value not in reply.text and html.escape(value) in reply.text, (
+        f"POST / with message={value!r} got a page that shows it as {'HTML' if value in reply.text else 'neither'}"
+        f", expected {html.escape(value)!r}: what a client sends is text, not markup; escape each name and "
+        "value (html.escape) before putting it in the page, or a client can put its own HTML and scripts in it"
+    )
 
 
 @exercise("serve_http")
@@ -339,23 +432,118 @@ def test_serve_http_reads_a_request_in_pieces(student_server):
         send_pieces(client, *pieces, pause=0.15)
         response = receive(client, server=server.running, what="the response to a POST sent in 5 pieces")
     status_line, _, page = parsed(response, "a POST sent in pieces")
-    assert " 200 " in status_line + " " and b"pieces" in page, (
+    assert is_status(status_line, 200) and b"pieces" in page, (
         f"a POST sent in 5 pieces, 0.15 s apart, got {status_line!r} and a page without its message 'pieces': "
         "one recv() is not a whole request; read the head up to its blank line, then Content-Length bytes"
     )
 
 
 @exercise("serve_http")
-def test_serve_http_carries_on_after_bad_clients(student_server):
-    """A client that leaves, or sends nonsense, does not stop the server."""
+def test_serve_http_answers_http_1_0_without_host(student_server):
+    """GET / HTTP/1.0 with no Host header is a whole request, answered 200."""
+    server = student_server(part1.serve_http)
+    request = b"GET / HTTP/1.0\r\n\r\n"
+    response = exchange(server, request, "the response to 'GET / HTTP/1.0' and a blank line (no Host)")
+    status_line, _, _ = parsed(response, "'GET / HTTP/1.0' (no Host)")
+    assert is_status(status_line, 200), (
+        f"'GET / HTTP/1.0' and a blank line, with no Host header, got {status_line!r}, expected 'HTTP/1.1 200 OK': "
+        "HTTP/1.0 needs no Host; only HTTP/1.1 requests must carry one"
+    )
+
+
+@exercise("serve_http")
+def test_serve_http_answers_head_without_a_body(student_server):
+    """HEAD / gets the head GET / gets (status, headers, Content-Length) and no body."""
+    server = student_server(part1.serve_http)
+    get_status, get_headers, _ = parsed(exchange(server, GET, "the response to GET /"), "GET /")
+    request = b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    status_line, headers, body = parsed(exchange(server, request, "the response to HEAD /, and its end"), "HEAD /")
+    assert is_status(status_line, 200), (
+        f"HEAD / got {status_line!r}, expected {get_status!r} as for GET /: every server must answer HEAD "
+        "(RFC 9110, section 9.1); answer it as GET, without the body"
+    )
+    assert not body, (
+        f"HEAD / got {len(body)} bytes of body after its head ({short(body)}), expected none: send the head "
+        "GET / gets, its Content-Length too, without the body"
+    )
+    for name in ("content-type", "content-length"):
+        assert headers.get(name) == get_headers.get(name), (
+            f"HEAD / got {name.title()}: {headers.get(name)!r}, GET / got {get_headers.get(name)!r}: HEAD gets the "
+            "very head GET gets (Content-Length is the size of the body GET would send), without the body"
+        )
+
+
+@exercise("serve_http")
+def test_serve_http_accepts_the_absolute_form(student_server):
+    """GET http://host:port/ (the absolute form of the target) is routed on its path, /."""
+    server = student_server(part1.serve_http)
+    target = f"http://127.0.0.1:{server.address[1]}/"
+    request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    status_line, _, body = parsed(exchange(server, request, f"the response to GET {target}"), f"GET {target}")
+    assert is_status(status_line, 200) and b"<form" in body.lower(), (
+        f"'GET {target} HTTP/1.1' got {status_line!r}, expected the page GET / gets: a server must accept the "
+        "absolute form of the target (RFC 9112, section 3.2.2), and route on its path, /"
+    )
+
+
+@exercise("serve_http")
+def test_serve_http_answers_nonsense_with_400_and_carries_on(student_server):
+    """Nonsense gets a 400 Bad Request page, and a client that leaves or talks nonsense does not stop the server."""
     server = student_server(part1.serve_http)
     socket.create_connection(server.address, timeout=3).close()  # connects, says nothing, leaves
-    with connect(server) as client:
-        client.sendall(b"HELLO SERVER\r\n\r\n")
-        receive(client, server=server.running, what="an answer or the end of the connection after nonsense")
-    response = exchange(server, b"GET / HTTP/1.0\r\n\r\n", "the response to GET / after two clients misbehaved")
+    nonsense = b"HELLO SERVER\r\n\r\n"
+    response = exchange(server, nonsense, "an answer to nonsense")
+    assert response, (
+        f"the server closed the connection without answering {nonsense!r}, expected 'HTTP/1.1 400 Bad Request': "
+        "answer a request that is not HTTP with a 400 Bad Request page that says why, then close"
+    )
+    status_line, headers, body = split_response(response)
+    assert is_status(status_line, 400), (
+        f"{nonsense!r} got the status line {status_line!r}, expected 'HTTP/1.1 400 Bad Request': a BadRequest's "
+        "status is error.status (str(error) and error.args[0] are only its reason)"
+    )
+    framed = headers.get("content-length") == str(len(body)) and headers.get("connection", "").lower() == "close"
+    assert "text/html" in headers.get("content-type", "") and framed, (
+        f"{nonsense!r} got a 400 with Content-Type {headers.get('content-type')!r}, Content-Length "
+        f"{headers.get('content-length')!r} for a body of {len(body)} bytes and Connection "
+        f"{headers.get('connection')!r}: an error answer is a response like any other, with Content-Type: "
+        "text/html; charset=utf-8, its Content-Length and Connection: close"
+    )
+    response = exchange(server, GET, "the response to GET / after two clients misbehaved")
     status_line, _, _ = parsed(response, "GET / after two clients misbehaved")
-    assert " 200 " in status_line + " ", f"after two clients misbehaved, GET / got {status_line!r}"
+    assert is_status(status_line, 200), (
+        f"after one client left without a word and one sent nonsense, GET / got {status_line!r}, expected 200"
+    )
+
+
+@exercise("serve_http")
+def test_serve_http_drops_a_silent_client_after_timeout(student_server):
+    """A client that stays silent is dropped after TIMEOUT seconds, and the next is served."""
+    with shortened(part1.serve_http, "TIMEOUT", 0.5):
+        server = student_server(part1.serve_http)
+        silent = connect(server)  # connects, and never sends a byte
+        with silent:
+            time.sleep(0.1)  # it is first in the backlog
+            with connect(server) as client:
+                client.sendall(GET)
+                try:
+                    response = receive(client, server=server.running, timeout=2.5, what="GET /", sent=GET)
+                except TimeoutError as error:
+                    if server.running.error is not error:
+                        raise
+                    raise AssertionError(
+                        "with TIMEOUT at 0.5 s, serve_http() raised TimeoutError when a silent client's time was "
+                        "up: catch it, close that client's connection and serve the next"
+                    ) from None
+                except AssertionError:
+                    raise AssertionError(
+                        "while one client stayed silent, GET / from the next one got no answer within 2.5 s, with "
+                        "TIMEOUT at 0.5 s: before reading, give each connection a timeout of TIMEOUT seconds "
+                        "(settimeout, with the name TIMEOUT, which the check shortens); recv() then raises "
+                        "TimeoutError, and the server drops that client"
+                    ) from None
+    status_line, _, _ = parsed(response, "GET / after a silent client")
+    assert is_status(status_line, 200), f"after a silent client was dropped, GET / got {status_line!r}"
 
 
 # ===== the hardening track ==========================================================================
@@ -560,6 +748,34 @@ def test_read_head_refuses_an_endless_head():
 
 
 @exercise("read_head")
+def test_read_head_limits_the_head_not_the_body():
+    """A small head that came with a large piece of body is not too long: MAX_HEAD limits the head."""
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8000"
+    body = b"x" * 8000
+    with shortened(part1.read_head, "MAX_HEAD", 1024):
+        client, server = connected_pair()
+        with client, server:
+            client.sendall(head + b"\r\n\r\n" + body)
+            time.sleep(0.1)  # the whole request waits in the socket: one recv() may take all of it
+            running = Background(part1.read_head, server, name="read_head(connection)")
+            if not running.done.wait(3):
+                raise AssertionError("the client sent a whole request; read_head() did not return within 3 s")
+    error = running.error
+    if type(error).__name__ == "BadRequest" and str(getattr(error, "status", "")).startswith("431"):
+        raise AssertionError(
+            f"the client sent a head of {len(head)} bytes and, in the same send, {len(body)} bytes of body (MAX_HEAD "
+            "at 1024 for this check); read_head() raised BadRequest('431 ...'): the limit is on the head, the bytes "
+            "before the blank line, not on everything received; measure the head once the blank line is found"
+        )
+    running.check()
+    got = running.result
+    assert isinstance(got, tuple) and len(got) == 2 and got[0] == head and body.startswith(got[1]), (
+        f"the client sent {short(head, 60)} + b'\\r\\n\\r\\n' + {len(body)} bytes of body; read_head() returned "
+        f"{short(got, 100)}, expected ({short(head, 60)}, the body bytes that came with it)"
+    )
+
+
+@exercise("read_head")
 def test_read_head_raises_when_the_client_closes_early():
     """read_head() raises ConnectionError when the client closes before the blank line."""
     client, server = connected_pair()
@@ -595,29 +811,127 @@ def test_parse_head_normalises_headers():
 
 
 @exercise("parse_head")
+def test_parse_head_accepts_every_form_of_target():
+    """The absolute form (http://host/path) and OPTIONS * are accepted; the target comes back as sent."""
+    for head, expected in (
+        (
+            b"GET http://example.com:8080/search?q=1 HTTP/1.1\r\nHost: example.com",
+            ("GET", "http://example.com:8080/search?q=1", "HTTP/1.1", {"host": "example.com"}),
+        ),
+        (b"OPTIONS * HTTP/1.1\r\nHost: x", ("OPTIONS", "*", "HTTP/1.1", {"host": "x"})),
+    ):
+        try:
+            got = part1.parse_head(head)
+        except NotImplementedError:
+            raise
+        except Exception as error:
+            raise AssertionError(
+                f"parse_head({head!r}) raised {type(error).__name__}({getattr(error, 'status', error)!r}), expected "
+                f"{expected!r}: a server must accept the absolute form, http://host/path (RFC 9112, section 3.2.2), "
+                "and * with OPTIONS; a target that starts with '/' is only the commonest form"
+            ) from None
+        assert got == expected, f"parse_head({head!r}) returned {short(got, 150)}, expected {expected!r}"
+
+
+@exercise("parse_head")
+def test_parse_head_reads_a_later_http_1_as_1_1():
+    """HTTP/1.2 is accepted and read as HTTP/1.1 (minor versions stay compatible)."""
+    head = b"GET / HTTP/1.2\r\nHost: x"
+    expected = ("GET", "/", "HTTP/1.1", {"host": "x"})
+    try:
+        got = part1.parse_head(head)
+    except NotImplementedError:
+        raise
+    except Exception as error:
+        raise AssertionError(
+            f"parse_head({head!r}) raised {type(error).__name__}({getattr(error, 'status', error)!r}), expected "
+            f"{expected!r}: every HTTP/1.x is accepted, a later minor version read as HTTP/1.1 (RFC 9110, "
+            "section 2.5); only a major version other than 1 is a 505"
+        ) from None
+    assert got == expected, (
+        f"parse_head({head!r}) returned {short(got, 150)}, expected {expected!r}: a later HTTP/1.x is read, and "
+        "returned, as HTTP/1.1"
+    )
+    raises_status(
+        part1.parse_head, b"GET / HTTP/1.2", "400", because="read as HTTP/1.1, it needs a Host header as 1.1 does"
+    )
+
+
+@exercise("parse_head")
 def test_parse_head_refuses_a_malformed_request_line():
-    """A request line that is not "METHOD /target HTTP/x.y" is a 400 Bad Request."""
+    """A request line that is not "METHOD TARGET HTTP/d.d", or a target of no known form, is a 400 Bad Request."""
     for head in (
         b"HELLO SERVER",
         b"GET /",
         b"GET / HTTP/1.1 extra",
-        b"GET index.html HTTP/1.1",
         b"GET / HTTX/1.1",
+        b"GET / HTTP/1.10",
         b"GET  / HTTP/1.1",
     ):
-        raises_status(part1.parse_head, head + b"\r\nHost: x", "400")
+        raises_status(
+            part1.parse_head,
+            head + b"\r\nHost: x",
+            "400",
+            because="a request line is three parts, one space apart, the last HTTP/<digit>.<digit>",
+        )
+    for head in (b"GET index.html HTTP/1.1", b"GET * HTTP/1.1"):
+        raises_status(
+            part1.parse_head,
+            head + b"\r\nHost: x",
+            "400",
+            because="a target is /path, http://host/path (or https://), or * with OPTIONS only",
+        )
 
 
 @exercise("parse_head")
 def test_parse_head_refuses_other_versions():
-    """HTTP/2.0 or HTTP/0.9 in a request line is a 505 HTTP Version Not Supported."""
-    for head in (b"GET / HTTP/2.0\r\nHost: x", b"GET / HTTP/0.9"):
-        raises_status(part1.parse_head, head, "505")
+    """HTTP/2.0, HTTP/3.0 or HTTP/0.9 in a request line is a 505 HTTP Version Not Supported."""
+    for head in (b"GET / HTTP/2.0\r\nHost: x", b"GET / HTTP/3.0\r\nHost: x", b"GET / HTTP/0.9"):
+        raises_status(part1.parse_head, head, "505", because="only major version 1 is served")
 
 
 @exercise("parse_head")
 def test_parse_head_refuses_bad_headers():
-    """No Host in HTTP/1.1, a header without a colon, or bytes beyond ASCII: 400."""
-    raises_status(part1.parse_head, b"GET / HTTP/1.1\r\nAccept: */*", "400")
-    raises_status(part1.parse_head, b"GET / HTTP/1.1\r\nHost: x\r\nno colon here", "400")
-    raises_status(part1.parse_head, "GET /caf\u00e9 HTTP/1.1\r\nHost: x".encode("utf-8"), "400")
+    """No Host in HTTP/1.1, a header without a colon or a name, or bytes beyond ASCII: 400."""
+    raises_status(part1.parse_head, b"GET / HTTP/1.1\r\nAccept: */*", "400", because="HTTP/1.1 requires a Host header")
+    for head in (b"GET / HTTP/1.1\r\nHost: x\r\nno colon here", b"GET / HTTP/1.1\r\nHost: x\r\n: no name"):
+        raises_status(part1.parse_head, head, "400", because="a header line is Name: value")
+    raises_status(
+        part1.parse_head,
+        "GET /caf\u00e9 HTTP/1.1\r\nHost: x".encode("utf-8"),
+        "400",
+        because="a head is ASCII text",
+    )
+
+
+@exercise("parse_head")
+def test_parse_head_refuses_whitespace_before_a_colon():
+    """A header name with whitespace before its colon ("Host : x") is a 400 Bad Request."""
+    for head in (b"GET / HTTP/1.0\r\nHost : example.com", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length\t: 5"):
+        raises_status(
+            part1.parse_head,
+            head,
+            "400",
+            because="is that header 'Host' or 'Host '? Two programs that read it differently see two different "
+            "requests (RFC 9112, section 5.1): refuse a name with whitespace in it",
+        )
+
+
+@exercise("parse_head")
+def test_parse_head_refuses_two_hosts_or_two_lengths():
+    """Two Host headers, or two Content-Length headers, are a 400 Bad Request."""
+    raises_status(
+        part1.parse_head,
+        b"GET / HTTP/1.1\r\nHost: a.example\r\nhost: b.example",
+        "400",
+        because="more than one Host header: keeping the first or the last is a guess at which site is meant "
+        "(RFC 9112, section 3.2); refuse it",
+    )
+    for lengths in ((b"5", b"7"), (b"5", b"5")):
+        raises_status(
+            part1.parse_head,
+            b"POST / HTTP/1.0\r\nContent-Length: %s\r\ncontent-length: %s" % lengths,
+            "400",
+            because="more than one Content-Length header, even with the same value: where the body ends must "
+            "not depend on which one a program keeps (RFC 9112, section 6.3); refuse it",
+        )

@@ -9,8 +9,10 @@ or with ``--solutions`` the reference in part2_wsgi/. Run them with
 
 import http.client
 import io
+import re
 import socket
 import sys
+import time
 import warnings
 import wsgiref.simple_server
 from wsgiref.validate import validator
@@ -18,14 +20,14 @@ from wsgiref.validate import validator
 import pytest
 import requests
 
-from grader.tests.helpers import Background, call, receive, short, split_response
+from grader.tests.helpers import WAIT, Background, call, short, split_response
 from grader.workbook import Workbook, load_workbook_module, target
+from part2_wsgi.command_line import AppLoadError
 from part2_wsgi.minimal_server import Request as MinimalRequest
 from part2_wsgi.minimal_server import build_environ as reference_build_environ
 from part2_wsgi.minimal_server import read_request as reference_read_request
 from part2_wsgi.minimal_server import run_app as reference_run_app
 from part2_wsgi.protocol import LAST_CHUNK, Limits, Request, RequestParser
-from part2_wsgi.serving import AppLoadError
 
 part2 = Workbook("part2")
 exercise = pytest.mark.exercise
@@ -76,12 +78,12 @@ def load_error(spec):
 def test_load_app_imports_module_and_callable():
     """load_app() returns the callable that module:callable names."""
     import part2_wsgi.apps.hello_app
-    import part2_wsgi.serving
+    import part2_wsgi.command_line
 
     for spec, expected in (
         ("part2_wsgi.apps.hello_app:app", part2_wsgi.apps.hello_app.app),
         ("wsgiref.simple_server:demo_app", wsgiref.simple_server.demo_app),
-        ("part2_wsgi.serving:AppLoadError.__init__", part2_wsgi.serving.AppLoadError.__init__),
+        ("part2_wsgi.command_line:AppLoadError.__init__", part2_wsgi.command_line.AppLoadError.__init__),
     ):
         got = call(part2.load_app, spec, what=f"load_app({spec!r})")
         assert got is expected, f"load_app({spec!r}) returned {short(got)}, expected {short(expected)}"
@@ -109,7 +111,7 @@ def test_load_app_names_a_missing_callable():
 @exercise("load_app")
 def test_load_app_refuses_what_is_not_an_app():
     """No colon, an empty side, or something not callable: AppLoadError."""
-    for spec in ("part2_wsgi.apps.hello_app", ":app", "part2_wsgi.apps.hello_app:", "part2_wsgi.serving:BACKLOG"):
+    for spec in ("part2_wsgi.apps.hello_app", ":app", "part2_wsgi.apps.hello_app:", "part2_wsgi.command_line:BACKLOG"):
         load_error(spec)
 
 
@@ -125,10 +127,20 @@ def environ_of(request, server_address=("127.0.0.1", 8888), client_address=("127
     return environ
 
 
+# What to change when a CGI variable is missing or wrong, for the keys a student may miss.
+CGI_ADVICE = {
+    "PATH_INFO": " (%-decode the path as latin-1, as PEP 3333 says)",
+    "SERVER_PORT": " (the port of server_address, as a str)",
+    "REMOTE_ADDR": " (the client's host: the first item of client_address)",
+    "REMOTE_PORT": " (the client's port: the second item of client_address, as a str)",
+}
+
+
 @exercise("build_environ")
 def test_build_environ_cgi_variables():
-    """build_environ() has CGI's variables, all str: method, path, query, server, protocol."""
-    environ = environ_of(minimal_request("/hello%20you/caf%C3%A9?x=1&y=%20"))
+    """build_environ() has CGI's variables, all str: method, path, query, server, protocol, client."""
+    target_sent = "/hello%20you/caf%C3%A9?x=1&y=%20"
+    environ = environ_of(minimal_request(target_sent), client_address=("10.0.0.7", 51000))
     expected = {
         "REQUEST_METHOD": "GET",
         "SCRIPT_NAME": "",
@@ -137,14 +149,13 @@ def test_build_environ_cgi_variables():
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8888",
         "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.0.0.7",
+        "REMOTE_PORT": "51000",
     }
+    shown = f"for GET {target_sent} served at ('127.0.0.1', 8888) to the client ('10.0.0.7', 51000)"
     for key, value in expected.items():
-        assert key in environ, f"for GET /hello%20you/caf%C3%A9?x=1&y=%20 the environ has no {key}"
-        assert environ[key] == value, (
-            f"for GET /hello%20you/caf%C3%A9?x=1&y=%20 served at ('127.0.0.1', 8888), {key} is "
-            f"{environ[key]!r}, expected {value!r}"
-            + (" (%-decode the path as latin-1, as PEP 3333 says)" if key == "PATH_INFO" else "")
-        )
+        assert key in environ, f"{shown} the environ has no {key}{CGI_ADVICE.get(key, '')}"
+        assert environ[key] == value, f"{shown}, {key} is {environ[key]!r}, expected {value!r}{CGI_ADVICE.get(key, '')}"
 
 
 @exercise("build_environ")
@@ -162,8 +173,23 @@ def test_build_environ_wsgi_keys():
         assert environ.get(key, "missing") == value, f"{key} is {environ.get(key, 'missing')!r}, expected {value!r}"
     for key in ("wsgi.input", "wsgi.errors"):
         assert key in environ, f"the environ has no {key}"
-    body = environ["wsgi.input"].read()
+    stream = environ["wsgi.input"]
+    if not callable(getattr(stream, "read", None)):
+        raise AssertionError(
+            f"for a POST with the body b'name=Ada', wsgi.input is {short(stream)} (a {type(stream).__name__}); "
+            "expected a file-like object whose read() gives the body: put the body's bytes in an io.BytesIO"
+        )
+    body = stream.read()
     assert body == b"name=Ada", f"reading wsgi.input gave {short(body)}, expected the body b'name=Ada'"
+    errors = environ["wsgi.errors"]
+    try:
+        errors.write("")
+        errors.flush()
+    except Exception as error:
+        raise AssertionError(
+            f"wsgi.errors is {short(errors)}, and writing a str to it failed ({type(error).__name__}: {error}); "
+            "expected a text stream with write() and flush(), where the app logs its errors: sys.stderr"
+        ) from None
 
 
 @exercise("build_environ")
@@ -214,6 +240,7 @@ class Sent:
 
     def __init__(self):
         self.calls = []
+        self.log = io.StringIO()  # the environ's wsgi.errors
 
     def __call__(self, data):
         if not isinstance(data, (bytes, bytearray)):
@@ -225,11 +252,14 @@ class Sent:
         return b"".join(self.calls)
 
 
-def run_app_on(app, request=None, what="run_app(app, environ, send)"):
-    """Run part2.run_app with the reference environ; return (status it returned, Sent)."""
+def run_app_on(app, request=None, what="run_app(app, environ, send)", sent=None):
+    """Run part2.run_app with the reference environ; return (status it returned, Sent).
+
+    ``sent.log`` is the environ's wsgi.errors: a StringIO, which keeps the expected
+    failures of the apps here out of the grader's output, and shows what was logged."""
     environ = reference_build_environ(request or minimal_request(), ("127.0.0.1", 8888), ("127.0.0.1", 5))
-    environ["wsgi.errors"] = io.StringIO()  # the app's failures are expected here: keep the log quiet
-    sent = Sent()
+    sent = sent or Sent()
+    environ["wsgi.errors"] = sent.log
     status = call(part2.run_app, app, environ, sent, what=what)
     return status, sent
 
@@ -252,6 +282,12 @@ def test_run_app_sends_a_whole_response():
         f"the app gave the headers Content-Type: text/plain and X-Grader: yes; run_app() sent {headers}"
     )
     assert body == b"Hello, world", f"the app returned [b'Hello', b', world']; the body sent was {short(body)}"
+    connection = headers.get("connection")
+    assert connection is not None and connection.lower() == "close", (
+        f"the head run_app() sent has {'Connection: ' + connection if connection else 'no Connection header'}; "
+        "expected Connection: close. The server closes the connection after each response, and must say so "
+        "in the head (RFC 9112, section 9.6): add a Connection: close line after the app's headers"
+    )
     assert status == "200 OK", f"run_app() returned {short(status)}, expected the status line '200 OK'"
 
 
@@ -328,6 +364,32 @@ def test_run_app_exc_info():
 
 
 @exercise("run_app")
+def test_run_app_refuses_a_second_start_response():
+    """A second start_response() without exc_info is the app's mistake: AssertionError."""
+    outcome = []
+
+    def twice(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+        except AssertionError:
+            outcome.append("AssertionError")
+        except Exception as error:
+            outcome.append(f"{type(error).__name__}: {error}")
+        else:
+            outcome.append("accepted")
+        return [b"body"]
+
+    run_app_on(twice, what="run_app() of an app that calls start_response() twice, without exc_info")
+    said = "accepted the second call" if outcome == ["accepted"] else f"raised {outcome[0] if outcome else 'nothing'}"
+    assert outcome == ["AssertionError"], (
+        "an app called start_response('200 OK', ...), then start_response('404 Not Found', ...) without "
+        f"exc_info; run_app()'s start_response {said}, expected it to raise AssertionError: only with exc_info "
+        "may an app replace its response (PEP 3333)"
+    )
+
+
+@exercise("run_app")
 def test_run_app_always_calls_close():
     """close() of the app's result is called, even when iterating over it fails."""
 
@@ -388,6 +450,56 @@ def test_run_app_keeps_wsgiref_validate_happy():
     assert sent.data.startswith(b"HTTP/1.") and b" 500 " in sent.data.split(b"\r\n")[0] + b" ", (
         f"an app raised before start_response(); run_app() sent {short(sent.data)}, expected a 500 response"
     )
+    logged = sent.log.getvalue()
+    assert "Traceback" in logged and "the app fails before start_response" in logged, (
+        "an app raised RuntimeError('the app fails before start_response'); the environ's wsgi.errors received "
+        f"{short(logged) if logged else 'nothing'}, expected the traceback: print it to environ['wsgi.errors'], "
+        "the server's log, not to the terminal (the traceback module's functions take a file)"
+    )
+
+
+class HalfWay(Exception):
+    """What the app of the next check raises, after its first piece of body."""
+
+
+def fails_half_way(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"half"
+    raise HalfWay("the app fails after its first piece, on purpose")
+
+
+@exercise("run_app")
+def test_run_app_lets_an_error_after_the_head_go_up():
+    """An app that fails once its head is out: nothing more is sent; logged, the error goes up."""
+    sent, raised, status = Sent(), None, None
+    try:
+        status, _ = run_app_on(fails_half_way, what="run_app() of an app that fails after b'half'", sent=sent)
+    except HalfWay as error:
+        raised = error
+    except (NotImplementedError, AssertionError):
+        raise
+    except Exception as error:
+        raise AssertionError(
+            f"an app sent b'half', then raised HalfWay; run_app() raised {type(error).__name__}: {error}; "
+            "expected the app's own error, raised again"
+        ) from None
+    _, _, body = split_response(sent.data)
+    assert body == b"half", (
+        f"an app sent b'half', then raised; after it run_app() sent {short(body[4:])}. Nothing may follow half "
+        "a response (the client reads it all as one body): print the traceback and re-raise the error, for "
+        "the server to close the connection"
+    )
+    assert raised is not None, (
+        f"an app sent b'half', then raised HalfWay; run_app() returned {short(status)}, as if the response "
+        "were whole: once the head is out, re-raise the error (a bare raise), so that the server logs it and "
+        "closes the connection, the only way to tell the client its response is cut short"
+    )
+    logged = sent.log.getvalue()
+    assert "Traceback" in logged and "HalfWay" in logged, (
+        "an app sent b'half', then raised HalfWay; the environ's wsgi.errors received "
+        f"{short(logged) if logged else 'nothing'}: print the traceback to environ['wsgi.errors'] before "
+        "re-raising the error"
+    )
 
 
 class WSGIServer:
@@ -414,16 +526,49 @@ class WSGIServer:
         return recorded
 
     def fetch(self, method, path, **options):
+        self.running.check()  # the stub raises at once: say so, rather than wait for an answer
         try:
             reply = requests.request(method, self.url + path, timeout=3, **options)
         except requests.RequestException as error:
             self.running.check()
             raise AssertionError(
-                f"{method} {path} with requests got no complete response within 3 s ({type(error).__name__})"
+                f"{method} {path} with requests got no complete response within 3 s ({type(error).__name__}): "
+                "a response must come whole, then the connection must close"
             ) from None
         if reply.status_code == 500 and self.problems:
             raise AssertionError(f"{method} {path} got a 500: wsgiref.validate or the app said {self.problems[-1]}")
         return reply
+
+    def exchange(self, raw):
+        """Send ``raw`` over a socket of its own; return (bytes received, whether the server closed)
+        once the server closes, after WAIT seconds, or as soon as serve_wsgi() has stopped (nobody
+        would answer any more). The stub's NotImplementedError is raised at once."""
+        with socket.create_connection(self.address, timeout=WAIT) as client:
+            client.sendall(raw)
+            client.settimeout(0.05)
+            data = bytearray()
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline:
+                if isinstance(self.running.error, NotImplementedError):
+                    raise self.running.error
+                if self.running.done.is_set():
+                    deadline = min(deadline, time.monotonic() + 0.1)  # take what is on its way, then stop
+                try:
+                    piece = client.recv(65536)
+                except TimeoutError:
+                    continue
+                except ConnectionResetError:
+                    return bytes(data), True
+                if not piece:
+                    return bytes(data), True
+                data += piece
+            return bytes(data), False
+
+    def stopped_with(self):
+        """What serve_wsgi() raised, if it has stopped (a moment is allowed for it to stop)."""
+        if self.running.done.wait(0.2):
+            return self.running.error
+        return None
 
     def stop(self):
         try:
@@ -470,6 +615,23 @@ def test_serve_wsgi_serves_a_wsgi_app(wsgi_server):
 
 
 @exercise("serve_wsgi")
+def test_serve_wsgi_closes_each_connection(wsgi_server):
+    """Each response ends with the end of the connection, and the next client is served."""
+    server = wsgi_server(hello_app)
+    for number in range(1, 4):
+        request_bytes = f"GET /{number} HTTP/1.0\r\n\r\n".encode()
+        data, closed = server.exchange(request_bytes)
+        server.running.check()
+        assert data, f"client {number} sent {short(request_bytes)} and got no answer within {WAIT:g} s"
+        assert closed, (
+            f"client {number} sent {short(request_bytes)}; the response came ({short(data, 50)}), but the "
+            f"connection stayed open for {WAIT:g} s after it. The client reads until the server closes: close "
+            "the connection after each request (a with-block closes it however serving ends)"
+        )
+        assert data.endswith(f"hello from /{number}".encode()), f"client {number} got {short(data)}"
+
+
+@exercise("serve_wsgi")
 def test_serve_wsgi_serves_flask(wsgi_server):
     """serve_wsgi() serves the Flask app, unmodified, through wsgiref.validate."""
     from part2_wsgi.apps.flask_app import app
@@ -503,32 +665,111 @@ def test_serve_wsgi_serves_django(wsgi_server):
     )
 
 
-@exercise("serve_wsgi")
-def test_serve_wsgi_closes_each_connection(wsgi_server):
-    """Each response ends with the end of the connection, and the next client is served."""
-    server = wsgi_server(hello_app)
-    for number in range(1, 4):
-        with socket.create_connection(server.address, timeout=3) as client:
-            request_bytes = f"GET /{number} HTTP/1.0\r\n\r\n".encode()
-            client.sendall(request_bytes)
-            data = receive(
-                client, server=server.running, what=f"the response to client {number} and the end of the connection"
-            )
-        assert data.endswith(f"hello from /{number}".encode()), f"client {number} got {short(data)}"
+def served_after(server, what):
+    """Check that a client is served after ``what`` happened; say why not."""
+    data, closed = server.exchange(b"GET /after HTTP/1.0\r\n\r\n")
+    if data.endswith(b"hello from /after") and closed:
+        return
+    stopped = server.stopped_with()
+    if stopped is not None:
+        raise AssertionError(
+            f"after {what}, serve_wsgi() had stopped: it raised {type(stopped).__name__}: {stopped}. "
+            "Nothing a client or an app does may end the loop: catch it, say it in one line on sys.stderr, "
+            "and serve the next client"
+        )
+    raise AssertionError(f"after {what}, GET /after (HTTP/1.0) got {short(data) if data else 'no answer'}")
 
 
 @exercise("serve_wsgi")
 def test_serve_wsgi_carries_on_after_bad_clients(wsgi_server):
-    """A client that leaves, sends nonsense or breaks off does not stop the server."""
+    """A client that leaves, sends nonsense (answered 400) or breaks off does not stop the server."""
     server = wsgi_server(hello_app)
-    socket.create_connection(server.address, timeout=3).close()  # leaves without a word
-    with socket.create_connection(server.address, timeout=3) as client:
-        client.sendall(b"HELLO\r\n\r\n")  # not a request line: read_request raises ValueError
-        receive(client, server=server.running, what="an answer (400) or the end of the connection after nonsense")
-    with socket.create_connection(server.address, timeout=3) as client:
+    socket.create_connection(server.address, timeout=WAIT).close()  # leaves without a word
+    served_after(server, "a client connected and left without a word")
+    nonsense = b"HELLO\r\n\r\n"  # not a request line: read_request raises ValueError
+    data, closed = server.exchange(nonsense)
+    server.running.check()
+    assert re.match(rb"HTTP/1\.[01] 400 ", data) and closed, (
+        f"a client sent {short(nonsense)}, not a request line; it got "
+        f"{short(data) if data else 'no answer'}{'' if closed else ', and the connection stayed open'}. "
+        "Expected a 400 Bad Request response, then the end of the connection: read_request raises ValueError "
+        "for a request it cannot read, and the client deserves to know"
+    )
+    with socket.create_connection(server.address, timeout=WAIT) as client:
         client.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part")  # then leaves
-    reply = server.fetch("GET", "/after")
-    assert reply.status_code == 200, f"after three clients misbehaved, GET /after got {reply.status_code}"
+    served_after(server, "a client sent half a request body and left")
+
+
+FAILURES = {"/runtime-error": RuntimeError, "/value-error": ValueError}
+
+
+def failing_app(environ, start_response):
+    """Each path of FAILURES sends b"half a body", then raises that exception; anything else is hello_app's."""
+    failure = FAILURES.get(environ["PATH_INFO"])
+    if failure is None:
+        return hello_app(environ, start_response)
+    return fail_after_half_a_body(start_response, failure)
+
+
+def fail_after_half_a_body(start_response, failure):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"half a body"
+    raise failure("the app fails half way through its body, on purpose")
+
+
+@exercise("serve_wsgi")
+def test_serve_wsgi_carries_on_after_an_app_fails_half_way(wsgi_server):
+    """An app that fails half way through its body costs that response (cut short), never the server."""
+    server = wsgi_server(failing_app)
+    for path, failure in FAILURES.items():
+        request_bytes = f"GET {path} HTTP/1.0\r\n\r\n".encode()
+        data, closed = server.exchange(request_bytes)
+        stopped = server.stopped_with()
+        if stopped is not None:
+            raise AssertionError(
+                f"for {short(request_bytes)} the app sent b'half a body', then raised {failure.__name__}; "
+                f"serve_wsgi() stopped with {type(stopped).__name__}: {stopped}, and the next client would find "
+                "no server. An exception from run_app is the app's failure once its response began: write one "
+                "line to sys.stderr, let the with-block close the connection, and serve the next client"
+            )
+        _, _, body = split_response(data)
+        extra = body[len(b"half a body") :]
+        if body.startswith(b"half a body") and extra:
+            advice = (
+                "catch ValueError around read_request alone: from run_app it is the app's error, not a bad request"
+                if b" 400 " in extra
+                else "nothing may follow half a response"
+            )
+            raise AssertionError(
+                f"for {short(request_bytes)} the app sent b'half a body', then raised {failure.__name__}; the "
+                f"client then got {short(extra, 50)}, a second response inside the first: {advice}. Write one "
+                "line to sys.stderr and close the connection"
+            )
+        assert body == b"half a body" and closed, (
+            f"for {short(request_bytes)} the app sent b'half a body', then raised {failure.__name__}; the client "
+            f"got {short(data)}{'' if closed else ' and the connection stayed open'}, expected that half body "
+            "and the end of the connection"
+        )
+        served_after(server, f"the app failed half way through {path}")
+
+
+SHORT_TIMEOUT = 0.5  # seconds: the check's TIMEOUT, so that a silent client is dropped well within WAIT
+
+
+@exercise("serve_wsgi")
+def test_serve_wsgi_drops_a_silent_client(wsgi_server, monkeypatch):
+    """A client that connects and says nothing is dropped after TIMEOUT seconds; the next one is served."""
+    monkeypatch.setitem(part2.serve_wsgi.__globals__, "TIMEOUT", SHORT_TIMEOUT)
+    server = wsgi_server(hello_app)
+    with socket.create_connection(server.address, timeout=WAIT):  # connects, and stays silent
+        data, closed = server.exchange(b"GET /after HTTP/1.0\r\n\r\n")
+        server.running.check()
+    assert data.endswith(b"hello from /after") and closed, (
+        f"while one client stayed connected and silent, the next one's GET /after got "
+        f"{short(data) if data else 'no answer'} within {WAIT:g} s (the check set TIMEOUT to {SHORT_TIMEOUT:g} s). "
+        "Give each connection a timeout of TIMEOUT seconds (settimeout) before read_request: a silent client "
+        "then raises TimeoutError, an OSError, and the next client is served"
+    )
 
 
 # ===== the hardening track ==========================================================================
@@ -597,7 +838,8 @@ def test_chunk_size_is_hexadecimal():
     for size, hexadecimal in ((26, b"1a"), (4096, b"1000"), (255, b"ff")):
         got = part2.chunk(b"x" * size)
         assert size_line(got).lower() == hexadecimal, (
-            f"chunk() of {size} bytes starts {short(got[:12])}, expected b'{hexadecimal.decode()}\\r\\n'"
+            f"chunk() of {size} bytes starts {short(got[:12])}, expected b'{hexadecimal.decode()}\\r\\n': "
+            "write the size in hexadecimal"
         )
         assert got == size_line(got) + b"\r\n" + b"x" * size + b"\r\n", (
             f"chunk() of {size} bytes is not size, CRLF, the bytes, CRLF"

@@ -9,7 +9,10 @@ that process from outside: its children, its open files, its threads. Run them w
     python -m grader part3              (or: python -m pytest grader/tests/test_part3.py)
 """
 
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -20,6 +23,7 @@ from grader.tests.helpers import (
     StudentError,
     StudentServer,
     children_of,
+    listening_inode,
     open_descriptors,
     read_until_closed,
     short,
@@ -30,6 +34,9 @@ exercise = pytest.mark.exercise
 PID_APP = "grader.tests.apps:pid_app"
 COUNTING_APP = "grader.tests.apps:counting_app"
 RAISING_APP = "grader.tests.apps:raising_app"
+TOGETHER_APP = "grader.tests.apps:together_app"
+FLAGS_APP = "grader.tests.apps:flags_app"
+SOCKETS_APP = "grader.tests.apps:sockets_app"
 
 
 @pytest.fixture
@@ -70,8 +77,8 @@ def at_once(server, paths, timeout=WAIT):
     return answers, seconds
 
 
-def body_of(server, path):
-    status_line, _, body = server.get(path)
+def body_of(server, path, timeout=WAIT):
+    status_line, _, body = server.get(path, timeout)
     assert " 200 " in status_line + " ", f"GET {path} got {status_line!r}, expected 200"
     return body.decode("latin-1")
 
@@ -98,6 +105,18 @@ def test_serve_forking_serves_in_children(serve):
 
 
 @exercise("serve_forking")
+def test_serve_forking_tells_the_app_it_runs_in_a_process_of_its_own(serve):
+    """The app is told that it runs in a child process: wsgi.multiprocess is True, wsgi.multithread False."""
+    server = serve("serve_forking", FLAGS_APP)
+    body = body_of(server, "/")
+    assert body == "multithread False multiprocess True", (
+        f"the app found {body!r} in its environ, expected multiprocess True and multithread False (PEP 3333): "
+        "a forking server runs the app in many processes, so tell it with serve_connection's keyword "
+        "multiprocess=True"
+    )
+
+
+@exercise("serve_forking")
 def test_serve_forking_serves_clients_at_once(serve):
     """Three requests of one second each are served at the same time."""
     server = serve("serve_forking", PID_APP)
@@ -109,16 +128,42 @@ def test_serve_forking_serves_clients_at_once(serve):
 
 
 @exercise("serve_forking")
+def test_serve_forking_answers_at_once_while_a_slow_request_is_served(serve):
+    """Quick requests are answered at once while a slow one is being served: reaping never waits."""
+    server = serve("serve_forking", PID_APP)
+    with server.connect() as slow:
+        slow.sendall(b"GET /slow?seconds=2.5 HTTP/1.0\r\n\r\n")
+        time.sleep(0.2)  # the slow request is in its child's app by now
+        for number in range(1, 4):
+            with server.connect() as quick:
+                quick.sendall(f"GET /quick-{number} HTTP/1.0\r\n\r\n".encode())
+                data, closed = read_until_closed(quick, 1)
+            server.check()
+            if not (data and closed):
+                seen = "its answer came, but its connection did not end" if data else "no answer came"
+                raise AssertionError(
+                    f"while a request of 2.5 s was being served, quick requests were sent one after another, and "
+                    f"to quick request {number} of 3 {seen} within 1 s: the parent stopped. Does it wait for a "
+                    "child that is still serving (waitpid without WNOHANG, os.wait)? Reap with WNOHANG, which "
+                    "never waits"
+                )
+
+
+def children_left(server, timeout=2):
+    """The server's children ``timeout`` seconds after its clients left: ([zombies], [running])."""
+    deadline = time.monotonic() + timeout
+    while (left := children_of(server.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid, state in left if state == "Z"], [pid for pid, state in left if state != "Z"]
+
+
+@exercise("serve_forking")
 def test_serve_forking_leaves_no_children(serve):
     """Children exit after their connection, and are reaped: no zombies."""
     server = serve("serve_forking", PID_APP)
     for number in range(5):
         body_of(server, f"/{number}")
-    deadline = time.monotonic() + 2
-    while (left := children_of(server.pid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    zombies = [pid for pid, state in left if state == "Z"]
-    running = [pid for pid, state in left if state != "Z"]
+    zombies, running = children_left(server)
     assert not zombies, (
         f"5 clients were served and left; 2 s later the server had {len(zombies)} zombie children "
         "(exited, never reaped): collect every exited child, as it exits (SIGCHLD)"
@@ -126,6 +171,20 @@ def test_serve_forking_leaves_no_children(serve):
     assert not running, (
         f"5 clients were served and left; 2 s later {len(running)} children were still running: "
         "the child must end after its connection (os._exit), never return into the loop"
+    )
+
+
+@exercise("serve_forking")
+def test_serve_forking_reaps_children_that_exit_together(serve):
+    """Thirty children that exit at the same moment are all reaped: signals do not queue."""
+    server = serve("serve_forking", TOGETHER_APP)
+    until = time.time() + 1  # every child answers, then exits, at this moment
+    at_once(server, [f"/{number}?until={until:.3f}" for number in range(30)])
+    zombies, _ = children_left(server)
+    assert not zombies, (
+        f"30 clients were served at once and their children exited together; 2 s later the server had "
+        f"{len(zombies)} zombie children: signals do not queue, one SIGCHLD may stand for many exited children. "
+        "In the handler, call waitpid with WNOHANG in a loop, until no exited child is left"
     )
 
 
@@ -146,6 +205,41 @@ def test_serve_forking_leaks_no_descriptors(serve):
     )
 
 
+@exercise("serve_forking")
+def test_serve_forking_child_lets_go_of_the_listener(serve):
+    """The child that serves a connection holds no copy of the listening socket."""
+    server = serve("serve_forking", SOCKETS_APP)
+    held = body_of(server, "/").split()[1:]
+    listener = listening_inode(server.address[1])
+    if listener is None or held == ["unknown"]:
+        pytest.skip("seeing which sockets a process holds needs /proc (Linux)")
+    assert listener not in held, (
+        "the child that served the request still held the listening socket while the app ran: close the "
+        "child's copy of the listener first thing in the child. It accepts nobody, and while any child holds "
+        "it the port still takes connections, even once the server itself has gone"
+    )
+
+
+@exercise("serve_forking")
+def test_serve_forking_survives_an_app_that_fails_half_way(serve):
+    """After a request whose app fails half way, the child ends itself and the next client is served."""
+    server = serve("serve_forking", RAISING_APP)
+    with server.connect() as client:
+        client.sendall(b"GET /raise HTTP/1.0\r\n\r\n")
+        read_until_closed(client, WAIT)  # half a body, then serve_connection lets the app's error out
+    try:
+        body_of(server, "/after-a-failure")
+        children_left(server)
+        server.check(wait=0.3)  # a child that came back out of serve_forking() has said so by now
+    except StudentError as error:
+        raise AssertionError(f"after a request whose app failed half way (GET /raise): {error}") from None
+    except AssertionError as error:
+        raise AssertionError(
+            f"after a request whose app failed half way (GET /raise), the next client was not served ({error}): "
+            "the parent must go on accepting, whatever happens in a child"
+        ) from None
+
+
 # --- serve_threaded ---------------------------------------------------------------------------------
 
 
@@ -156,6 +250,18 @@ def test_serve_threaded_answers_requests(serve):
     for number in range(3):
         body = body_of(server, f"/{number}")
         assert body == f"pid {server.pid}", f"GET /{number} got {short(body)}: threads run in the server's process"
+
+
+@exercise("serve_threaded")
+def test_serve_threaded_tells_the_app_it_runs_on_threads(serve):
+    """The app is told that other threads may run it at once: wsgi.multithread is True, wsgi.multiprocess False."""
+    server = serve("serve_threaded", FLAGS_APP, max_threads=4)
+    body = body_of(server, "/")
+    assert body == "multithread True multiprocess False", (
+        f"the app found {body!r} in its environ, expected multithread True and multiprocess False (PEP 3333): "
+        "a threaded server runs the app on many threads at once, so tell it with serve_connection's keyword "
+        "multithread=True"
+    )
 
 
 @exercise("serve_threaded")
@@ -249,6 +355,25 @@ def test_serve_threaded_takes_a_slot_before_accepting(serve):
             client.close()
 
 
+@exercise("serve_threaded")
+def test_serve_threaded_stops_on_ctrl_c_with_a_request_in_flight(serve):
+    """Ctrl-C (SIGINT) stops the server at once, even while a slow request is being served."""
+    server = serve("serve_threaded", COUNTING_APP, max_threads=4)
+    with server.connect() as slow:
+        slow.sendall(b"GET /?seconds=3 HTTP/1.0\r\n\r\n")
+        time.sleep(0.3)  # the slow request is in the app, on its thread
+        server.check()
+        os.kill(server.pid, signal.SIGINT)
+        try:
+            server.process.wait(timeout=1.5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                "Ctrl-C (SIGINT) reached the server while a request of 3 s was being served, and 1.5 s later the "
+                "server was still running: Python waits for every thread that is not a daemon before it exits. "
+                "Start the threads with daemon=True"
+            ) from None
+
+
 # --- serve_select -------------------------------------------------------------------------------------
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -308,6 +433,28 @@ def test_serve_select_waits_for_the_whole_head(serve):
     expect_fixed_response(data, closed, "a head sent in four pieces")
 
 
+HEAD_TOO_LONG = 2 * 64 * 1024  # twice the workbook's MAX_HEAD, and never a blank line
+
+
+@exercise("serve_select")
+def test_serve_select_hangs_up_on_a_head_too_long(serve):
+    """A client that sends more than MAX_HEAD bytes without a blank line is hung up on."""
+    server = serve("serve_select")
+    with server.connect() as client:
+        head = b"GET / HTTP/1.1\r\nX-Padding: " + b"x" * HEAD_TOO_LONG
+        try:
+            client.sendall(head)
+        except OSError:
+            pass  # the server hung up half way: what it should do
+        data, closed = read_until_closed(client, WAIT)
+    server.check()
+    assert closed, (
+        f"a client sent a head of {len(head) // 1024} KB without the blank line that ends it, and {WAIT:g} s later "
+        "the connection was still open: once what a connection has sent passes MAX_HEAD (64 KB), unregister and "
+        "close it, or one client can fill the server's memory"
+    )
+
+
 @exercise("serve_select")
 def test_serve_select_is_not_held_up_by_a_quiet_client(serve):
     """A client that sent half a request and went quiet holds up nobody."""
@@ -323,7 +470,11 @@ def test_serve_select_is_not_held_up_by_a_quiet_client(serve):
                     "for nothing: the loop must only recv() from sockets the selector says are ready"
                 )
             expect_fixed_response(data, closed, f"client {number + 1}, while another was quiet")
-            assert time.monotonic() - started < 1
+            seconds = time.monotonic() - started
+            assert seconds < 1, (
+                f"while one client had sent half a request and went quiet, client {number + 1} was answered only "
+                f"after {seconds:.1f} s: the loop must only recv() from sockets the selector says are ready"
+            )
 
 
 LARGE = 16 * 1024 * 1024  # more than the kernel buffers for one socket (a few MB on loopback)
@@ -344,19 +495,30 @@ def test_serve_select_sends_only_what_the_socket_takes(serve):
         stuck.sendall(REQUEST)  # and never reads the answer
         for number in range(3):
             try:
-                data, closed = server.request(REQUEST, timeout=5)
+                with server.connect() as client:
+                    client.sendall(REQUEST)
+                    data, closed = read_until_closed(client, WAIT)
+                server.check()
             except (StudentError, OSError) as error:
                 raise AssertionError(
                     f"while one client did not read its {LARGE // 2**20} MB response: {error}. "
                     "Call send() once per writable event and keep what it did not take: sendall() "
                     "on a non-blocking socket fails once the socket's buffer is full"
                 ) from None
+            if not data:
+                raise AssertionError(
+                    f"while one client did not read its {LARGE // 2**20} MB response, client {number + 1} got "
+                    f"nothing in {WAIT:g} s: the one client that reads nothing held the whole loop. Make every socket "
+                    "non-blocking (setblocking(False)): a blocking send() waits until the client makes room, and the "
+                    "loop waits with it. Then send() only to sockets the selector says are writable"
+                )
             if not (data.endswith(b"Hello, select!") and closed):
                 raise AssertionError(
                     f"while one client did not read its {LARGE // 2**20} MB response, client {number + 1} got "
-                    f"{len(data)} bytes of its own in 5 s, and the connection {'closed' if closed else 'stayed open'}: "
-                    "a loop that waits to send everything to one client stops every other; send() what the "
-                    "socket takes, and come back when the selector says it is writable again"
+                    f"{len(data)} bytes of its own in {WAIT:g} s, and the connection "
+                    f"{'closed' if closed else 'stayed open'}: a loop that waits to send everything to one client "
+                    "stops every other; send() what the socket takes, and come back when the selector says it is "
+                    "writable again"
                 )
 
 

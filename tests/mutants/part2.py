@@ -1,0 +1,305 @@
+"""Wrong solutions of part 2's exercises: see tests/mutants/__init__.py."""
+
+from tests.mutants import Mutant
+
+# A student's build_environ, right but for the mistake each mutant below puts in it.
+BUILD_ENVIRON = """
+    import io
+    import sys
+    from urllib.parse import unquote
+
+
+    def build_environ(request, server_address, client_address=("", 0)):
+        path, _, query = request.target.partition("?")
+        environ = {
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path, encoding="latin-1"),
+            "QUERY_STRING": query,
+            "SERVER_NAME": server_address[0],
+            "SERVER_PORT": str(server_address[1]),
+            "SERVER_PROTOCOL": request.version,{remote}
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": {body},
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in request.headers:
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+            environ[key] = environ[key] + ", " + value if key in environ else value
+        return environ
+    """
+REMOTE = """
+            "REMOTE_ADDR": client_address[0],
+            "REMOTE_PORT": str(client_address[1]),"""
+
+
+def build_environ(remote=REMOTE, body="io.BytesIO(request.body)"):
+    return BUILD_ENVIRON.replace("{remote}", remote).replace("{body}", body)
+
+
+# A student's run_app: the head with the first non-empty piece, and its failures.
+RUN_APP = """
+    import sys
+    import traceback
+
+
+    def run_app(app, environ, send):
+        state = {"status": None, "headers": None, "head_sent": False}
+
+        def start_response(status, headers, exc_info=None):
+            if exc_info:
+                try:
+                    if state["head_sent"]:
+                        raise exc_info[1].with_traceback(exc_info[2])
+                finally:
+                    exc_info = None{second_call}
+            state["status"], state["headers"] = status, headers
+            return write
+
+        def write(data):
+            if not state["head_sent"]:
+                lines = ["HTTP/1.1 " + state["status"]]
+                lines += [name + ": " + value for name, value in state["headers"]]
+                head = "\\r\\n".join(lines + [{connection}"", ""]).encode("latin-1")
+                data = head + data
+                state["head_sent"] = True
+            send(data)
+
+        try:
+            result = app(environ, start_response)
+            try:
+                for data in result:
+                    if data:
+                        write(data)
+                if not state["head_sent"]:
+                    write(b"")
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except Exception:
+            {failure}
+        return state["status"]
+    """
+SECOND_CALL = """
+            elif state["status"] is not None:
+                raise AssertionError("start_response() called twice without exc_info")"""
+CONNECTION = '"Connection: close", '
+FAILURE = """traceback.print_exc(file=environ["wsgi.errors"])
+            if state["head_sent"]:
+                raise
+            body = b"Internal Server Error"
+            state["status"] = "500 Internal Server Error"
+            state["headers"] = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            write(body)"""
+
+
+def run_app(second_call=SECOND_CALL, connection=CONNECTION, failure=FAILURE):
+    code = RUN_APP.replace("{second_call}", second_call).replace("{connection}", connection)
+    return code.replace("{failure}", failure)
+
+
+# A student's serve_wsgi, with the pieces a mutant changes: how it meets each error, and
+# whether it closes the connection and sets a timeout.
+SERVE_WSGI = """
+    import sys
+
+    from part2_wsgi.minimal_server import read_request
+
+    TIMEOUT = 10
+    BAD_REQUEST = b"HTTP/1.1 400 Bad Request\\r\\nContent-Length: 11\\r\\nConnection: close\\r\\n\\r\\nBad Request"
+
+
+    def serve_wsgi(listener, app):
+        while True:
+            connection, address = listener.accept()
+            {serve}
+    """
+SERVE_ONE = """with connection:
+                connection.settimeout(TIMEOUT)
+                try:
+                    request = read_request(connection)
+                except ValueError:
+                    connection.sendall(BAD_REQUEST)
+                    continue
+                except OSError:
+                    continue
+                if request is None:
+                    continue
+                environ = build_environ(request, connection.getsockname(), address)
+                try:
+                    run_app(app, environ, connection.sendall)
+                except OSError:
+                    pass
+                except Exception as error:
+                    print("the app failed:", error, file=sys.stderr)"""
+
+
+def serve_wsgi(serve):
+    return SERVE_WSGI.replace("{serve}", serve)
+
+
+MUTANTS = [
+    Mutant(
+        "part2",
+        "chunk",
+        "the size in decimal",
+        """
+        def chunk(data):
+            return b"%d\\r\\n%s\\r\\n" % (len(data), data)
+        """,
+        "hexadecimal",
+    ),
+    Mutant("part2", "build_environ", "no REMOTE_ADDR, no REMOTE_PORT", build_environ(remote=""), "client_address"),
+    Mutant(
+        "part2",
+        "build_environ",
+        "the client's address taken from the server's",
+        build_environ(
+            remote="""
+            "REMOTE_ADDR": server_address[0],
+            "REMOTE_PORT": str(client_address[1]),"""
+        ),
+        "client_address",
+    ),
+    Mutant(
+        "part2", "build_environ", "wsgi.input is the body's bytes", build_environ(body="request.body"), "io.BytesIO"
+    ),
+    Mutant(
+        "part2",
+        "run_app",
+        "a second start_response() without exc_info is accepted",
+        run_app(second_call=""),
+        "AssertionError",
+    ),
+    Mutant("part2", "run_app", "no Connection: close in the head", run_app(connection=""), "Connection: close"),
+    Mutant(
+        "part2",
+        "run_app",
+        "a 500 response after the head went out",
+        run_app(
+            failure="""traceback.print_exc(file=environ["wsgi.errors"])
+            head = b"HTTP/1.1 500 Internal Server Error\\r\\nContent-Length: 21\\r\\nConnection: close\\r\\n\\r\\n"
+            send(head + b"Internal Server Error")
+            return "500 Internal Server Error\""""
+        ),
+        "re-raise",
+    ),
+    Mutant(
+        "part2",
+        "run_app",
+        "an error after the head is swallowed",
+        run_app(
+            failure="""traceback.print_exc(file=environ["wsgi.errors"])
+            if state["head_sent"]:
+                return state["status"]
+            body = b"Internal Server Error"
+            state["status"] = "500 Internal Server Error"
+            state["headers"] = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            write(body)"""
+        ),
+        "re-raise",
+    ),
+    Mutant(
+        "part2",
+        "run_app",
+        "the traceback printed to sys.stdout",
+        run_app(failure=FAILURE.replace('file=environ["wsgi.errors"]', "file=sys.stdout")),
+        "wsgi.errors",
+    ),
+    Mutant(
+        "part2",
+        "serve_wsgi",
+        "dies when an app fails half way (catches only what read_request raises)",
+        serve_wsgi(
+            """with connection:
+                connection.settimeout(TIMEOUT)
+                try:
+                    request = read_request(connection)
+                    if request is None:
+                        continue
+                    environ = build_environ(request, connection.getsockname(), address)
+                    run_app(app, environ, connection.sendall)
+                except ValueError:
+                    connection.sendall(BAD_REQUEST)
+                except OSError:
+                    pass"""
+        ),
+        "serve the next client",
+    ),
+    Mutant(
+        "part2",
+        "serve_wsgi",
+        "an app's error after its head answered as a bad request",
+        serve_wsgi(
+            """with connection:
+                connection.settimeout(TIMEOUT)
+                try:
+                    request = read_request(connection)
+                    if request is None:
+                        continue
+                    environ = build_environ(request, connection.getsockname(), address)
+                    run_app(app, environ, connection.sendall)
+                except OSError:
+                    pass
+                except Exception:
+                    connection.sendall(BAD_REQUEST)"""
+        ),
+        "read_request alone",
+    ),
+    Mutant(
+        "part2",
+        "serve_wsgi",
+        "a catch-all except, and no 400",
+        serve_wsgi(
+            """with connection:
+                connection.settimeout(TIMEOUT)
+                try:
+                    request = read_request(connection)
+                    if request is None:
+                        continue
+                    environ = build_environ(request, connection.getsockname(), address)
+                    run_app(app, environ, connection.sendall)
+                except Exception:
+                    pass"""
+        ),
+        "400 Bad Request",
+    ),
+    Mutant(
+        "part2",
+        "serve_wsgi",
+        "never closes a connection",
+        serve_wsgi(
+            """connection.settimeout(TIMEOUT)
+            try:
+                request = read_request(connection)
+            except ValueError:
+                connection.sendall(BAD_REQUEST)
+                continue
+            except OSError:
+                continue
+            if request is None:
+                continue
+            environ = build_environ(request, connection.getsockname(), address)
+            try:
+                run_app(app, environ, connection.sendall)
+            except OSError:
+                pass
+            except Exception as error:
+                print("the app failed:", error, file=sys.stderr)"""
+        ),
+        "with-block",
+    ),
+    Mutant(
+        "part2",
+        "serve_wsgi",
+        "no timeout on reading",
+        serve_wsgi(SERVE_ONE.replace("connection.settimeout(TIMEOUT)", "pass")),
+        "TIMEOUT",
+    ),
+]
