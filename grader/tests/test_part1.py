@@ -316,12 +316,19 @@ def test_serve_echo_survives_a_reset(student_server):
     rude.close()
     with connect(server) as client:
         client.sendall(b"still there?")
-        got = receive(
-            client,
-            until=lambda data: len(data) >= 12,
-            server=server.running,
-            what="the echo to a client that came after one that reset its connection",
-        )
+        try:
+            got = receive(
+                client,
+                until=lambda data: len(data) >= 12,
+                server=server.running,
+                what="the echo to a client that came after one that reset its connection",
+            )
+        except ConnectionError as error:  # the student's server let the reset end it
+            raise AssertionError(
+                f"a client sent 100 bytes and reset its connection (RST); serve_echo() then stopped with "
+                f"{type(error).__name__}: {error}. A client that vanishes is that client's problem: catch "
+                "ConnectionError around serving one client, and accept the next"
+            ) from None
         assert got == b"still there?", f"the echo was {short(got)}"
 
 

@@ -107,6 +107,43 @@ def parse_head(head):
 
 
 MUTANTS = [
+    # --- serve_echo ------------------------------------------------------------------------
+    Mutant(
+        "part1",
+        "serve_echo",
+        "never closes a connection",
+        """
+        CHUNK = 65536
+
+
+        def serve_echo(listener):
+            while True:
+                connection, address = listener.accept()
+                while True:
+                    data = connection.recv(CHUNK)
+                    if not data:
+                        break
+                    connection.sendall(data)
+        """,
+        "when recv() gives b'', close",
+    ),
+    Mutant(
+        "part1",
+        "serve_echo",
+        "a reset ends the server",
+        """
+        CHUNK = 65536
+
+
+        def serve_echo(listener):
+            while True:
+                connection, address = listener.accept()
+                with connection:
+                    while data := connection.recv(CHUNK):
+                        connection.sendall(data)
+        """,
+        "catch ConnectionError around serving one client",
+    ),
     # --- make_listener ---------------------------------------------------------------------
     Mutant(
         "part1",

@@ -145,6 +145,53 @@ def serve_wsgi(serve):
 
 
 MUTANTS = [
+    # --- load_app --------------------------------------------------------------------------
+    Mutant(
+        "part2",
+        "load_app",
+        "the import's own error let through",
+        """
+        import importlib
+
+        from part2_wsgi.command_line import AppLoadError
+
+
+        def load_app(spec):
+            module_name, _, name = spec.partition(":")
+            app = importlib.import_module(module_name)
+            for part in name.split("."):
+                app = getattr(app, part)
+            if not callable(app):
+                raise AppLoadError(f"{spec} is not callable")
+            return app
+        """,
+        "expected AppLoadError",
+    ),
+    Mutant(
+        "part2",
+        "load_app",
+        "one getattr for a dotted name",
+        """
+        import importlib
+
+        from part2_wsgi.command_line import AppLoadError
+
+
+        def load_app(spec):
+            module_name, colon, name = spec.partition(":")
+            if not colon or not module_name or not name:
+                raise AppLoadError(f"expected module:callable, got {spec!r}")
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as error:
+                raise AppLoadError(f"cannot import {module_name!r}: {error}") from None
+            try:
+                return getattr(module, name)
+            except AttributeError:
+                raise AppLoadError(f"{module_name!r} has no attribute {name!r}") from None
+        """,
+        "look up each name in turn",
+    ),
     Mutant(
         "part2",
         "chunk",
