@@ -3,7 +3,8 @@
 Two tracks. The REQUIRED track builds a whole WSGI server of your own, piece by piece:
 ``load_app``, ``build_environ``, ``run_app``, then ``serve_wsgi``, which serves Flask and
 Django, unmodified, to real clients. The HARDENING track (optional, points of its own)
-is the pieces of part 2's full server that make it robust: framing, parsing, smuggling.
+is the pieces of part 2's full server that make it robust: framing, parsing, smuggling,
+and serving files safely.
 
 Each function below has the same name and signature as one in ``part2_wsgi/``, and a
 docstring that says what it must do, with an example and the notebook section that
@@ -18,10 +19,15 @@ The checks are in ``grader/tests/test_part2.py``.
 
 import importlib  # noqa: F401
 import io  # noqa: F401  (you will want them)
+import os  # noqa: F401
 import re  # noqa: F401
 import sys  # noqa: F401
 import traceback  # noqa: F401
+from pathlib import Path  # noqa: F401
 from urllib.parse import unquote  # noqa: F401
+
+# Given, for serving files: what parse_range raises for a range the file cannot satisfy.
+from part2_wsgi.apps.files_app import RangeNotSatisfiable  # noqa: F401
 
 # Given, for the required track: the error load_app raises, and read_request, which reads
 # one request from a connection (see part2_wsgi/minimal_server.py): it returns a Request
@@ -378,4 +384,76 @@ def body_framing(request, limits=Limits()):
     """
     raise NotImplementedError(
         "body_framing: read both framing headers first; refuse the ambiguous cases; then the length, digits only"
+    )
+
+
+# ===== Serving files (hardening track) =========================================================
+
+
+# --- parse_range (2 points) ----------------------------------------------------------------
+
+
+def parse_range(header, size):
+    """The one byte range a ``Range`` header asks for, as ``(start, end)``, end included.
+
+    ``header`` is the Range header's value, ``size`` the file's length in bytes. Three
+    forms (RFC 9110, 14.1.2):
+
+    * ``bytes=START-END``: END past the file's last byte is cut to it;
+    * ``bytes=START-``: from START to the last byte;
+    * ``bytes=-N``: the last N bytes (the whole file if it is shorter than N).
+
+    Return None for a header to ignore (the answer is then the whole file, 200): a unit
+    other than ``bytes`` (any case), several ranges (a comma), anything other than ASCII
+    digits in those forms, or END before START. Raise ``RangeNotSatisfiable`` (given)
+    for a range that asks for nothing the file has: START at or past the end,
+    ``bytes=-0``, any range of an empty file (the answer is then a 416).
+
+    Example, for a file of 1000 bytes:
+
+        parse_range("bytes=0-499", 1000)    ->  (0, 499)
+        parse_range("bytes=-100", 1000)     ->  (900, 999)
+        parse_range("bytes=900-5000", 1000) ->  (900, 999)
+        parse_range("bytes=0-1,5-9", 1000)  ->  None
+        parse_range("bytes=1000-", 1000)    ->  raises RangeNotSatisfiable
+
+    Prepared by: notebooks/02_wsgi.ipynb, section 7.4 (A piece of a file: Range, 206 and
+    416); graded in 7.6.
+    """
+    raise NotImplementedError(
+        "parse_range: split at '=' then at '-'; three forms; end included; None to ignore, raise past the end"
+    )
+
+
+# --- resolve_path (3 points) ----------------------------------------------------------------
+
+
+def resolve_path(root, url_path):
+    """The file or folder of the folder ``root`` that ``url_path`` names, or None.
+
+    ``root`` is a folder (a str or a Path); ``url_path`` is ``PATH_INFO``, which the
+    server has already %-decoded once, each byte as one latin-1 character (PEP 3333).
+    Return the resolved ``Path`` (symlinks followed, no ``..`` left) when it lies inside
+    the resolved root, whether or not it exists; None for anything else:
+
+    * never %-decode again: "/%2e%2e/x" arrived from "/%252e%252e/x" and names a folder
+      called "%2e%2e", not the parent;
+    * re-read the path as the UTF-8 bytes it was ("/caf\xc3\xa9.txt" is "/café.txt");
+      bytes that are not UTF-8 (an overlong "\xc0\xae" too): None;
+    * a NUL or a backslash anywhere: None;
+    * "//etc/passwd" names root/etc/passwd: a URL path is not a path of this machine;
+    * after resolving, the path must be the root or inside it: a sibling folder whose
+      name starts like the root's ("/srv/www2" beside "/srv/www") is outside.
+
+    Example, with a folder /srv/www holding notes.txt:
+
+        resolve_path("/srv/www", "/notes.txt")       ->  Path("/srv/www/notes.txt")
+        resolve_path("/srv/www", "/a/../notes.txt")  ->  Path("/srv/www/notes.txt")
+        resolve_path("/srv/www", "/../etc/passwd")   ->  None
+
+    Prepared by: notebooks/02_wsgi.ipynb, section 7.5 (The path is an attack); graded in
+    7.6.
+    """
+    raise NotImplementedError(
+        "resolve_path: UTF-8 again, no second decoding; join the segments, resolve, check it is inside"
     )

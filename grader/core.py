@@ -310,6 +310,18 @@ EXERCISES = [
     ),
     hardening(
         "part2",
+        "parse_range",
+        2,
+        "part2_wsgi.apps.files_app:parse_range",
+        "02_wsgi.ipynb, section 7.4",
+        "Split at the '=' first, then at the '-': an empty side before the dash is the suffix form, an empty "
+        "side after it runs to the end of the file. The end is included, so the last byte is size minus one.",
+        "Decide what to ignore (a comma, another unit, no digits, END before START) before you look at the "
+        "size; then a start at or past the end, or a suffix of zero, is the unsatisfiable case.",
+        "Notebook 02, section 7.4 asks a server for pieces of a file; part2_wsgi/apps/files_app.py has parse_range.",
+    ),
+    hardening(
+        "part2",
         "body_framing",
         3,
         "part2_wsgi.protocol:body_framing",
@@ -317,6 +329,19 @@ EXERCISES = [
         "Read both headers first; refuse the ambiguous combinations before looking at either value.",
         "Only ASCII digits make a Content-Length (str.isdigit accepts more); compare with limits.max_body.",
         "Notebook 02, section 5; part2_wsgi/protocol.py has body_framing.",
+    ),
+    hardening(
+        "part2",
+        "resolve_path",
+        3,
+        "part2_wsgi.apps.files_app:resolve_path",
+        "02_wsgi.ipynb, section 7.5",
+        "The server decoded the path once already: turn it back into the bytes it was (latin-1) and read those "
+        "as UTF-8; do not unquote it again. Refuse a NUL and a backslash.",
+        "Keep the non-empty segments only and join them under the root: a leading '/' would make a path "
+        "absolute, and joining an absolute path drops the root. Then resolve with symlinks followed, and ask "
+        "os.path.commonpath whether the root is still the common part (a string prefix is not enough).",
+        "Notebook 02, section 7.5 tries each attack on a real server; part2_wsgi/apps/files_app.py has resolve_path.",
     ),
 ]
 

@@ -3,6 +3,8 @@
     python notebooks/render.py --out rendered                      # all three
     python notebooks/render.py --out rendered notebooks/01_sockets.ipynb
     python notebooks/render.py --out rendered --timings timings.json
+    python notebooks/render.py --out rendered --timings docs/timings.json --update-guide
+    python notebooks/render.py --update-guide      # the guide's tables from docs/timings.json
 
 The notebooks are committed without outputs; this is how to see them with theirs, in
 any browser, with nothing to install or run (for a handout, or to read ahead). Each
@@ -12,17 +14,33 @@ While it runs it times each notebook and each section (a markdown heading and th
 cells up to the next one), and counts each section's words: the measured half of the
 timings in docs/instructor.md. ``tests/test_notebooks.py`` runs the notebooks through
 ``execute()`` below, so the pages and the tests see the same run.
+
+The guide's figures are never typed: ``--timings docs/timings.json`` keeps a run's
+figures, with the machine and the date, and ``--update-guide`` rewrites the guide's
+timing tables and sentences (between ``<!-- measured: NAME -->`` and
+``<!-- /measured -->``) and the README's rendering time from that file.
+``tests/test_instructor_timings.py`` fails when the guide and the file disagree, or when
+a notebook's prose no longer has the words the file counted: then measure again.
 """
 
 import argparse
+import datetime
 import importlib.util
 import json
+import os
+import platform
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent
+ROOT = NOTEBOOKS_DIR.parent
+TIMINGS = ROOT / "docs" / "timings.json"  # the committed measurement
+GUIDE = ROOT / "docs" / "instructor.md"
+README = ROOT / "README.md"
+WORDS_PER_MINUTE = 150  # reading technical prose, running its cells along the way
 CELL_TIMEOUT = 120  # a limit, not a target: the slowest cell (the quick benchmark) takes about 25 s
 HEADING = re.compile(r"(#{1,3})\s+(.*)")
 NEEDS = ("nbclient", "nbconvert", "nbformat", "ipykernel")
@@ -117,12 +135,166 @@ def print_timings(timings):
         print(f"{title:<66}{section['seconds']:>7.1f} s{section['words']:>7} words")
 
 
+def measuring_machine():
+    """What the figures were measured on, to print beside them."""
+    return {
+        "date": datetime.date.today().isoformat(),
+        "system": f"{platform.system()} {platform.machine()}",
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "wrk": shutil.which("wrk") is not None,  # the quick benchmark uses it when it is there
+    }
+
+
+# --- the guide's figures, from the timings file ----------------------------------------------
+
+MEASURED_BLOCK = re.compile(r"(<!-- measured: (?P<name>[a-z-]+) -->)(?P<body>.*?)(<!-- /measured -->)", re.DOTALL)
+README_RENDER_LINE = re.compile(
+    r"(python notebooks/render\.py --out rendered +# rendered/01_sockets\.html \.\.\., )(about [^\n]*)"
+)
+
+
+def about_minutes(seconds):
+    """Seconds in words, to the half minute: "about a minute and a half", "about 3 minutes"."""
+    halves = max(1, round(seconds / 30))
+    whole, half = divmod(halves, 2)
+    if whole == 0:
+        return "about half a minute"
+    if whole == 1:
+        return "about a minute and a half" if half else "about a minute"
+    return f"about {whole} and a half minutes" if half else f"about {whole} minutes"
+
+
+def reading_minutes(words):
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def hours_and_minutes(minutes):
+    minutes = 5 * round(minutes / 5)
+    return f"about {minutes // 60} h {minutes % 60:02d}" if minutes >= 60 else f"about {minutes} min"
+
+
+def table_rows(body):
+    """The cells of each row of the Markdown table in ``body`` (header and rule included)."""
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in body.strip().splitlines()]
+
+
+def table_text(rows):
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def notebooks_table(body, timings):
+    """Per notebook: measured run time and words, reading estimated from them; the stages'
+    columns are the guide's own, and the whole part adds them up (plus 15 minutes of trying)."""
+    rows = table_rows(body)
+    measured = {t["notebook"]: t for t in timings["notebooks"]}
+    for row in rows[2:]:
+        t = measured[row[0].strip("`")]
+        reading = reading_minutes(t["words"])
+        required = int(re.search(r"(\d+) min", row[4])[1])
+        row[1:4] = [f"{t['seconds']:.1f} s", f"{t['words']:,}", f"{reading} min"]
+        row[6] = hours_and_minutes(reading + required + 15)
+    return "\n" + table_text(rows) + "\n"
+
+
+def sections_table(body, timings):
+    """One row per section (its subsections and, for the first, the introduction summed in),
+    keeping the guide's own columns: the extra reading time, and the exercises graded there."""
+    rows = table_rows(body)
+    kept = {}  # (notebook, section number) -> (extra after the reading estimate, exercises)
+    for row in rows[2:]:
+        number, section = row[0].split(" ", 1)
+        extra = re.sub(r"^\d+ min", "", row[3])
+        kept[number, section.split(".")[0]] = (extra, row[4])
+    out = rows[:2]
+    for t in timings["notebooks"]:
+        number = t["notebook"][:2]
+        introduction = [s for s in t["sections"] if s["level"] == 1]
+        for index, section in enumerate(s for s in t["sections"] if s["level"] == 2):
+            seconds, words, title = section["seconds"], section["words"], section["title"]
+            if index == 0 and introduction:
+                seconds += introduction[0]["seconds"]
+                words += introduction[0]["words"]
+                title += " (with the introduction)"
+            extra, exercises = kept.get((f"**{number}**", title.split(".")[0]), ("", ""))
+            row = [f"**{number}** {title}", f"{seconds:.1f} s", f"{words:,}", f"{reading_minutes(words)} min{extra}"]
+            out.append([*row, exercises])
+    return "\n" + table_text(out) + "\n"
+
+
+def machine_sentence(body, timings):
+    m = timings["measured"]
+    wrk = (
+        "with wrk installed (the quick benchmark used it)"
+        if m["wrk"]
+        else "without wrk (the quick benchmark fell back to its Python client)"
+    )
+    return f"\nMeasured on {m['date']}, on {m['system']} with {m['cores']} cores, Python {m['python']}, {wrk}.\n"
+
+
+def render_time(body, timings):
+    return about_minutes(sum(t["seconds"] for t in timings["notebooks"]))
+
+
+def slowest_sections(body, timings):
+    """The two slowest subsections of the slowest notebook, with its whole run time."""
+    slowest = max(timings["notebooks"], key=lambda t: t["seconds"])
+    two = sorted(slowest["subsections"], key=lambda s: s["seconds"], reverse=True)[:2]
+    parts = [
+        f"{s['title'].split(' ', 1)[0].rstrip('.')} ({s['title'].split(' ', 1)[1]}) takes {s['seconds']:.0f} s"
+        for s in two
+    ]
+    return f"of {slowest['notebook']}'s {slowest['seconds']:.0f} s, section {parts[0]} and section {parts[1]}"
+
+
+GUIDE_BLOCKS = {
+    "machine": machine_sentence,
+    "render-time": render_time,
+    "notebooks": notebooks_table,
+    "sections": sections_table,
+    "slowest": slowest_sections,
+}
+
+
+def updated_guide(text, timings):
+    """The guide with every measured block rewritten from ``timings``."""
+
+    def rewrite(match):
+        return match[1] + GUIDE_BLOCKS[match["name"]](match["body"], timings) + match[4]
+
+    return MEASURED_BLOCK.sub(rewrite, text)
+
+
+def updated_readme(text, timings):
+    return README_RENDER_LINE.sub(lambda match: match[1] + render_time("", timings), text)
+
+
+def update_guide(timings_path=TIMINGS):
+    timings = json.loads(Path(timings_path).read_text(encoding="utf-8"))
+    for path, update in [(GUIDE, updated_guide), (README, updated_readme)]:
+        text = path.read_text(encoding="utf-8")
+        new = update(text, timings)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            print(f"updated {path.relative_to(ROOT)} from {Path(timings_path).name}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run the notebooks and write them as HTML with their outputs.")
     parser.add_argument("notebooks", nargs="*", type=Path, help="the notebooks (default: notebooks/*.ipynb)")
-    parser.add_argument("--out", required=True, type=Path, help="folder for the HTML pages")
+    parser.add_argument("--out", type=Path, help="folder for the HTML pages")
     parser.add_argument("--timings", type=Path, metavar="FILE", help="also write the timings as JSON to FILE")
+    parser.add_argument(
+        "--update-guide",
+        action="store_true",
+        help=f"rewrite docs/instructor.md's timings (and the README's) from --timings FILE, else {TIMINGS.name}",
+    )
     args = parser.parse_args(argv)
+    if args.out is None:
+        if args.update_guide and not args.timings:
+            update_guide()
+            return 0
+        parser.error("--out is required to render")
     missing = [module for module in NEEDS if importlib.util.find_spec(module) is None]
     if missing:
         print(
@@ -145,7 +317,11 @@ def main(argv=None):
         print_timings(timings)
         everything.append(timings)
     if args.timings:
-        args.timings.write_text(json.dumps(everything, indent=2) + "\n", encoding="utf-8")
+        pages = [{key: value for key, value in timings.items() if key != "html"} for timings in everything]
+        measured = {"measured": measuring_machine(), "notebooks": pages}  # (where the pages went is no figure)
+        args.timings.write_text(json.dumps(measured, indent=2) + "\n", encoding="utf-8")
+        if args.update_guide:
+            update_guide(args.timings)
     return 0
 
 

@@ -5,7 +5,8 @@ The servers of parts 2 and 3 differ in how they serve connections; what they do 
 that lives here once. Each server file calls ``run(description, serve_forever)`` and
 supplies its own ``serve_forever(listener, app, settings)``.
 
-The contract (see the README): ``python SERVER.py [module:app] [--host H] [--port P]``;
+The contract (see the README): ``python SERVER.py [module:app] [--host H] [--port P]``
+(``--files DIR`` serves a folder, before the app);
 the first line on stdout is ``Serving on http://HOST:PORT``; Ctrl-C or SIGTERM stops
 the server with exit status 0; a bad argument or an app that cannot be loaded prints
 one line and exits 2.
@@ -25,6 +26,7 @@ import sys
 import time
 from dataclasses import fields, replace
 
+from part2_wsgi.apps.files_app import FilesApp
 from part2_wsgi.protocol import Deadlines
 
 DEFAULT_APP = "part2_wsgi.apps.demo_app:app"
@@ -51,6 +53,7 @@ class Settings(argparse.Namespace):
     ``Settings(deadlines=Deadlines(idle=1), access_log=False)``."""
 
     app = DEFAULT_APP  # module:callable
+    files = None  # a folder to serve (--files), its files before the app
     host = DEFAULT_HOST
     port = DEFAULT_PORT
     access_log = True  # one line per request on stderr; --quiet turns it off
@@ -100,9 +103,16 @@ def make_parser(description):
     parser.add_argument(
         "app",
         nargs="?",
-        default=DEFAULT_APP,
+        default=None,
         metavar="APP",
-        help=f"the WSGI app to serve, as module:callable (default {DEFAULT_APP})",
+        help=f"the WSGI app to serve, as module:callable (default {DEFAULT_APP}; with --files, none)",
+    )
+    parser.add_argument(
+        "--files",
+        type=existing_folder,
+        metavar="DIR",
+        help="serve the files of DIR (as python -m http.server does); with an APP, a file that exists "
+        "wins and the rest goes to the APP",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument(
@@ -124,6 +134,12 @@ def make_parser(description):
         help=f"how long clients may take, in seconds (default {names}; see part2_wsgi/protocol.py's Deadlines)",
     )
     return parser
+
+
+def existing_folder(text):
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no folder {text!r} to serve")
+    return text
 
 
 def deadlines_setting(text):
@@ -177,6 +193,14 @@ def load_app(spec):
     return app
 
 
+def served_app(settings):
+    """The app a server serves: APP; with --files, the folder's files first, then APP (if
+    one was given; without, what is not a file is a 404)."""
+    if settings.files is None:
+        return load_app(settings.app or DEFAULT_APP)
+    return FilesApp(settings.files, fallback=load_app(settings.app) if settings.app else None)
+
+
 # --- the listening socket ------------------------------------------------------------------
 
 
@@ -185,10 +209,18 @@ def create_listening_socket(host, port, backlog=BACKLOG, reuse_port=False):
 
     ``reuse_port``: SO_REUSEPORT, so that several sockets can listen on one port (the
     prefork server's ``--reuse-port``). Never by default: a second server started on a
-    port in use must fail with "address already in use", not share it in silence."""
+    port in use must fail with "address already in use", not share it in silence.
+
+    Windows gives SO_REUSEADDR another meaning: any socket may then bind the same
+    address, a second server too, and take connections meant for the first (see the
+    comment in CPython's ``socket.create_server``). Restarting needs no option there, so
+    we ask for the opposite, SO_EXCLUSIVEADDRUSE: nobody else may bind our address."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after Ctrl-C
+    if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows only
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+    else:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after Ctrl-C
     if reuse_port:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind((host, port))
@@ -309,7 +341,7 @@ def run(description, serve_forever, add_options=None, argv=None):
     settings = parser.parse_args(argv, namespace=Settings())
     program = parser.prog
     try:
-        app = load_app(settings.app)
+        app = served_app(settings)
     except AppLoadError as error:
         print(f"{program}: error: {error}", file=sys.stderr)
         return 2

@@ -1,8 +1,8 @@
 """Lesson 3, the other side of the experiment: the same apps on servers we did not write.
 
 WSGI's promise is that any server runs any app. ``server.py`` is our half of the
-test; this script is the other half. It serves a WSGI app on one of two servers
-someone else wrote:
+test; this script is the other half. It serves a WSGI app on one of four servers
+someone else wrote (three programs, the last in two kinds of worker):
 
 * ``wsgiref``: the reference server in Python's standard library
   (``wsgiref.simple_server``), single-threaded, like ours;
@@ -19,7 +19,7 @@ someone else wrote:
 It keeps the same contract as this workshop's servers, so the notebook (and the
 harness) start and stop it the same way: ``--host`` and ``--port`` (``0`` picks a free
 port), a first line ``Serving on http://HOST:PORT`` once it listens, and exit status 0
-on Ctrl-C or SIGTERM. Neither server is told anything about the app it runs, and the
+on Ctrl-C or SIGTERM. No server is told anything about the app it runs, and the
 app is not told which server runs it: that is the whole point.
 """
 

@@ -38,6 +38,11 @@ from typing import NamedTuple
 # --- errors that know their status code ----------------------------------------------
 
 
+# RFC 9110 (section 15.5) renamed two statuses; http.HTTPStatus says the new names only
+# from Python 3.13 ("Request Entity Too Large", "Request-URI Too Long" before).
+RFC_9110_PHRASES = {413: "Content Too Large", 414: "URI Too Long"}
+
+
 class HTTPError(Exception):
     """A request we cannot serve; ``status`` is what the server should answer."""
 
@@ -47,9 +52,14 @@ class HTTPError(Exception):
         self.detail = detail
 
     @property
+    def phrase(self):
+        """For example ``"Bad Request"``: RFC 9110's name for the status."""
+        return RFC_9110_PHRASES.get(self.status.value, self.status.phrase)
+
+    @property
     def status_line(self):
         """For example ``"400 Bad Request"``."""
-        return f"{self.status.value} {self.status.phrase}"
+        return f"{self.status.value} {self.phrase}"
 
 
 def bad_request(detail):
@@ -133,7 +143,11 @@ class Request:
 # --- the grammar, as regular expressions --------------------------------------------------
 
 TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110's tchar: what names and methods are made of
-REQUEST_LINE = re.compile(rf"(?P<method>{TOKEN}) (?P<target>[^\x00-\x20\x7f]+) (?P<version>HTTP/\d\.\d)")
+# A request target is visible ASCII (RFC 9112 section 3, RFC 3986 section 2: other bytes
+# travel percent-encoded), and never holds a fragment: "#..." stays in the browser
+# (RFC 9112 section 3.2). Anything else is a 400.
+TARGET = r'[!"$-~]+'  # from "!" to "~", all but "#"
+REQUEST_LINE = re.compile(rf"(?P<method>{TOKEN}) (?P<target>{TARGET}) (?P<version>HTTP/\d\.\d)")
 # (A header value's surrounding blanks are stripped after the match: quicker than in the pattern.)
 HEADER_LINE = re.compile(rf"(?P<name>{TOKEN}):(?P<value>[^\x00-\x08\x0a-\x1f\x7f]*)")
 CHUNK_SIZE_LINE = re.compile(rb"(?P<size>[0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
@@ -517,7 +531,13 @@ class Connection:
     of one request per connection. ``clock`` is only read, never waited on. The driver
     keeps two times: ``deadline()``, when the client must have sent more by (then it calls
     ``deadline_passed()``), and ``send_deadline()``, when it must have taken more of what
-    we send (then ``send_deadline_passed()``); ``sent_some()`` tells us it did.
+    we send (then ``send_deadline_passed()``); ``sent_some(count)`` tells us how many
+    bytes the socket took. So the connection knows what the client received, not only
+    what we framed: a client that leaves in the middle of a response is logged with it.
+
+    A file can be sent by the driver itself (``sendfile()``, no copy through Python): it
+    asks ``body_allowance()`` how many body bytes it may still send, and reserves what it
+    will send with ``send_file_body(count)``.
 
     What the drivers may read besides: ``client_done``, ``buffered_bytes``,
     ``response_framed``, ``keep_alive``, ``body_sent`` and ``framing_error``.
@@ -542,7 +562,13 @@ class Connection:
         self.body_sent = 0
         self.keep_alive = False  # will this connection carry another request after this one?
         self.framing_error = None  # how the app broke its response's framing, for the log
-        self.last_send = self.idle_since  # when we last framed bytes, or the client last took some
+        # What the client received: every byte we gave the driver to send, and of those the
+        # bytes its socket took (sent_some). The difference is waiting for the client.
+        self.bytes_framed = 0
+        self.bytes_taken = 0
+        self.response_start = None  # bytes_framed when the current response's head was framed
+        self.response_size = None  # its head and declared body, in bytes, once known
+        self.last_send = self.idle_since  # when the client last took some, or bytes began to wait
         self.dropped = None  # the Close, once we gave up on a client that does not read
         self.lingering_since = None
 
@@ -581,6 +607,7 @@ class Connection:
             self.state = State.RESPONDING
             self.request, self.continue_sent, self.body_started = request, False, None
             self.framing = None  # decided by send_head, for this response
+            self.response_start = self.response_size = None
             return request
         if self.parser.has_partial_request:
             if self.state is State.IDLE:
@@ -592,7 +619,7 @@ class Connection:
                 # curl sends "Expect: 100-continue" before a large upload and waits for
                 # this go-ahead: the head was fine (not too large, say), so send the body.
                 self.continue_sent = True
-                return Send(CONTINUE)
+                return self.framed_send(CONTINUE)
         if self.client_done:
             self.state = State.CLOSED
             if self.parser.has_partial_request:
@@ -601,15 +628,32 @@ class Connection:
         return NEED_DATA
 
     def connection_lost(self, reason):
-        """The socket failed (a reset, say): close. A client that leaves between requests
-        is normal, and says nothing to the log; one that leaves in the middle is not."""
+        """The socket failed (a reset, say): close. A client that leaves between requests,
+        having taken every byte we sent, is normal, and says nothing to the log; one that
+        leaves in the middle of a request or of a response is not, and the log says how
+        much of its response it received."""
         if self.dropped:
             return self.dropped  # we gave up on it ourselves: see send_deadline_passed
-        # (Closed or lingering: we were closing anyway, and said why when we decided to.)
-        between_requests = self.state in (State.IDLE, State.LINGERING, State.CLOSED) or self.response_framed
-        quiet = between_requests and not self.parser.has_partial_request
+        # A response is cut short if bytes we framed wait for a socket that failed, or if
+        # the app had more to send. (Closed or lingering, with every byte taken: we were
+        # closing anyway, and said why when we decided to.)
+        unfinished = self.state is State.RESPONDING and not self.response_framed
+        cut_short = self.bytes_taken < self.bytes_framed or unfinished
+        quiet = not cut_short and not self.parser.has_partial_request
         self.state = State.CLOSED
-        return Close(None if quiet else f"went away: {reason}")
+        if quiet:
+            return Close()
+        if cut_short and self.response_start is not None:
+            return Close(f"went away: {reason}; it {self.response_progress()}")
+        return Close(f"went away: {reason}")
+
+    def response_progress(self):
+        """What the client received of the current response, for the log:
+        "received 24,117,248 of the 52,428,926 bytes of its response"."""
+        received = max(self.bytes_taken - self.response_start, 0)
+        if self.response_size is None:  # chunked, or until the connection closes: no size told
+            return f"received {received:,} bytes of its response"
+        return f"received {received:,} of the {self.response_size:,} bytes of its response"
 
     @property
     def response_framed(self):
@@ -623,7 +667,9 @@ class Connection:
         """Answer with the error's status, then close. ``linger``: the client may still be
         sending, and we read a while before closing, or our close could lose the answer."""
         self.state = State.CLOSED
-        self.pending += [Send(error_response(error)), Close(problem, status=error.status.value, linger=linger)]
+        answer = error_response(error)
+        self.response_start, self.response_size = self.bytes_framed, len(answer)
+        self.pending += [self.framed_send(answer), Close(problem, status=error.status.value, linger=linger)]
 
     # --- deadlines -------------------------------------------------------------------------
 
@@ -652,15 +698,39 @@ class Connection:
             # No lingering for a client that was too slow already: it would only win more time.
             self.refuse(error, f"too slow: {error.detail}", linger=False)
 
-    def sent_some(self):
-        """The driver's socket took some of what we send: the client reads, and its send
-        deadline starts again."""
-        self.last_send = self.clock()
+    def sent_some(self, count):
+        """The driver's socket took ``count`` more bytes of what we send: the client reads,
+        and its send deadline starts again.
+
+        What the socket took, and not what we framed: a response framed at once (one
+        large bytes object, a file) may take many send deadlines to reach a slow client,
+        which keeps its connection as long as it takes some within each. (The kernel's
+        send buffer takes a few MB at once, and the client reads on from there: so the
+        socket takes more only once the client has read a good part of those.)"""
+        if count:
+            self.bytes_taken += count
+            self.last_send = self.clock()
+
+    def will_send(self, count):
+        """``count`` more bytes are given to the driver to send. If none were waiting for
+        the client, the send deadline starts now: a client that took all we sent is not
+        late because the app took its time to make more."""
+        if count:
+            if self.bytes_taken >= self.bytes_framed:
+                self.last_send = self.clock()
+            self.bytes_framed += count
+
+    def framed_send(self, data):
+        """``Send(data)``, counted as bytes to send."""
+        self.will_send(len(data))
+        return Send(data)
 
     def send_deadline(self):
-        """The clock time by which the client must have taken more of what we send it: a
-        client that reads nothing holds its connection, and the memory of its response,
-        no longer than ``deadlines.send``. (The driver asks only while it has bytes to send.)"""
+        """The clock time by which the client must have taken more of what we send it, or
+        None while nothing waits for it. A client that reads nothing holds its connection,
+        and the memory of its response, no longer than ``deadlines.send``."""
+        if self.bytes_taken >= self.bytes_framed:
+            return None
         return self.last_send + self.deadlines.send
 
     def send_deadline_passed(self):
@@ -710,15 +780,18 @@ class Connection:
         elif request.version == "HTTP/1.0" and self.keep_alive:
             headers.append(("Connection", "keep-alive"))
         self.body_sent, self.framing_error = 0, None
-        self.last_send = self.clock()
-        return response_head(status, headers)
+        head = response_head(status, headers)
+        self.response_start = self.bytes_framed
+        known = self.framing == "none" or (self.framing == "length" and self.declared_length is not None)
+        self.response_size = len(head) + (self.declared_length or 0) if known else None
+        self.will_send(len(head))
+        return head
 
     def send_body(self, data):
         """One piece of the body, framed: what may be sent of it.
 
         Never more than the declared Content-Length: past it, the rest is dropped, the
         connection ends with this response, and ``framing_error`` says why (for the log)."""
-        self.last_send = self.clock()
         if self.framing == "none" or self.framing_error:
             return b""  # HEAD, 1xx, 204, 304: the app's body is dropped, not sent; or it broke its word
         if self.framing == "length":
@@ -730,7 +803,39 @@ class Connection:
                 self.end_connection()
                 data = data[:allowed]
         self.body_sent += len(data)
-        return chunk(data) if self.framing == "chunked" else data
+        framed = chunk(data) if self.framing == "chunked" else data
+        self.will_send(len(framed))
+        return framed
+
+    def body_allowance(self):
+        """How many body bytes the response may still carry, for a driver that sends them
+        itself (a file, with sendfile): what is left of the declared Content-Length; 0 if
+        the response has no body (HEAD, 304) or broke its framing; None if the body must be
+        framed piece by piece (chunked) or has no declared length."""
+        if self.framing == "none" or self.framing_error:
+            return 0
+        if self.framing == "length":
+            return self.declared_length - self.body_sent
+        return None
+
+    def send_file_body(self, count):
+        """The driver will send ``count`` bytes of a file itself: how many it may send.
+
+        Never past the declared Content-Length. A file longer than that is no error: an
+        app that answers a Range request wraps the whole file, seeked to the range's
+        start, and declares the range's length."""
+        allowed = min(count, self.body_allowance() or 0)
+        self.body_sent += allowed
+        self.will_send(allowed)
+        return allowed
+
+    def file_ended_early(self, missing):
+        """The file gave ``missing`` bytes fewer than ``send_file_body`` reserved (it shrank
+        meanwhile): the response cannot be finished as declared, and the connection ends."""
+        self.body_sent -= missing
+        self.bytes_framed -= missing
+        self.framing_error = f"the file ended {missing} bytes before the Content-Length the app declared"
+        self.end_connection()
 
     def send_end(self):
         """The body is complete: the last chunk if chunked; then the next request, or close."""
@@ -743,7 +848,10 @@ class Connection:
             self.end_connection()
             return b""
         self.finish_response()
-        return LAST_CHUNK if self.framing == "chunked" else b""
+        if self.framing == "chunked":
+            self.will_send(len(LAST_CHUNK))
+            return LAST_CHUNK
+        return b""
 
     def end_connection(self):
         """The response cannot be finished as declared (an app error after the head went out,

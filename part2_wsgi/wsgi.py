@@ -18,7 +18,9 @@ every HTTP rule), and a ``send(bytes)`` function; the socket loop (``server.py``
 """
 
 import io
+import os
 import re
+import stat
 import sys
 import time
 import traceback
@@ -62,8 +64,17 @@ def build_environ(request, *, server_address, client_address=("", 0), multithrea
         "wsgi.multithread": multithread,
         "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,
+        # PEP 3333's optional hook: an app that returns environ["wsgi.file_wrapper"](file)
+        # lets the server send the file its own way (ours: sendfile, see FileWrapper).
+        "wsgi.file_wrapper": FileWrapper,
     }
     add_header_variables(environ, request)
+    if request.header("Transfer-Encoding"):
+        # A chunked upload came with no Content-Length, so say that wsgi.input ends where
+        # the body ends (as gunicorn and waitress do): Werkzeug reads nothing without it.
+        # Only here: told so, Werkzeug calls read() with no size, which PEP 3333 allows
+        # but wsgiref.validate (that the tests wrap apps in) refuses.
+        environ["wsgi.input_terminated"] = True
     return environ
 
 
@@ -114,6 +125,37 @@ class ClientDisconnected(Exception):
     """The client went away while we were sending. Not the app's fault."""
 
 
+class FileWrapper:
+    """``environ["wsgi.file_wrapper"]`` (PEP 3333, "Optional Platform-Specific File Handling").
+
+    An app that serves a file returns ``environ["wsgi.file_wrapper"](file, block_size)``
+    instead of reading the file itself. A server that recognizes the wrapper may send the
+    file its own way: ours hand it to the kernel with ``sendfile()``, which copies the
+    file's pages to the socket without passing them through Python. Iterated, it reads
+    the file in blocks, as any body: that is what happens when sendfile cannot be used
+    (a pipe, a BytesIO; a body that must be chunked). ``close()`` closes the file."""
+
+    def __init__(self, filelike, block_size=65536):
+        self.filelike, self.block_size = filelike, block_size
+
+    def __iter__(self):
+        while block := self.filelike.read(self.block_size):
+            yield block
+
+    def close(self):
+        if hasattr(self.filelike, "close"):
+            self.filelike.close()
+
+
+def sendable_file(filelike):
+    """Whether sendfile() can read ``filelike``: a regular file, with a descriptor, opened in
+    binary mode. Not a pipe or a socket (sendfile reads pages of a file), nor a BytesIO."""
+    try:
+        return stat.S_ISREG(os.fstat(filelike.fileno()).st_mode) and "b" in getattr(filelike, "mode", "b")
+    except (AttributeError, OSError, ValueError):  # no fileno(), or io.UnsupportedOperation
+        return False
+
+
 class Response:
     """One response in the making: ``start_response``, ``write`` and ``finish``.
 
@@ -128,9 +170,10 @@ class Response:
     whether the connection outlives the response, the protocol ``Connection`` decides.
     """
 
-    def __init__(self, http, send):
+    def __init__(self, http, send, send_file=None):
         self.http = http
         self._send = send
+        self._send_file = send_file
         self.status = None
         self.headers = None
         self.headers_sent = False
@@ -181,6 +224,41 @@ class Response:
             self._send_bytes(head + framed)
         self.bytes_sent = self.http.body_sent
 
+    def write_file(self, wrapper):
+        """Send a ``FileWrapper``'s file, from its current position and never past the
+        Content-Length: with the driver's ``send_file(file, offset, count)`` (sendfile) if
+        it has one and the file is one sendfile can read, else block by block."""
+        head = self._head() if not self.headers_sent else b""
+        allowance = self.http.body_allowance()  # the protocol says how much body may go out
+        file = wrapper.filelike
+        if not (allowance and self._send_file and sendable_file(file)):
+            if head:
+                self._send_bytes(head)
+            return self._write_blocks(wrapper, allowance)
+        offset = file.tell()
+        count = self.http.send_file_body(max(os.fstat(file.fileno()).st_size - offset, 0))
+        if head:
+            self._send_bytes(head)
+        try:
+            sent = self._send_file(file, offset, count) if count else 0
+        except OSError as error:
+            raise ClientDisconnected(str(error)) from error
+        if sent < count:
+            self.http.file_ended_early(count - sent)
+        self.bytes_sent = self.http.body_sent
+
+    def _write_blocks(self, blocks, limit):
+        """``write`` each block, but no more than ``limit`` bytes in all (None: no limit)."""
+        if limit == 0:
+            return  # HEAD, 304: no body, so not even a read
+        for block in blocks:
+            if limit is not None:
+                block = block[:limit]
+                limit -= len(block)
+            self.write(block)
+            if limit == 0 or self.http.framing_error:
+                return
+
     def finish(self):
         """End the body: the head if no body came, then the framing's ending."""
         head = self._head(empty=True) if not self.headers_sent else b""
@@ -189,7 +267,12 @@ class Response:
             self._send_bytes(head + ending)
 
     def _head(self, empty=False):
-        headers = [("Date", http_date()), ("Server", SERVER_SOFTWARE), *self.headers]
+        # Date and Server, unless the app set its own: RFC 9110 (6.6.1) allows one Date.
+        given = {name.lower() for name, _ in self.headers}
+        ours = [("Date", http_date())] if "date" not in given else []
+        if "server" not in given:
+            ours.append(("Server", SERVER_SOFTWARE))
+        headers = [*ours, *self.headers]
         head = self.http.send_head(self.status, headers, empty=empty, close=self.close_after)
         self.headers_sent = True
         return head
@@ -234,8 +317,12 @@ def check_header(name, value):
 # --- running the app ----------------------------------------------------------------------------
 
 
-def run_app(app, environ, http, send):
+def run_app(app, environ, http, send, send_file=None):
     """Call the app for ``http``'s current request and send its response; return the Response.
+
+    ``send(data)`` sends bytes; ``send_file(file, offset, count)``, if the server has one,
+    sends ``count`` bytes of a regular file from ``offset`` (with sendfile) and returns how
+    many it sent: fewer only if the file ended first. It is used for a ``FileWrapper``.
 
     Whatever the app does wrong costs this one response and nothing more:
 
@@ -248,16 +335,19 @@ def run_app(app, environ, http, send):
     ``close()`` on the app's result is always called: frameworks release resources there.
     Ctrl-C (KeyboardInterrupt) is not the app's error: it goes up and stops the server.
     """
-    response = Response(http, send)
+    response = Response(http, send, send_file)
     try:
         result = app(environ, response.start_response)
         try:
-            if isinstance(result, (list, tuple)) and response.status is not None:
-                response.add_length_if_missing(sum(map(len, result)))
-            for data in result:
-                response.write(data)
-                if http.framing_error:
-                    break  # the rest would run past the app's Content-Length
+            if isinstance(result, FileWrapper) and response.status is not None:
+                response.write_file(result)  # with sendfile, if the server can
+            else:
+                if isinstance(result, (list, tuple)) and response.status is not None:
+                    response.add_length_if_missing(sum(map(len, result)))
+                for data in result:
+                    response.write(data)
+                    if http.framing_error:
+                        break  # the rest would run past the app's Content-Length
             if response.status is None:
                 raise AssertionError("the app returned without calling start_response()")
             response.finish()

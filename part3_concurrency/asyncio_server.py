@@ -15,6 +15,7 @@ the standard library; its pieces map one to one:
     WorkerPool.gather                        loop.run_in_executor(), or the pool and call_soon_threadsafe
     check_deadlines once a second            loop.call_at(deadline, ...)
     request_stop and the mailbox's wake-up   loop.add_signal_handler()
+    FileToSend on EVENT_WRITE                the same, on loop.add_writer() (see start_file)
 
 What stays ours is what the select server's loop never decided either: the HTTP rules,
 part 2's protocol ``Connection``. The protocol below feeds it the bytes that arrived and
@@ -31,6 +32,7 @@ with ``call_soon_threadsafe``: the select server's mailbox, once more.
 """
 
 import asyncio
+import os
 import signal
 import sys
 import threading
@@ -42,7 +44,7 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
 from part2_wsgi.command_line import BACKLOG, CHUNK, count_option, grace_period, log_close, log_request, run
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
-from part3_concurrency.loop_tools import Phase, WorkerPool
+from part3_concurrency.loop_tools import FileToSend, Phase, WorkerPool
 from part3_concurrency.select_server import DEFAULT_THREADS, HIGH_WATER
 
 
@@ -64,6 +66,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.app_finished = False  # the app has returned: the loop is to call app_done
         self.posted = False  # hand_over is scheduled in the loop: no need to wake it again
         self.paused = False  # the transport holds more than its high-water mark
+        # What the client took: the bytes we gave the transport, less what it still holds.
+        self.written = 0
+        self.taken = 0  # as far as the protocol was told (sent_some)
+        self.file = None  # a FileToSend the app's thread handed over, and waits for
+        self.file_fd = None  # our duplicate of the socket's descriptor while it is sent
 
     def connection_made(self, transport):
         self.transport = transport
@@ -92,6 +99,11 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_lost(self, error):
         if self.phase is not Phase.CLOSED:
             self.close(self.http.connection_lost(error or "closed the connection"))
+        elif error is not None and not self.http.dropped:
+            # The transport was sending the last of a response when the socket failed: the
+            # protocol says whether the client had it all. (The transport has emptied its
+            # buffer by now: what the client took is what we last saw, see note_progress.)
+            log_close(self.address, self.http.connection_lost(error))
         for timer in (self.timer, self.send_timer):
             if timer:
                 timer.cancel()
@@ -103,6 +115,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.watch_sending()
 
     def resume_writing(self):
+        self.note_progress()
         with self.handover:
             self.paused = False
             self.handover.notify_all()
@@ -116,7 +129,7 @@ class HTTPProtocol(asyncio.Protocol):
             if event is NEED_DATA:
                 return self.set_timer()
             if isinstance(event, Send):
-                self.transport.write(event.data)
+                self.write(event.data)
             elif isinstance(event, Request):
                 self.phase = Phase.APP
                 self.server.start_app(self.call_app, event)
@@ -137,7 +150,15 @@ class HTTPProtocol(asyncio.Protocol):
         self.transport.close()
         self.watch_sending()  # a client that takes nothing must not keep what the transport holds
 
+    def write(self, data):
+        """``transport.write``, counted: the transport sends at once what the socket takes."""
+        self.transport.write(data)
+        self.written += len(data)
+        self.note_progress()
+        self.watch_sending()
+
     def mark_closed(self):
+        self.stop_file()
         with self.handover:
             self.phase = Phase.CLOSED
             self.handover.notify_all()  # an app's thread waiting to send: the client is gone
@@ -162,32 +183,75 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             self.set_timer()  # the deadline moved on since the timer was set
 
-    def watch_sending(self):
-        """While the transport holds bytes, look again at the protocol's send deadline."""
-        size = self.transport.get_write_buffer_size()
-        if size and self.send_timer is None:
-            self.send_timer = self.loop.call_at(self.http.send_deadline(), self.check_sending, size)
+    def note_progress(self):
+        """Tell the protocol what the socket took since we last looked. The transport does
+        the sending, so that is what we gave it less what it still holds. (Not the size of
+        what it holds: the app's thread may refill it faster than a slow client reads, and
+        the size would grow while the client takes megabytes.)"""
+        taken = self.written - self.transport.get_write_buffer_size()
+        if taken > self.taken:
+            self.http.sent_some(taken - self.taken)
+            self.taken = taken
 
-    def check_sending(self, size_then):
-        """The transport does the sending, so we see that the client took some of its
-        response when the transport holds less than it did: that is progress."""
+    def watch_sending(self):
+        """While bytes wait for the client, look again at the protocol's send deadline."""
+        deadline = self.http.send_deadline()
+        if deadline is not None and self.send_timer is None:
+            self.send_timer = self.loop.call_at(deadline, self.check_sending)
+
+    def check_sending(self):
         self.send_timer = None
-        size = self.transport.get_write_buffer_size()
-        if size < size_then:
-            self.http.sent_some()
-        if size and self.loop.time() >= self.http.send_deadline():
+        self.note_progress()
+        deadline = self.http.send_deadline()
+        if deadline is not None and self.loop.time() >= deadline:
             log_close(self.address, self.http.send_deadline_passed())
             self.mark_closed()
             self.transport.abort()
         else:
             self.watch_sending()
 
+    # --- a file, with os.sendfile on writable events ------------------------------------------
+
+    def start_file(self):
+        """Send the file the app's thread handed over, a piece each time the socket is writable.
+
+        Why not the loop's own ``loop.sendfile(transport, file)``? It waits until the
+        transport's buffer is empty, then sends the whole file before it returns: no
+        progress to see on the way, so the send deadline could only count the whole file.
+        And ``loop.add_writer`` refuses a socket a transport owns; so we watch a duplicate
+        of its descriptor, the same socket under a number of our own."""
+        self.file_fd = os.dup(self.transport.get_extra_info("socket").fileno())
+        self.loop.add_writer(self.file_fd, self.send_file_piece)
+        self.watch_sending()
+
+    def send_file_piece(self):
+        if self.transport.get_write_buffer_size():
+            return  # the head first: the transport is still sending it
+        try:
+            taken = self.file.send_piece(self.file_fd)
+        except OSError as error:
+            return self.close(self.http.connection_lost(error))
+        self.http.sent_some(taken)
+        if self.file.done:
+            self.stop_file()
+
+    def stop_file(self):
+        """The file is sent, or the client is gone: stop watching, let the app's thread go on."""
+        if self.file_fd is not None:
+            self.loop.remove_writer(self.file_fd)
+            os.close(self.file_fd)
+            self.file_fd = None
+        with self.handover:
+            self.file = None
+            self.handover.notify_all()
+
     # --- the app: on a worker thread --------------------------------------------------------
 
     def call_app(self, request):
         environ = build_environ(request, client_address=self.address, **self.server.environ_args)
         try:
-            response = run_app(self.server.app, environ, self.http, self.send_from_app)
+            send_file = self.send_file_from_app if hasattr(os, "sendfile") else None
+            response = run_app(self.server.app, environ, self.http, self.send_from_app, send_file)
             if self.server.settings.access_log:
                 log_request(self.address, request, response.status_code, response.bytes_sent)
         except ClientDisconnected:
@@ -204,6 +268,22 @@ class HTTPProtocol(asyncio.Protocol):
             if self.phase is Phase.CLOSED:
                 raise ClientDisconnected("the client went away")
         self.post(data)
+
+    def send_file_from_app(self, file, offset, count):
+        """The app's ``send_file``: hand the file to the loop (start_file), after the bytes
+        handed over before it, and wait until it is sent or the client is gone."""
+        job = FileToSend(file, offset, count)
+        with self.handover:
+            if self.phase is Phase.CLOSED:
+                raise ClientDisconnected("the client went away")
+            self.file = job
+        self.post()
+        with self.handover:
+            while self.file is job and self.phase is not Phase.CLOSED:
+                self.handover.wait()
+        if not job.done:
+            raise ClientDisconnected("the client went away")
+        return job.sent
 
     def post(self, data=b"", app_finished=False):
         """From the app's thread: have the loop write ``data`` (and, once the app has
@@ -222,13 +302,14 @@ class HTTPProtocol(asyncio.Protocol):
     def hand_over(self):
         """In the loop: write what the app handed over, in order; then app_done, if it returned."""
         with self.handover:
-            data, finished = b"".join(self.outgoing), self.app_finished
+            data, finished, file = b"".join(self.outgoing), self.app_finished, self.file
             self.outgoing.clear()
             self.queued, self.app_finished, self.posted = 0, False, False
             self.handover.notify_all()
         if data and self.phase is not Phase.CLOSED:
-            self.transport.write(data)
-            self.watch_sending()
+            self.write(data)
+        if file and self.file_fd is None and self.phase is not Phase.CLOSED:
+            self.start_file()
         if finished:
             self.app_done()
 
@@ -275,7 +356,7 @@ class AsyncioServer:
             client.transport.abort()
 
     def busy(self):
-        return any(c.phase is Phase.APP or c.transport.get_write_buffer_size() for c in self.clients)
+        return any(c.phase is Phase.APP or c.file or c.transport.get_write_buffer_size() for c in self.clients)
 
 
 def serve_forever(listener, app, settings):

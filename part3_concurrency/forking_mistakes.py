@@ -3,7 +3,8 @@
     python part3_concurrency/forking_mistakes.py [--forget-close] [--no-reap] [--host H] [--port P]
 
 forking_server.py gets two things right, and says so at the spot. This file gets them
-wrong when you ask it to, so that you can watch what happens (notebook 03, section 3):
+wrong when you ask it to, so that you can watch what happens (notebook 03, section 4;
+section 1.1 makes the same two mistakes in a few lines):
 
 --forget-close  The parent does not close its copy of each client's connection. The
                 child answers and closes *its* copy, but a TCP connection only ends when

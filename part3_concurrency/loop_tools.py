@@ -8,9 +8,11 @@ runs the callback on its own thread at its next turn. asyncio calls the same ide
 ``call_soon_threadsafe``; gunicorn's arbiter wakes its loop through a pipe the same way.
 
 The ``Acceptor`` accepts clients for the loop, and survives running out of descriptors.
-``Phase`` is where one client stands, for the select and the asyncio servers both.
+``Phase`` is where one client stands, and ``FileToSend`` a file on its way to it with
+``os.sendfile``, for the select and the asyncio servers both.
 """
 
+import os
 import queue
 import selectors
 import socket
@@ -31,6 +33,28 @@ class Phase(Enum):
     APP = "the app has the request"  # a worker runs it; we keep reading, to see the client leave
     CLOSING = "closing"  # the last bytes are going out; then close, or linger
     CLOSED = "closed"  # nothing more is read or written
+
+
+class FileToSend:
+    """A file an event loop sends with ``os.sendfile()``, a piece each time the socket is
+    writable, keeping the offset: the kernel copies the file's pages to the socket, and
+    Python never sees the bytes. The app's thread hands it to the loop and waits until
+    ``done``: the file stays open until then, and the next response cannot overtake it."""
+
+    def __init__(self, file, offset, count):
+        self.fd, self.offset, self.left = file.fileno(), offset, count
+        self.sent = 0
+        self.done = not count  # all sent, or the file ended first
+
+    def send_piece(self, sock_fd):
+        """Send what the non-blocking socket takes now; return how much (0: not now)."""
+        try:
+            taken = os.sendfile(sock_fd, self.fd, self.offset, self.left)
+        except BlockingIOError:
+            return 0  # the socket's buffer is full: wait for the next writable event
+        self.offset, self.left, self.sent = self.offset + taken, self.left - taken, self.sent + taken
+        self.done = not self.left or not taken  # (nothing taken from a writable socket: the file ended)
+        return taken
 
 
 class Mailbox:

@@ -13,8 +13,12 @@ computes); run inside the loop it freezes every connection (``--threads 0`` show
 So, as waitress does, the loop keeps all socket I/O and hands each request to a pool of
 worker threads (``--threads N``), which post the response back. Each client's HTTP rules
 are part 2's protocol ``Connection``, which the loop feeds and obeys, as the others do.
+
+A file an app returns in ``wsgi.file_wrapper`` goes out with ``os.sendfile``, a piece each
+time the socket is writable (``FileToSend``): the kernel copies it, Python never sees it.
 """
 
+import os
 import selectors
 import signal
 import socket
@@ -31,7 +35,7 @@ from part2_wsgi.command_line import CHUNK, count_option, grace_period, log_close
 from part2_wsgi.connection_handler import disable_nagle
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
-from part3_concurrency.loop_tools import Acceptor, Mailbox, Phase, WorkerPool
+from part3_concurrency.loop_tools import Acceptor, FileToSend, Mailbox, Phase, WorkerPool
 
 DEFAULT_THREADS = 8
 HIGH_WATER = 1024 * 1024  # response bytes a client may have waiting before the app must wait too
@@ -47,6 +51,7 @@ class Client:
         self.http = Connection(deadlines=deadlines)
         self.phase = Phase.READING
         self.outbox = bytearray()  # response bytes waiting for the socket to take them
+        self.file = None  # a FileToSend, once the outbox is empty: the app's thread waits for it
         self.lock = threading.RLock()  # a worker appends to the outbox while the loop sends from it
         self.drained = threading.Condition(self.lock)  # a worker waits here above the high-water mark
         self.linger = False  # once closing: shut our side, and read on for a moment (Connection.start_lingering)
@@ -82,6 +87,9 @@ class SelectServer:
         self.acceptor = Acceptor(self.selector, listener, self.add_client)
         self.mailbox = Mailbox(self.selector)  # how workers and signal handlers reach the loop
         self.workers = WorkerPool(settings.threads) if settings.threads else None
+        # sendfile needs a worker that can wait for the file (with --threads 0 the loop
+        # itself runs the app, and cannot): else a file is read and sent as any body.
+        self.sends_files = bool(self.workers) and hasattr(os, "sendfile")
         self.clients = set()
         self.app_running_in_loop = False  # --threads 0: Ctrl-C must be able to interrupt it
         self.stopping, self.next_check = False, 0.0  # next_check: when to look at the deadlines again
@@ -161,8 +169,9 @@ class SelectServer:
 
     def call_app(self, client, request):
         environ = build_environ(request, client_address=client.address, **self.environ_args)
+        send_file = partial(self.send_file_from_app, client) if self.sends_files else None
         try:
-            response = run_app(self.app, environ, client.http, partial(self.send_from_app, client))
+            response = run_app(self.app, environ, client.http, partial(self.send_from_app, client), send_file)
             if self.settings.access_log:
                 log_request(client.address, request, response.status_code, response.bytes_sent)
         except ClientDisconnected:
@@ -184,6 +193,22 @@ class SelectServer:
             client.outbox += data
         self.mailbox.post(partial(self.flush, client))
 
+    def send_file_from_app(self, client, file, offset, count):
+        """The app's ``send_file``: hand the file to the loop, which sends it with sendfile
+        once the outbox is empty, and wait until it is sent, or the client gone."""
+        job = FileToSend(file, offset, count)
+        with client.lock:
+            if client.phase is Phase.CLOSED:
+                raise ClientDisconnected("the client went away")
+            client.file = job
+        self.mailbox.post(partial(self.flush, client))
+        with client.lock:
+            while client.file is job and client.phase is not Phase.CLOSED:
+                client.drained.wait()
+        if not job.done:
+            raise ClientDisconnected("the client went away")
+        return job.sent
+
     def app_done(self, client):
         if client.phase is Phase.APP:
             client.http.end_connection()  # nothing to end, unless the response was left unfinished (a bug)
@@ -191,16 +216,23 @@ class SelectServer:
             self.advance(client)  # a pipelined request may be waiting already
 
     def flush(self, client):
-        """Write what the socket takes now; let a waiting worker go on once below the mark."""
-        if client.outbox and client.phase is not Phase.CLOSED:  # (a worker that fills an empty outbox posts a flush)
+        """Write what the socket takes now, the outbox first, then a file; let a waiting
+        worker go on once below the mark, or once its file is sent."""
+        # (A worker that fills an empty outbox, or hands over a file, posts a flush.)
+        if (client.outbox or client.file) and client.phase is not Phase.CLOSED:
             with client.lock:
                 was_full = len(client.outbox) > HIGH_WATER
                 try:
-                    if send_some(client.sock, client.outbox):
-                        client.http.sent_some()  # the client reads: its send deadline starts again
+                    sent = send_some(client.sock, client.outbox)
+                    if client.file and not client.outbox:
+                        sent += client.file.send_piece(client.sock.fileno())
                 except OSError as error:
                     return self.close(client, client.http.connection_lost(error))
-                if was_full and len(client.outbox) <= HIGH_WATER:
+                client.http.sent_some(sent)  # the client reads: its send deadline starts again
+                if client.file and client.file.done:
+                    client.file = None
+                    client.drained.notify_all()
+                elif was_full and len(client.outbox) <= HIGH_WATER:
                     client.drained.notify_all()
         if client.phase is Phase.CLOSING and not client.outbox:
             return self.finish_closing(client)
@@ -212,7 +244,8 @@ class SelectServer:
         reading = client.phase is Phase.READING or (
             client.phase is Phase.APP and not http.client_done and http.buffered_bytes <= CHUNK
         )
-        events = (selectors.EVENT_READ if reading else 0) | (selectors.EVENT_WRITE if client.outbox else 0)
+        writing = client.outbox or client.file
+        events = (selectors.EVENT_READ if reading else 0) | (selectors.EVENT_WRITE if writing else 0)
         if client.phase is Phase.CLOSED or events == client.events:
             return
         if not events:
@@ -260,10 +293,11 @@ class SelectServer:
         """Carry out the protocol's deadlines: for what a client sends, and for what it takes."""
         for client in list(self.clients):
             http = client.http
+            send_deadline = http.send_deadline()  # None while nothing waits for the client
             if client.phase is Phase.READING and now > http.deadline():
                 http.deadline_passed()
                 self.advance(client)
-            elif client.outbox and client.phase is not Phase.CLOSED and now > http.send_deadline():
+            elif send_deadline is not None and client.phase is not Phase.CLOSED and now > send_deadline:
                 self.close(client, http.send_deadline_passed())
 
     def request_stop(self, signum=None, frame=None):
@@ -277,7 +311,7 @@ class SelectServer:
     def shut_down(self):
         """Stop accepting, let requests in flight finish a moment, close the rest (workers are daemons)."""
         self.acceptor.close()
-        for _ in grace_period(lambda: any(c.phase is Phase.APP or c.outbox for c in self.clients)):
+        for _ in grace_period(lambda: any(c.phase is Phase.APP or c.outbox or c.file for c in self.clients)):
             self.run_once(timeout=0.05)
         for client in list(self.clients):
             self.close(client)

@@ -281,9 +281,22 @@ def test_a_reset_after_the_whole_response_was_framed_is_quiet():
     # the app's thread has ended the response: that client left between requests.
     http, _ = connection()
     received(http, GET)
-    http.send_head("200 OK", [("Content-Length", "2")])
-    http.send_body(b"hi")
+    sent = http.send_head("200 OK", [("Content-Length", "2")]) + http.send_body(b"hi")
+    http.sent_some(len(sent))  # the socket took all of it
     assert http.connection_lost(ConnectionResetError("reset")) == Close()
+
+
+def test_a_reset_before_the_socket_took_the_whole_response_says_how_much_arrived():
+    # The app framed its whole response at once (one large bytes object), but the client
+    # left with part of it: the log says so, and how much it received.
+    http, _ = connection()
+    received(http, GET)
+    head = http.send_head("200 OK", [("Content-Length", "5000")])
+    http.send_body(b"x" * 5000)
+    http.sent_some(len(head) + 1000)
+    problem = http.connection_lost(ConnectionResetError("reset")).problem
+    whole = len(head) + 5000
+    assert problem == f"went away: reset; it received {len(head) + 1000:,} of the {whole:,} bytes of its response"
 
 
 def test_a_reset_while_the_response_is_unfinished_is_a_problem():
@@ -303,11 +316,60 @@ def test_a_client_that_takes_nothing_is_dropped_at_its_send_deadline():
     http.send_head("200 OK", [])
     assert http.send_deadline() == clock.now + Deadlines().send
     clock.now += 4
-    http.sent_some()  # the socket took some: the deadline starts again
+    http.sent_some(10)  # the socket took some: the deadline starts again
     assert http.send_deadline() == clock.now + Deadlines().send
+    clock.now += 4
+    http.send_body(b"more")  # more to send is no progress of the client's
+    assert http.send_deadline() == clock.now - 4 + Deadlines().send
     close = http.send_deadline_passed()
     assert "took none of its response" in close.problem and not close.linger
     assert http.connection_lost(ConnectionResetError("reset")) == close  # said once, the same way
+
+
+def test_no_send_deadline_while_nothing_waits_for_the_client():
+    http, clock = connection()
+    received(http, GET)
+    head = http.send_head("200 OK", [("Content-Length", "4")])
+    http.sent_some(len(head))
+    assert http.send_deadline() is None  # the app may take its time: the client is not late
+    clock.now += 60
+    http.send_body(b"more")
+    assert http.send_deadline() == clock.now + Deadlines().send  # the wait starts with the bytes
+
+
+def test_a_file_is_sent_up_to_the_declared_length_and_no_further():
+    http, _ = connection()
+    received(http, GET)
+    http.send_head("200 OK", [("Content-Length", "100")])
+    assert http.body_allowance() == 100
+    assert http.send_file_body(5000) == 100  # a file wrapped for a range: the rest stays unsent
+    assert http.body_allowance() == 0 and http.response_framed
+    assert http.send_end() == b"" and http.framing_error is None
+
+
+def test_a_file_that_ends_early_ends_the_connection():
+    http, _ = connection()
+    received(http, GET)
+    http.send_head("200 OK", [("Content-Length", "100")])
+    http.send_file_body(100)
+    http.file_ended_early(40)
+    assert http.body_sent == 60 and "ended 40 bytes before" in http.framing_error
+    assert http.next_event() == Close()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "headers", "allowance"),
+    [
+        (b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", [("Content-Length", "100")], 0),
+        (GET, [], None),  # chunked: the body must be framed piece by piece
+        (b"GET / HTTP/1.0\r\n\r\n", [], None),  # until the connection closes
+    ],
+)
+def test_no_file_body_where_the_framing_does_not_allow_one(request_bytes, headers, allowance):
+    http, _ = connection()
+    received(http, request_bytes)
+    http.send_head("200 OK", headers)
+    assert http.body_allowance() == allowance
 
 
 def test_lingering_discards_what_comes_until_the_client_closes():

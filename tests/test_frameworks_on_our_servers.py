@@ -77,3 +77,38 @@ def test_several_requests_on_one_session_each_framed_as_its_app_asks(site):
     else:
         assert all(int(r.headers["Content-Length"]) == len(r.content) for r in responses)
     assert_clean_log(server)
+
+
+UNWRAPPED = {"flask": "part2_wsgi.apps.flask_app:app", "django": "part2_wsgi.apps.django_app:application"}
+EVERY_SERVER = [
+    ("part2_wsgi/server.py",),
+    ("part3_concurrency/iterative_server.py",),
+    ("part3_concurrency/threaded_server.py",),
+    ("part3_concurrency/forking_server.py",),
+    ("part3_concurrency/select_server.py",),
+    ("part3_concurrency/prefork_server.py", "--workers", "2"),
+    ("part3_concurrency/asyncio_server.py",),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("command", EVERY_SERVER, ids=lambda command: command[0].split("/")[-1][:-3])
+def test_a_chunked_json_upload_reaches_the_framework_on_every_server(serve, command, framework):
+    """An upload without a Content-Length (Transfer-Encoding: chunked): the server
+    de-chunks it and says the body ends there (wsgi.input_terminated, CONTENT_LENGTH),
+    so Werkzeug and Django read all of it.
+
+    The apps are not wrapped in wsgiref.validate here: told that the input ends, Werkzeug
+    calls ``wsgi.input.read()`` without a size, which PEP 3333 allows and the validator,
+    older than that rule, refuses."""
+    script, *options = command
+    server = serve(script, UNWRAPPED[framework], *options)
+    pieces = (piece for piece in [b'{"answer": ', b"42, ", b'"list": [1, "two"]}'])  # requests sends these as chunks
+    response = requests.post(
+        server.url + "/json", data=pieces, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": {"answer": 42, "list": [1, "two"]}, "framework": framework}
+    assert_clean_log(server)

@@ -55,7 +55,9 @@ def test_render_writes_a_page_with_outputs_and_prints_timings(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.startswith(f"{notebook.name}: ") and " s to run" in printed
     timings = json.loads((tmp_path / "timings.json").read_text())
-    assert timings[0]["sections"] and all(section["seconds"] >= 0 for section in timings[0]["sections"])
+    first = timings["notebooks"][0]
+    assert first["sections"] and all(section["seconds"] >= 0 for section in first["sections"])
+    assert timings["measured"]["python"] and timings["measured"]["cores"]
 
 
 def test_every_exercise_has_a_grading_cell_in_its_notebook():

@@ -333,6 +333,11 @@ MALFORMED = {
     "non-ascii method": (head(b"G\xc9T / HTTP/1.1", b"Host: h"), 400),
     "target with a control character": (head(b"GET /a\x01b HTTP/1.1", b"Host: h"), 400),
     "target that is neither a path nor a URL": (head(b"GET example.com/ HTTP/1.1", b"Host: h"), 400),
+    # raw bytes beyond ASCII travel percent-encoded (RFC 9112 section 3, RFC 3986 section 2)
+    "target with a raw latin-1 byte": (head(b"GET /api/\xe9esource HTTP/1.1", b"Host: h"), 400),
+    "target with raw UTF-8": (head(b"GET /\xce\xb4\xc2\xb6/ HTTP/1.1", b"Host: h"), 400),
+    # a fragment never leaves the browser (RFC 9112 section 3.2)
+    "target with a fragment": (head(b"GET /forums/1/topics/2375?page=1#posts-17408 HTTP/1.1", b"Host: h"), 400),
     "header line without a colon": (head(b"GET / HTTP/1.1", b"Host: h", b"no colon here"), 400),
     "header with an empty name": (head(b"GET / HTTP/1.1", b"Host: h", b": value"), 400),
     "header name with invalid characters": (head(b"GET / HTTP/1.1", b"Host: h", b"X(Y): 1"), 400),
@@ -481,6 +486,16 @@ def test_http_error_knows_its_status_line():
     assert error.detail == "too big" and str(error) == "too big"
 
 
+@pytest.mark.parametrize("status, line", [(413, "413 Content Too Large"), (414, "414 URI Too Long")])
+def test_413_and_414_carry_rfc_9110_names_on_every_python(status, line):
+    # http.HTTPStatus names them so only from Python 3.13 on.
+    assert HTTPError(status, "too big").status_line == line
+
+
+def test_a_percent_encoded_target_is_still_fine():
+    assert parse_one(head(b"GET /%CE%B4?q=%C3%A9&x=%23 HTTP/1.1", b"Host: h")).target == "/%CE%B4?q=%C3%A9&x=%23"
+
+
 # --- the serialiser -------------------------------------------------------------------------------
 
 
@@ -563,11 +578,11 @@ def test_an_error_response_is_a_valid_complete_response_that_closes(status):
     response.begin()
     body = response.read()
     assert (response.status, response.version) == (status, 11)
-    assert response.reason == error.status.phrase
+    assert response.reason == error.phrase
     assert response.getheader("Connection") == "close"
     assert response.getheader("Content-Type") == "text/plain; charset=utf-8"
     assert int(response.getheader("Content-Length")) == len(body)
-    assert body.decode("utf-8") == f"{status} {error.status.phrase}: because \u2603\n"
+    assert body.decode("utf-8") == f"{status} {error.phrase}: because \u2603\n"
     assert raw.endswith(body)  # nothing after the body
 
 

@@ -9,9 +9,11 @@ non-zero (the forking servers, gunicorn), or serve as usual without the missing 
 without process groups to kill, kills a stuck check's process itself.
 """
 
+import errno
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -24,7 +26,7 @@ from grader import core
 from grader.core import PARTS
 from grader.workbook import STUBS
 from harness import ROOT, start_server
-from part2_wsgi.command_line import raise_open_file_limit
+from part2_wsgi.command_line import create_listening_socket, raise_open_file_limit
 from tests.test_grader import MISBEHAVING
 
 LAUNCHER = textwrap.dedent(
@@ -96,6 +98,38 @@ def test_the_other_servers_serve_without_posix(without_posix, command):
     finally:
         assert server.stop() == 0, server.log
     assert "Traceback" not in server.log
+
+
+def test_the_listening_socket_is_exclusive_on_windows_and_reusable_elsewhere(monkeypatch):
+    """On Windows SO_REUSEADDR would let a second server bind our port: there the
+    listener asks for SO_EXCLUSIVEADDRUSE instead (simulated: this system has no such
+    option, so the fake socket records it rather than passing it to the kernel)."""
+    options = []
+
+    class RecordingSocket(socket.socket):
+        def setsockopt(self, level, option, value):
+            options.append(option)
+            if option != FAKE_EXCLUSIVEADDRUSE:
+                super().setsockopt(level, option, value)
+
+    monkeypatch.setattr(socket, "socket", RecordingSocket)
+    with create_listening_socket("127.0.0.1", 0):
+        assert options == [socket.SO_REUSEADDR]  # here: restart at once after Ctrl-C
+    options.clear()
+    monkeypatch.setattr(socket, "SO_EXCLUSIVEADDRUSE", FAKE_EXCLUSIVEADDRUSE, raising=False)
+    with create_listening_socket("127.0.0.1", 0):
+        assert options == [FAKE_EXCLUSIVEADDRUSE]  # "Windows": exclusive, and never SO_REUSEADDR
+
+
+FAKE_EXCLUSIVEADDRUSE = -5  # Windows' value is ~SO_REUSEADDR, -5
+
+
+def test_a_second_server_on_a_busy_port_fails():
+    with create_listening_socket("127.0.0.1", 0) as first:
+        port = first.getsockname()[1]
+        with pytest.raises(OSError) as caught:
+            create_listening_socket("127.0.0.1", port)
+    assert caught.value.errno == errno.EADDRINUSE
 
 
 def test_raise_open_file_limit_is_a_no_op_without_resource(monkeypatch):

@@ -9,12 +9,14 @@ or with ``--solutions`` the reference in part2_wsgi/. Run them with
 
 import http.client
 import io
+import os
 import re
 import socket
 import sys
 import time
 import warnings
 import wsgiref.simple_server
+from pathlib import Path
 from wsgiref.validate import validator
 
 import pytest
@@ -1080,3 +1082,192 @@ def test_body_framing_refuses_ambiguous_requests():
 
 
 # --- read_request ----------------------------------------------------------------------------------------
+
+
+# ===== serving files: parse_range, resolve_path ===========================================================
+
+
+# --- parse_range -------------------------------------------------------------------------------------------
+
+
+def range_is(header, size, expected):
+    shown = f"parse_range({header!r}, {size})"
+    try:
+        got = part2.parse_range(header, size)
+    except NotImplementedError:
+        raise
+    except Exception as error:
+        raise AssertionError(f"{shown} raised {type(error).__name__}({error}), expected {expected!r}") from None
+    assert got == expected, f"{shown} returned {short(got)}, expected {expected!r}"
+
+
+@exercise("parse_range")
+def test_parse_range_start_and_end():
+    """bytes=START-END and bytes=START-: (start, end), the end byte included."""
+    range_is("bytes=0-499", 1000, (0, 499))
+    range_is("bytes=500-", 1000, (500, 999))
+    range_is("bytes=999-999", 1000, (999, 999))
+    range_is("bytes=0-0", 1, (0, 0))
+
+
+@exercise("parse_range")
+def test_parse_range_suffix_and_past_the_end():
+    """bytes=-N is the last N bytes; an end past the file is cut to its last byte."""
+    range_is("bytes=-100", 1000, (900, 999))
+    range_is("bytes=-5000", 1000, (0, 999))
+    range_is("bytes=900-5000", 1000, (900, 999))
+    range_is("bytes=0-1000", 1000, (0, 999))
+
+
+@exercise("parse_range")
+def test_parse_range_ignores_what_it_cannot_read():
+    """Several ranges, another unit, no digits, END before START: None (the whole file)."""
+    for header in (
+        "bytes=0-1,5-9",
+        "items=0-1",
+        "bytes=5-1",
+        "bytes=a-b",
+        "bytes=-",
+        "bytes=7",
+        "bytes=+1-2",
+        "bytes=\u0663-4",
+    ):
+        range_is(header, 1000, None)
+
+
+@exercise("parse_range")
+def test_parse_range_refuses_a_range_past_the_end():
+    """A start at or past the end, bytes=-0, any range of an empty file: RangeNotSatisfiable (a 416)."""
+    for header, size in (
+        ("bytes=1000-", 1000),
+        ("bytes=1000-1999", 1000),
+        ("bytes=-0", 1000),
+        ("bytes=0-0", 0),
+        ("bytes=-5", 0),
+    ):
+        shown = f"parse_range({header!r}, {size})"
+        try:
+            got = part2.parse_range(header, size)
+        except NotImplementedError:
+            raise
+        except Exception as error:
+            if type(error).__name__ == "RangeNotSatisfiable":
+                continue
+            raise AssertionError(
+                f"{shown} raised {type(error).__name__}({error}), expected RangeNotSatisfiable"
+            ) from None
+        raise AssertionError(
+            f"{shown} returned {short(got)}, expected it to raise RangeNotSatisfiable: the file has no such bytes, "
+            "and the answer is a 416, not the whole file"
+        )
+
+
+# --- resolve_path ------------------------------------------------------------------------------------------
+
+SECRET = b"the secret beside the folder"
+
+
+@pytest.fixture
+def site(tmp_path):
+    """tmp/www, the folder served; tmp/secret.txt beside it; tmp/www2, a sibling whose name
+    starts like the folder's; and symlinks inside www, to inside and to outside."""
+    TMP.clear()
+    TMP.update({str(tmp_path), os.path.realpath(tmp_path)})
+    www = tmp_path / "www"
+    (www / "dir").mkdir(parents=True)
+    (www / "hello.txt").write_bytes(b"hello\n")
+    (www / "with space.txt").write_bytes(b"space\n")
+    (www / "café.txt").write_bytes(b"cafe\n")
+    (www / "dir" / "index.html").write_bytes(b"<h1>index</h1>\n")
+    (tmp_path / "secret.txt").write_bytes(SECRET)
+    (tmp_path / "www2").mkdir()
+    (tmp_path / "www2" / "secret.txt").write_bytes(SECRET)
+    (www / "alias.txt").symlink_to(www / "hello.txt")
+    (www / "escape.txt").symlink_to(tmp_path / "secret.txt")
+    (www / "sibling").symlink_to(tmp_path / "www2")
+    return www
+
+
+def resolves_to(root, url_path, expected, why=""):
+    shown = f"resolve_path({shorter(root)!r}, {url_path!r})"
+    got = call(part2.resolve_path, root, url_path, what=shown)
+    if expected is None:
+        assert got is None, f"{shown} returned {shorter(got)!r}, expected None: {why}"
+        return
+    assert got is not None and Path(got) == expected, (
+        f"{shown} returned {shorter(got)!r}, expected {shorter(expected)!r}; {why}"
+    )
+
+
+def shorter(path):
+    """A path of the checks' temporary folder as TMP/...: the message stays one short line."""
+    if not isinstance(path, (str, os.PathLike)):
+        return path
+    text = os.fspath(path)
+    for tmp in sorted(TMP, key=len, reverse=True):  # the longer first: one may hold the other
+        text = text.replace(tmp, "TMP")
+    return text
+
+
+TMP = set()  # the temporary folder of the check that runs, as given and resolved
+
+
+@exercise("resolve_path")
+def test_resolve_path_finds_what_is_inside(site):
+    """A file, a folder, the root itself, a name with a space: their resolved paths."""
+    root = Path(os.path.realpath(site))
+    why = "a URL path joined as it is starts with '/', an absolute path that replaces the root"
+    resolves_to(site, "/hello.txt", root / "hello.txt", why)
+    resolves_to(str(site), "/dir/index.html", root / "dir" / "index.html", why)
+    resolves_to(site, "/dir/", root / "dir", why)
+    resolves_to(site, "/", root, why)
+    resolves_to(site, "/with space.txt", root / "with space.txt", why)
+    resolves_to(site, "/dir/../hello.txt", root / "hello.txt", "a '..' that stays inside is fine: resolve it")
+
+
+@exercise("resolve_path")
+def test_resolve_path_decodes_once_and_reads_utf8(site):
+    """PATH_INFO is decoded already: UTF-8 again, never unquote; a bad byte, a NUL, a backslash: None."""
+    root = Path(os.path.realpath(site))
+    resolves_to(site, "/caf\xc3\xa9.txt", root / "café.txt", "PATH_INFO is latin-1: encode it so, decode as UTF-8")
+    resolves_to(
+        site,
+        "/%2e%2e/secret.txt",
+        root / "%2e%2e" / "secret.txt",
+        "the server decoded the path once; decoding it again turns a name into '..' (the %252e hole)",
+    )
+    resolves_to(
+        site, "//etc/passwd", root / "etc" / "passwd", "empty segments are dropped, not read as the disk's root"
+    )
+    for url_path in (
+        "/\xc0\xae\xc0\xae/secret.txt",
+        "/\xff.txt",
+        "/hello.txt\0",
+        "/..\\secret.txt",
+        "/dir\\..\\hello.txt",
+    ):
+        resolves_to(site, url_path, None, "bytes that are not UTF-8, a NUL and a backslash are refused")
+
+
+@exercise("resolve_path")
+def test_resolve_path_refuses_every_way_out(site):
+    """'..' past the root, and a sibling folder whose name starts like the root's: None."""
+    for url_path in ("/../secret.txt", "/dir/../../secret.txt", "/../../../../../../etc/passwd", "/./../secret.txt"):
+        resolves_to(site, url_path, None, "it lies outside the root")
+    resolves_to(
+        site,
+        "/../www2/secret.txt",
+        None,
+        f"www2 is outside {site.name}, though its name starts the same: compare paths, not strings "
+        "(os.path.commonpath)",
+    )
+
+
+@exercise("resolve_path")
+def test_resolve_path_follows_symlinks(site):
+    """A symlink inside that points outside is outside: resolve symlinks, then check."""
+    root = Path(os.path.realpath(site))
+    why = "a symlink leads where it points: resolve symlinks (os.path.realpath, Path.resolve) before the check"
+    resolves_to(site, "/escape.txt", None, why)
+    resolves_to(site, "/sibling/secret.txt", None, why)
+    resolves_to(site, "/alias.txt", root / "hello.txt", "a symlink to a file inside resolves to that file")

@@ -16,7 +16,11 @@ thing a server must get right:
 Run it on the workshop's server, on the standard library's, or on waitress:
 
     python part2_wsgi/server.py part2_wsgi.apps.demo_app:app
-    python -m wsgiref.simple_server  (see notebook 02 for mixing and matching)
+    python part2_wsgi/mixmatch.py wsgiref part2_wsgi.apps.demo_app:app
+    python part2_wsgi/mixmatch.py waitress part2_wsgi.apps.demo_app:app
+
+(``python -m wsgiref.simple_server`` would serve wsgiref's own demo app, not this one.
+Notebook 02 mixes and matches servers and apps.)
 """
 
 import html

@@ -3,6 +3,7 @@
     python part3_concurrency/measure/bench.py             # the full run: a few minutes
     python part3_concurrency/measure/bench.py --quick     # under a minute: for the notebook and tests
     python part3_concurrency/measure/bench.py --c10k      # 10,000 connections held by the select server
+    python part3_concurrency/measure/bench.py --files     # serving files, against nginx (files_bench.py)
 
 Each server serves the same hello-world app (part2_wsgi/apps/hello_app.py) on a port of
 its own; servers with worker processes (prefork, gunicorn) get two each (``WORKERS``),
@@ -16,9 +17,14 @@ so that a passing disturbance of the machine hits every server alike. Per server
 level it reports the median requests per second, the p50 and p99 latency, the errors,
 and the server's peak resident memory (its worker processes included).
 
+And how many of the clients got any answer at all: wrk counts requests, not clients, and
+a server with a cap (64 children, 100 threads) answers the clients it took first while the
+others wait unseen. After each wrk run, part3_concurrency/measure/census.py opens as many
+connections for as long and counts those answered; a row where some got nothing is flagged.
+
 Why wrk and not our own client? On 2 cores a Python client is slower than the select
-server it would measure (the README's benchmark section gives both figures), so it would
-measure itself. Without wrk installed, bench.py falls back to part3_concurrency/measure/client.py
+server it would measure (run both commands of client.py's docstring to see it), so it
+would measure itself. Without wrk installed, bench.py falls back to part3_concurrency/measure/client.py
 and says that its figures are client-bound.
 
 A run that measured nothing (wrk failed, or no request got a successful answer) shows
@@ -44,8 +50,9 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from harness import ServerError, start_server
-from part2_wsgi.command_line import OneLineParser
+from part2_wsgi.command_line import OneLineParser, raise_open_file_limit
 from part2_wsgi.mixmatch import GTHREAD_THREADS
+from part3_concurrency.measure.census import answered_clients
 
 APP = "part2_wsgi.apps.hello_app:app"
 # Servers with worker processes (prefork, gunicorn) get the same number, whatever the
@@ -85,6 +92,7 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     errors: int
+    answered: int  # of the ``concurrency`` clients, how many got at least one answer (census.py)
     peak_rss_kb: int
     client: str
     failure: str = ""  # why this measurement has no figures (see LoadFailed)
@@ -97,6 +105,7 @@ class Row:
     server: str
     mode: str
     concurrency: int
+    answered: int  # the fewest clients answered in any round: below ``concurrency``, some got nothing
     requests_per_second: float
     p50_ms: float
     p99_ms: float
@@ -233,7 +242,9 @@ def start(name):
 
 
 def measure_all(names, levels, rounds, seconds, progress=print):
-    """Start every server once, then measure round by round, servers interleaved."""
+    """Start every server once, then measure round by round, servers interleaved.
+    After each load, count the clients that got an answer (census.py), with as many
+    connections of the same kind for as long."""
     load = run_wrk if shutil.which("wrk") else run_python_client
     client = "wrk" if load is run_wrk else "client.py (client-bound)"
     servers, unavailable = {}, {}
@@ -255,12 +266,30 @@ def measure_all(names, levels, rounds, seconds, progress=print):
                                 failure = ""
                             except LoadFailed as error:
                                 rate, p50, p99, errors, failure = NAN, NAN, NAN, 0, str(error)
+                        answered = (
+                            0 if failure else answered_clients(server.address, level, seconds, mode == "keep-alive")
+                        )
                         measurements.append(
                             Measurement(
-                                name, mode, level, round_number, rate, p50, p99, errors, memory.peak, client, failure
+                                name,
+                                mode,
+                                level,
+                                round_number,
+                                rate,
+                                p50,
+                                p99,
+                                errors,
+                                answered,
+                                memory.peak,
+                                client,
+                                failure,
                             )
                         )
-                        figures = f"error: {failure}" if failure else f"{rate:9.0f} req/s  p99 {p99:8.2f} ms"
+                        figures = (
+                            f"error: {failure}"
+                            if failure
+                            else f"{rate:9.0f} req/s  p99 {p99:8.2f} ms  answered {answered}/{level}"
+                        )
                         progress(
                             f"[{len(measurements)}/{total}] round {round_number} {mode:10} c={level:<5} {name:16} "
                             f"{figures}  errors {errors}"
@@ -283,7 +312,7 @@ def summarise(measurements, unavailable, levels):
         if any(m.failure for m in group)
     }
     rows = [
-        Row(*key, NAN, NAN, NAN, 0, max(m.peak_rss_kb for m in group), group[0].client, f"error: {failed[key]}")
+        Row(*key, 0, NAN, NAN, NAN, 0, max(m.peak_rss_kb for m in group), group[0].client, f"error: {failed[key]}")
         for key, group in groups.items()
         if key in failed
     ]
@@ -292,6 +321,7 @@ def summarise(measurements, unavailable, levels):
             server,
             mode,
             level,
+            min(m.answered for m in group),
             round(statistics.median(m.requests_per_second for m in group), 1),
             round(statistics.median(m.p50_ms for m in group), 3),
             round(statistics.median(m.p99_ms for m in group), 3),
@@ -305,19 +335,26 @@ def summarise(measurements, unavailable, levels):
     for name, reason in unavailable.items():
         for mode in MODES:
             for level in levels:
-                rows.append(Row(name, mode, level, NAN, NAN, NAN, 0, 0, "-", f"unavailable: {reason}"))
+                rows.append(Row(name, mode, level, 0, NAN, NAN, NAN, 0, 0, "-", f"unavailable: {reason}"))
     return rows
 
 
 # --- writing the results ---------------------------------------------------------------------
 
 
-def write_results(rows, out):
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(asdict(rows[0])))
+def write_csv(rows, path):
+    """Rows (dataclasses or dicts, all alike) to a CSV file with a header; its folder is made."""
+    rows = [row if isinstance(row, dict) else asdict(row) for row in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(asdict(row) for row in rows)
+        writer.writerows(rows)
+    return path
+
+
+def write_results(rows, out):
+    write_csv(rows, out / "results.csv")
     (out / "results.json").write_text(json.dumps([asdict(row) for row in rows], indent=1))
     return [
         out / "results.csv",
@@ -341,7 +378,18 @@ def plot(rows, out, field, label, filename, log_y):
             )
             if points:
                 style = "-o" if server in OURS else ":^" if server in CEILING else "--s"
-                axis.plot(*zip(*points, strict=False), style, label=server, linewidth=2 if server in OURS else 1.2)
+                (line,) = axis.plot(
+                    *zip(*points, strict=False), style, label=server, linewidth=2 if server in OURS else 1.2
+                )
+                unserved = [
+                    (r.concurrency, getattr(r, field))
+                    for r in rows
+                    if r.server == server and r.mode == mode and not r.note and r.answered < r.concurrency
+                ]
+                if unserved:  # a hollow ring: this figure comes from only some of the clients
+                    axis.plot(
+                        *zip(*unserved, strict=False), "o", markersize=13, fillstyle="none", color=line.get_color()
+                    )
         axis.set_xscale("log")
         levels = sorted({row.concurrency for row in rows})
         axis.set_xticks(levels, [str(level) for level in levels])
@@ -352,7 +400,10 @@ def plot(rows, out, field, label, filename, log_y):
         axis.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(label)
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
-    figure.suptitle(f"hello world, {label}: ours (solid), production servers (dashed), the bare loop (dotted)")
+    figure.suptitle(
+        f"hello world, {label}: ours (solid), production servers (dashed), the bare loop (dotted);\n"
+        "ringed: some clients got no answer during the run, the figure counts only the others"
+    )
     figure.tight_layout()
     path = out / filename
     figure.savefig(path, dpi=100)
@@ -361,14 +412,18 @@ def plot(rows, out, field, label, filename, log_y):
 
 
 def print_table(rows):
-    print(f"{'server':18}{'mode':12}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'peak MB':>9}")
+    print(
+        f"{'server':18}{'mode':12}{'conns':>6}{'answered':>9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'peak MB':>9}"
+    )
     for r in sorted(rows, key=lambda r: (r.mode, r.concurrency, r.server)):
         if r.note:
             print(f"{r.server:18}{r.mode:12}{r.concurrency:>6}  {r.note}")
         else:
+            flag = "  some clients got no answer" if r.answered < r.concurrency else ""
             print(
-                f"{r.server:18}{r.mode:12}{r.concurrency:>6}{r.requests_per_second:>10.0f}"
-                f"{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}{r.peak_rss_kb / 1024:>9.1f}"
+                f"{r.server:18}{r.mode:12}{r.concurrency:>6}{r.answered:>9}{r.requests_per_second:>10.0f}"
+                f"{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}{r.peak_rss_kb / 1024:>9.1f}{flag}"
             )
 
 
@@ -377,7 +432,6 @@ def print_table(rows):
 
 def c10k(connections, threaded_connections):
     """Hold many connections open at once; count the answers; memory per connection."""
-    from part2_wsgi.command_line import raise_open_file_limit
     from part3_concurrency.measure.c10k import held_connections
 
     limit = raise_open_file_limit()
@@ -420,6 +474,36 @@ def c10k(connections, threaded_connections):
     return results
 
 
+# --- files: against nginx, whitenoise and http.server (files_bench.py) -------------------------
+
+
+def file_servers():
+    from part3_concurrency.measure.files_bench import servers
+
+    return servers(OURS, WORKERS)
+
+
+def files(args):
+    from part3_concurrency.measure import files_bench
+
+    if not shutil.which("wrk"):
+        print("bench.py --files needs wrk (apt-get install wrk, brew install wrk)", file=sys.stderr)
+        return 1
+    rows = files_bench.measure_files(
+        args.servers,
+        file_servers(),
+        args.rounds,
+        args.seconds,
+        args.small_bytes or files_bench.SMALL_BYTES,
+        args.large_bytes or files_bench.LARGE_BYTES,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    files_bench.print_files_table(rows)
+    print(f"wrote {write_csv(rows, args.out / 'files.csv')}")
+    print(f"wrote {files_bench.plot_files(rows, args.out / 'files.png', OURS)}")
+    return 0
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 
@@ -429,9 +513,7 @@ def parse_args(argv=None):
     parser.add_argument("--levels", default="1,10,100,1000", help="concurrency levels (default 1,10,100,1000)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported (default 2)")
     parser.add_argument("--seconds", type=int, default=2, help="length of each measurement (default 2)")
-    parser.add_argument(
-        "--servers", default=",".join(SERVERS), help=f"which servers (default all: {','.join(SERVERS)})"
-    )
+    parser.add_argument("--servers", help=f"which servers (default all: {','.join(SERVERS)}; with --files, theirs)")
     parser.add_argument(
         "--out", type=Path, default=Path("bench-results"), help="folder for results.csv, results.json and the plots"
     )
@@ -440,15 +522,22 @@ def parse_args(argv=None):
     )
     parser.add_argument("--connections", type=int, default=10_000, help="with --c10k: how many (default 10000)")
     parser.add_argument(
+        "--files", action="store_true", help="instead: serve a small and a large file, against nginx (files_bench.py)"
+    )
+    parser.add_argument("--small-bytes", type=int, default=None, help="with --files: the small file (default 10 KB)")
+    parser.add_argument("--large-bytes", type=int, default=None, help="with --files: the large file (default 100 MB)")
+    parser.add_argument(
         "--threaded-connections",
         type=int,
         default=1000,
         help="with --c10k: how many for the threaded server (default 1000)",
     )
     args = parser.parse_args(argv)
-    unknown = [s for s in args.servers.split(",") if s not in SERVERS]
+    choices = list(file_servers()) if args.files else list(SERVERS)
+    args.servers = args.servers.split(",") if args.servers else choices
+    unknown = [s for s in args.servers if s not in choices]
     if unknown:
-        parser.error(f"unknown server {unknown[0]!r}; choose from {', '.join(SERVERS)}")
+        parser.error(f"unknown server {unknown[0]!r}; choose from {', '.join(choices)}")
     try:
         args.levels = [int(level) for level in args.levels.split(",")]
     except ValueError:
@@ -462,16 +551,18 @@ def main(argv=None):
     args = parse_args(argv)
     if args.c10k:
         results = c10k(args.connections, args.threaded_connections)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "c10k.json").write_text(json.dumps(results, indent=1))
+        print(f"wrote {write_csv(results, args.out / 'c10k.csv')}")
         return 0
+    if args.files:
+        return files(args)
+    raise_open_file_limit()  # the census opens as many connections as wrk: a thousand and more
     if not shutil.which("wrk"):
         print(
             "wrk is not installed: falling back to part3_concurrency/measure/client.py; its figures are client-bound",
             file=sys.stderr,
         )
     measurements, unavailable = measure_all(
-        args.servers.split(","),
+        args.servers,
         args.levels,
         args.rounds,
         args.seconds,

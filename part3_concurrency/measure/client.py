@@ -25,8 +25,8 @@ it started and when it ended. Exactly N requests are sent in total. From those n
       python part3_concurrency/select_server.py part2_wsgi.apps.hello_app:app --quiet &
       python part3_concurrency/measure/client.py http://127.0.0.1:8888/ --concurrency 10 --requests 5000 --keep-alive
 
-  it gets clearly less than wrk (``wrk -t2 -c10 -d3s``) gets from the same server (the
-  README's benchmark section has the figures): here the *client* sets the pace, and on 2
+  it gets clearly less than wrk (``wrk -t2 -c10 -d3s``) gets from the same server (run
+  both and compare): here the *client* sets the pace, and on 2
   cores every cycle it spends is taken from the server it measures. So use it for correctness,
   latency and timelines, and compare servers' throughput with wrk (``bench.py``): a C
   client, the usual yardstick, that takes fewer cycles from the server it measures.
@@ -537,8 +537,8 @@ def make_parser():
     parser = OneLineParser(
         description="A load client: C threads share N GET requests; prints throughput, errors and latency percentiles.",
         epilog=(
-            "Against the select server on 2 cores it is slower than wrk (the README's benchmark section "
-            "has the figures): the client sets the pace. What you measure is the slower of the two, and "
+            "Against the select server on 2 cores it is slower than wrk (run both and compare): "
+            "the client sets the pace. What you measure is the slower of the two, and "
             "on 2 cores the client's CPU is taken from the server. Use it for correctness, latency and "
             "timelines; compare servers' throughput with wrk (bench.py)."
         ),

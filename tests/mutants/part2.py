@@ -350,3 +350,122 @@ MUTANTS = [
         "TIMEOUT",
     ),
 ]
+
+
+# A student's parse_range and resolve_path, right but for the mistake each mutant puts in.
+PARSE_RANGE = """
+    from part2_wsgi.apps.files_app import RangeNotSatisfiable
+
+
+    def parse_range(header, size):
+        unit, _, spec = header.partition("=")
+        if unit.strip().lower() != "bytes" or "," in spec:
+            return None
+        first, dash, last = spec.strip().partition("-")
+        if not dash or not all(part == "" or (part.isascii() and part.isdigit()) for part in (first, last)):
+            return None
+        if first == "":
+            {suffix}
+        start = int(first)
+        if last != "" and int(last) < start:
+            return None
+        {past_the_end}
+        return start, {end}
+    """
+SUFFIX = """if last == "":
+                return None
+            if int(last) == 0 or size == 0:
+                raise RangeNotSatisfiable(header)
+            return max(size - int(last), 0), size - 1"""
+PAST_THE_END = """if start >= size:
+            raise RangeNotSatisfiable(header)"""
+END = 'size - 1 if last == "" else min(int(last), size - 1)'
+
+
+def parse_range(suffix=SUFFIX, past_the_end=PAST_THE_END, end=END):
+    return PARSE_RANGE.replace("{suffix}", suffix).replace("{past_the_end}", past_the_end).replace("{end}", end)
+
+
+RESOLVE_PATH = """
+    import os
+    from pathlib import Path
+    from urllib.parse import unquote
+
+
+    def resolve_path(root, url_path):
+        try:
+            path = {decode}
+        except UnicodeError:
+            return None
+        if "\\0" in path or "\\\\" in path:
+            return None
+        root = os.path.realpath(root)
+        resolved = {resolve}({join})
+        if {inside}:
+            return None
+        return Path(resolved)
+    """
+
+
+def resolve_path(
+    decode='url_path.encode("latin-1").decode("utf-8")',
+    resolve="os.path.realpath",
+    join='os.path.join(root, *[segment for segment in path.split("/") if segment])',
+    inside="os.path.commonpath([root, resolved]) != root",
+):
+    code = RESOLVE_PATH.replace("{decode}", decode).replace("{resolve}", resolve)
+    return code.replace("{join}", join).replace("{inside}", inside)
+
+
+MUTANTS += [
+    Mutant(
+        "part2",
+        "parse_range",
+        "an end past the file, not cut",
+        parse_range(end='size - 1 if last == "" else int(last)'),
+        "(900, 999)",
+    ),
+    Mutant(
+        "part2",
+        "parse_range",
+        "the end one byte too far",
+        parse_range(end='size - 1 if last == "" else min(int(last), size)'),
+        "(900, 999)",
+    ),
+    Mutant("part2", "parse_range", "no suffix ranges (bytes=-500)", parse_range(suffix="return None"), "(900, 999)"),
+    Mutant(
+        "part2",
+        "parse_range",
+        "an unsatisfiable range answered whole",
+        parse_range(past_the_end="if start >= size:\n            return None"),
+        "416",
+    ),
+    Mutant(
+        "part2",
+        "resolve_path",
+        "decodes the path again",
+        resolve_path(decode='unquote(url_path.encode("latin-1").decode("utf-8"))'),
+        "decoding it again",
+    ),
+    Mutant(
+        "part2",
+        "resolve_path",
+        "a prefix check: /root2 passes for /root",
+        resolve_path(inside="not resolved.startswith(root)"),
+        "compare paths, not strings",
+    ),
+    Mutant(
+        "part2",
+        "resolve_path",
+        "does not follow symlinks",
+        resolve_path(resolve="os.path.normpath"),
+        "resolve symlinks",
+    ),
+    Mutant(
+        "part2",
+        "resolve_path",
+        "joins the URL path, an absolute path, to the root",
+        resolve_path(join="os.path.join(root, path)"),
+        "replaces the root",
+    ),
+]

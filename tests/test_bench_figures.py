@@ -1,0 +1,129 @@
+"""Every benchmark figure the README quotes matches the file the benchmark wrote.
+
+figures.py renders the README's performance section's figures from docs/bench/
+(results.csv, c10k.csv, files.csv) between ``<!-- bench:begin NAME -->`` markers. Here
+they are rendered again and compared: a figure changed in a CSV fails the test until
+``python part3_concurrency/measure/figures.py`` has rewritten the README.
+"""
+
+import csv
+import re
+import shutil
+
+import pytest
+
+from harness import ROOT
+from part3_concurrency.measure.figures import BENCH, README, blocks_in, render, rewrite, stale
+
+PERFORMANCE = "## Performance: every server side by side"
+# A measured figure: a number followed by what it measures. (A size alone, "a 10 KB file",
+# is a setting of the run, not a measurement.)
+FIGURE = re.compile(
+    r"\d[\d,.]*\s*(?:%|requests/s|requests a second|req/s|MB/s|ms|microseconds|times"
+    r"|[KMG]B (?:of|each|by|a connection|per))(?![\w-])"
+)
+
+
+def performance_section(text):
+    return text.split(PERFORMANCE, 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_says_what_the_benchmark_files_say():
+    out_of_date = stale(README.read_text(encoding="utf-8"), render())
+    assert not out_of_date, (
+        f"README blocks {out_of_date} differ from docs/bench/: run part3_concurrency/measure/figures.py"
+    )
+
+
+def test_every_block_is_in_the_performance_section_and_has_a_renderer():
+    section = performance_section(README.read_text(encoding="utf-8"))
+    assert set(blocks_in(section)) == set(render())
+
+
+def test_outside_its_generated_blocks_the_section_quotes_no_measured_figure():
+    section = performance_section(README.read_text(encoding="utf-8"))
+    prose = re.sub(r"<!-- bench:begin ([\w-]+) -->.*?<!-- bench:end \1 -->", "", section, flags=re.DOTALL)
+    assert FIGURE.findall(prose) == []
+
+
+def edited_copy(tmp_path, name, change):
+    """A copy of docs/bench/ with one CSV changed by ``change(rows)``."""
+    copy = tmp_path / "bench"
+    shutil.copytree(BENCH, copy)
+    with open(copy / name, newline="") as file:
+        rows = list(csv.DictReader(file))
+    change(rows)
+    with open(copy / name, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return copy
+
+
+def select_keep_alive_100(rows):
+    return next(r for r in rows if (r["server"], r["mode"], r["concurrency"]) == ("select", "keep-alive", "100"))
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "block"),
+    [
+        ("results.csv", lambda rows: select_keep_alive_100(rows).update(requests_per_second="40000.0"), "ratios"),
+        ("results.csv", lambda rows: rows[12].update(requests_per_second="1.0"), "table"),
+        ("c10k.csv", lambda rows: rows[0].update(kb_per_connection="1.2"), "ratios"),
+    ],
+    ids=["a-ratio", "a-table-cell", "memory-per-connection"],
+)
+def test_a_figure_changed_in_its_file_fails_until_the_readme_follows(tmp_path, name, change, block):
+    readme = README.read_text(encoding="utf-8")
+    edited = render(edited_copy(tmp_path, name, change))
+    assert block in stale(readme, edited)
+    assert stale(rewrite(readme, edited), edited) == []  # figures.py brings the README back in line
+
+
+def test_clients_left_without_an_answer_are_flagged_in_the_table_and_the_prose(tmp_path):
+    def forking_left_some_waiting(rows):
+        for row in rows:
+            row.setdefault("answered", row["concurrency"])
+            row["answered"] = row["concurrency"]
+        forking = next(
+            r for r in rows if (r["server"], r["mode"], r["concurrency"]) == ("forking", "keep-alive", "100")
+        )
+        forking["answered"] = "64"
+
+    blocks = render(edited_copy(tmp_path, "results.csv", forking_left_some_waiting))
+    assert "(64/100 answered)" in blocks["table"]
+    assert "forking, keep-alive, 100 connections: 64 answered" in " ".join(blocks["unserved"].split())
+    assert blocks["table"].count("answered") == 1
+
+
+def test_the_files_blocks_render_from_files_csv(tmp_path):
+    copy = tmp_path / "bench"
+    shutil.copytree(BENCH, copy)
+    servers = ("prefork", "select", "prefork-read", "select-read", "nginx", "whitenoise", "http.server")
+    rows = []
+    for index, server in enumerate(servers, start=1):
+        for file, size, level in [("small", 10240, 1), ("small", 10240, 100), ("large", 104857600, 10)]:
+            rows.append(
+                {
+                    "server": server,
+                    "file": file,
+                    "file_bytes": size,
+                    "concurrency": level,
+                    "requests_per_second": 1000.0 * index,
+                    "mb_per_second": 100.0 * index,
+                    "cpu_seconds_per_gb": 0.1 * index,
+                    "errors": 0,
+                    "client": "wrk",
+                    "note": "",
+                }
+            )
+    with open(copy / "files.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    blocks = render(copy)
+    assert "| 10 KB, 100, req/s | 100 MB, 10, MB/s |" in blocks["files-table"]
+    ratios = blocks["files-ratios"]
+    assert "**prefork against nginx**, 100 MB, 10 connections: 20% of nginx's MB/s" in ratios
+    assert "1.0 times less CPU" not in ratios and "3.0 times less CPU time per GB" in ratios.replace("\n  ", " ")
+    assert str(ROOT) not in ratios

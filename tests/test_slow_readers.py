@@ -1,0 +1,148 @@
+"""Nothing lost on the way out: slow readers, on every server, as real processes.
+
+A client that reads slowly but steadily must get every byte of a large response, however
+many send deadlines the whole response takes: the deadline counts the client's progress,
+not the time since the response began. A client that stops reading is dropped after one
+send deadline, and the log says so; one that leaves in the middle is logged once, with how
+much it received. And an app's own Date and Server headers go out once.
+
+Fast, but the same as a browser on a slow line: a send deadline of 1 s, a reader whose
+receive buffer is pinned small (SO_RCVBUF, set before connecting: the kernel then does not
+grow it), and a body of a few MB read at a few MB/s. (The server's socket takes a few MB
+into the kernel at once, and takes more once the client has read a third of those: the
+rate must let that happen well within the deadline.)
+"""
+
+import socket
+import struct
+import time
+
+import pytest
+
+from tests.slow_reader_apps import OWN_DATE, OWN_SERVER, expected_body
+from tests.test_part3_servers import fetch
+
+pytestmark = pytest.mark.timeout(60)
+
+SERVERS = {
+    "part2": "part2_wsgi/server.py",
+    "iterative": "part3_concurrency/iterative_server.py",
+    "forking": "part3_concurrency/forking_server.py",
+    "threaded": "part3_concurrency/threaded_server.py",
+    "select": "part3_concurrency/select_server.py",
+    "prefork": "part3_concurrency/prefork_server.py",
+    "asyncio": "part3_concurrency/asyncio_server.py",
+}
+ALL = list(SERVERS)
+SEND_DEADLINE = 1.0
+SIZE = 12 * 1024 * 1024
+RATE = 4 * 1024 * 1024  # bytes per second: SIZE takes three send deadlines to read
+RECEIVE_BUFFER = 16 * 1024
+
+
+def start(serve, name):
+    return serve(SERVERS[name], "tests.slow_reader_apps:app", "--deadlines", f"send={SEND_DEADLINE:g}")
+
+
+def connect_slowly(server):
+    """A client socket with a small receive buffer, pinned before connecting."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    client.settimeout(10)
+    client.connect(server.address)
+    return client
+
+
+def request(path):
+    return f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode()
+
+
+def read_slowly(client, rate=RATE, until=None):
+    """Read until the server closes (or ``until`` bytes), never faster than ``rate``."""
+    received = bytearray()
+    started = time.monotonic()
+    while until is None or len(received) < until:
+        piece = client.recv(65536)
+        if not piece:
+            break
+        received += piece
+        ahead = started + len(received) / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+    return bytes(received), time.monotonic() - started
+
+
+def split_response(raw):
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    return status, {name.lower().decode(): value.decode() for name, value in headers.items()}, body
+
+
+@pytest.mark.parametrize("path", ["/one-piece", "/pieces"], ids=["one-bytes-object", "a-generator"])
+@pytest.mark.parametrize("name", ALL)
+def test_a_slow_but_steady_reader_gets_every_byte(serve, name, path):
+    server = start(serve, name)
+    with connect_slowly(server) as client:
+        client.sendall(request(f"{path}?size={SIZE}"))
+        raw, seconds = read_slowly(client)
+    status, headers, body = split_response(raw)
+    assert status == 200 and headers["content-length"] == str(SIZE)
+    assert len(body) == SIZE, f"{len(body):,} of {SIZE:,} bytes in {seconds:.1f} s; the log:\n{server.log}"
+    assert body == expected_body(SIZE)
+    assert seconds > 2.5 * SEND_DEADLINE, f"read in {seconds:.1f} s: too fast to prove anything"
+    assert "took none" not in server.log and "went away" not in server.log, server.log
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_reader_that_stops_is_dropped_after_the_send_deadline_and_logged(serve, name):
+    server = start(serve, name)
+    with connect_slowly(server) as client:
+        client.sendall(request(f"/one-piece?size={SIZE}"))
+        # Reads for longer than one send deadline (it is not dropped meanwhile), then stops.
+        read_slowly(client, until=int(1.5 * SEND_DEADLINE * RATE))
+        stopped = time.monotonic()
+        log = server.wait_for_log("took none of its response for 1 s: dropped", timeout=10)
+        waited = time.monotonic() - stopped
+    # The deadline, and the event loops' look at it once a second, and a margin:
+    assert waited < SEND_DEADLINE + 3, f"dropped {waited:.2f} s after the client stopped reading"
+    assert log.count("took none of its response") == 1 and "went away" not in log, log
+    assert fetch(server, "GET", "/")[0] == 200  # and the server serves on
+    assert "Traceback" not in server.log
+
+
+def reset(client):
+    """Close with a TCP reset, as a browser tab closed in the middle of a download."""
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_reader_that_leaves_in_the_middle_is_logged_once_with_what_it_received(serve, name):
+    server = start(serve, name)
+    client = connect_slowly(server)
+    client.sendall(request(f"/one-piece?size={SIZE}"))
+    read_slowly(client, until=1024 * 1024)
+    reset(client)
+    log = server.wait_for_log("went away", timeout=10)
+    assert fetch(server, "GET", "/")[0] == 200  # (and lets the single-threaded servers finish the line)
+    log = server.log
+    assert log.count("went away") == 1, log
+    line = next(line for line in log.splitlines() if "went away" in line)
+    assert "bytes of its response" in line and "received" in line, line
+    assert "took none" not in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_an_apps_own_date_and_server_go_out_once(serve, name):
+    server = start(serve, name)
+    for path, date, software in [("/own-headers", OWN_DATE, OWN_SERVER), ("/", None, "SmallJourney/1.0")]:
+        with socket.create_connection(server.address, timeout=5) as client:
+            client.sendall(request(path))
+            raw = client.makefile("rb").read()
+        head = raw.partition(b"\r\n\r\n")[0].decode("latin-1")
+        names = [line.partition(":")[0].lower() for line in head.split("\r\n")[1:]]
+        assert names.count("date") == 1 and names.count("server") == 1, head
+        headers = split_response(raw)[1]
+        assert headers["server"] == software
+        assert date is None or headers["date"] == date
