@@ -32,7 +32,15 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi.command_line import AppLoadError, OneLineParser, count_option, load_app, make_parser, url_host
+from part2_wsgi.command_line import (
+    DEFAULT_APP,
+    AppLoadError,
+    OneLineParser,
+    count_option,
+    load_app,
+    make_parser,
+    url_host,
+)
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -150,7 +158,7 @@ def main(argv=None):
             count_option("--workers", os.cpu_count() or 1, "worker processes")(server)
     args = parser.parse_args(argv)
     try:
-        app = load_app(args.app)
+        app = load_app(args.app or DEFAULT_APP)  # the APP argument defaults to None (for --files)
     except AppLoadError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2

@@ -19,29 +19,19 @@ wake it through a pipe, as gunicorn's arbiter does: the real work happens in its
 The thundering herd: every worker's selector watches the one listening socket, so a new
 connection wakes them all; one wins ``accept()``, the others find nobody waiting
 (BlockingIOError) and go back to sleep. Wasted wake-ups, harmless at a few workers.
-
-Who wins is chance, and chance may hand four CPU-bound requests to one worker while
-another core idles. So the workers keep count: the master maps a little memory that every
-worker shares (``Loads``), each worker writes there how many connections it holds, and
-a worker that already holds more than its fair share looks away from the listening
-socket, leaving the next client to a less busy one. Four connections on two workers land
-two on each.
 ``--reuse-port`` gives each worker a listening socket of its own on the same port
 (SO_REUSEPORT): the kernel then spreads new connections over the sockets itself, and
 wakes one worker for each. Linux spreads them; macOS accepts the option, but lets one
 socket take every connection.
 """
 
-import mmap
 import os
 import select
-import selectors
 import signal
 import socket
 import sys
 import time
 import traceback
-from math import ceil
 from pathlib import Path
 
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
@@ -57,121 +47,22 @@ from part2_wsgi.command_line import (
 )
 from part3_concurrency.child_processes import stop_children
 from part3_concurrency.forking_server import fork, reap
-from part3_concurrency.loop_tools import Acceptor
 from part3_concurrency.select_server import DEFAULT_THREADS, SelectServer
 
 RESTART_PAUSE = 1.0  # a worker that dies this soon after its start is replaced only after this pause
-LOOK_BACK = 0.02  # seconds: how soon a worker that looks away from the listener counts again
-
-
-class Loads:
-    """How many connections each worker holds, in memory the master shares with its workers.
-
-    The master maps it before it forks (an anonymous ``mmap`` is shared with the children),
-    so all see the same numbers. Each worker writes only its own slot, and reads the
-    others' to know its fair share; a slot with no worker running holds ``ABSENT``."""
-
-    ABSENT = -1
-
-    def __init__(self, workers):
-        self.counts = memoryview(mmap.mmap(-1, 8 * workers)).cast("q")  # one 64-bit count a slot
-        for slot in range(workers):
-            self.counts[slot] = self.ABSENT
-
-    def set(self, slot, count):
-        self.counts[slot] = count
-
-    def may_take_one_more(self, slot):
-        """Whether this worker, taking the next client, still holds no more than its fair
-        share: with two workers, the first client goes to either, the second to the other."""
-        held = [count for count in self.counts if count != self.ABSENT]
-        fair_share = ceil((sum(held) + 1) / len(held))
-        return self.counts[slot] < fair_share
-
-
-class FairShareAcceptor(Acceptor):
-    """The select loop's acceptor, for a worker among others: it takes a client only while
-    it holds no more than its fair share, and otherwise looks away from the listening
-    socket (unregisters it), so that a less busy worker takes the client."""
-
-    def __init__(self, selector, listener, on_accept, loads, slot):
-        super().__init__(selector, listener, on_accept, per_wake=1)
-        self.loads, self.slot = loads, slot
-        self.looking_away = False
-
-    def accept(self, events):
-        if self.loads.may_take_one_more(self.slot):
-            return super().accept(events)
-        self.selector.unregister(self.listener)
-        self.looking_away = True
-
-    def look_back_if_fair(self):
-        """Watch the listening socket again once our share has room (the others took
-        clients, or ours are done)."""
-        if self.looking_away and self.loads.may_take_one_more(self.slot):
-            self.selector.register(self.listener, selectors.EVENT_READ, self.accept)
-            self.looking_away = False
-
-    def close(self):
-        if self.looking_away:
-            return self.listener.close()  # (not registered: nothing to unregister)
-        super().close()
 
 
 class Worker(SelectServer):
-    """The select server's loop, in a worker process; it takes clients by its fair share,
-    and stops if its master is gone."""
+    """The select server's loop, in a worker process; it stops if its master is gone."""
 
     multiprocess = True  # tell the app (wsgi.multiprocess): other processes serve requests beside it
 
-    def __init__(self, listener, app, settings, master_pid, loads=None, slot=0):
+    def __init__(self, listener, app, settings, master_pid):
         super().__init__(listener, app, settings)
         self.master_pid = master_pid
-        self.loads, self.slot = loads, slot  # no loads with --reuse-port: the kernel balances
-        self.busy = set()  # the sockets of clients with a request to come or in the app
-        if loads:
-            self.selector.unregister(listener)  # (the select server's acceptor: replaced)
-            self.acceptor = FairShareAcceptor(self.selector, listener, self.add_client, loads, slot)
-        else:
-            # One client per wake-up, then back to select(): the next one may go to another worker.
-            self.acceptor.per_wake = 1
-
-    def run_once(self, timeout):
-        if self.loads and self.acceptor.looking_away and not self.stopping:
-            self.acceptor.look_back_if_fair()
-            if self.acceptor.looking_away:
-                # Our share grows as the others take clients, and nothing of ours would
-                # wake us to see it: count again soon.
-                timeout = min(timeout, LOOK_BACK)
-        super().run_once(timeout)
-
-    # What counts as load: a client from its connection until its response is done (a new
-    # client is about to send a request), and again for each request it sends on the same
-    # connection. A kept-alive client between two requests costs next to nothing: not counted.
-
-    def add_client(self, sock, address):
-        super().add_client(sock, address)
-        self.busy.add(sock)
-        self.publish_load()
-
-    def start_app(self, client, request):
-        self.busy.add(client.sock)
-        self.publish_load()
-        super().start_app(client, request)
-
-    def app_done(self, client):
-        self.busy.discard(client.sock)
-        self.publish_load()
-        super().app_done(client)  # (a pipelined request starts the app again: counted again)
-
-    def close(self, client, *args):
-        super().close(client, *args)
-        self.busy.discard(client.sock)
-        self.publish_load()
-
-    def publish_load(self):
-        if self.loads:
-            self.loads.set(self.slot, len(self.busy))
+        # One client per wake-up, then back to select(): every worker wakes for a new client
+        # (the herd), so the others take the next ones, and the clients spread over the workers.
+        self.acceptor.per_wake = 1
 
     def every_second(self):
         super().every_second()
@@ -186,9 +77,6 @@ class Master:
 
     def __init__(self, listeners, app, settings):
         self.listeners = listeners  # one shared socket, or with --reuse-port one per worker
-        # A shared socket: the workers share out its clients by count (with --reuse-port
-        # the kernel does, and a client queued on a worker's own socket is for it alone).
-        self.loads = Loads(settings.workers) if len(listeners) == 1 else None
         self.app, self.settings = app, settings
         self.running = set()  # worker PIDs, until reaped
         self.slots = {}  # worker pid -> (its slot number, when it started)
@@ -228,8 +116,6 @@ class Master:
     def collect_exited(self):
         for pid, status in reap(self.running):
             slot, started = self.slots.pop(pid)
-            if self.loads:
-                self.loads.set(slot, Loads.ABSENT)  # its clients are gone with it
             if not self.stopping:
                 write_log_line(f"prefork: worker {pid} {describe(status)}; starting another")
             if time.monotonic() - started < RESTART_PAUSE:  # it died at once: do not fork in a tight loop
@@ -243,10 +129,6 @@ class Master:
 
     def start_worker(self, slot):
         master_pid = os.getpid()  # read before the fork: the master may be gone by the time the worker asks
-        if self.loads:
-            # Counted from now: the others leave it its share while it starts, rather than
-            # taking every client that comes meanwhile.
-            self.loads.set(slot, 0)
         pid = wait_out_shortage(lambda: fork(self.running), "fork")  # see forking_server.py
         if pid:
             self.slots[pid] = (slot, time.monotonic())
@@ -260,7 +142,7 @@ class Master:
                 other.close()
         code = 0
         try:
-            worker = Worker(listener, self.app, self.settings, master_pid, self.loads, slot)
+            worker = Worker(listener, self.app, self.settings, master_pid)
             worker.serve_forever(signals=(signal.SIGTERM,))  # Ctrl-C is the master's to forward
         except BaseException:
             traceback.print_exc()  # a bug in the server: say so in its log
