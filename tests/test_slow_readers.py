@@ -4,7 +4,8 @@ A client that reads slowly but steadily must get every byte of a large response,
 many send deadlines the whole response takes: the deadline counts the client's progress,
 not the time since the response began. A client that stops reading is dropped after one
 send deadline, and the log says so; one that leaves in the middle is logged once, with how
-much it received. And an app's own Date and Server headers go out once.
+much it received. An app's own Date and Server headers go out once. And what is written
+goes out at once: no small write waits for the client's acknowledgement (Nagle's algorithm).
 
 Fast, but the same as a browser on a slow line: a send deadline of 1 s, a reader whose
 receive buffer is pinned small (SO_RCVBUF, set before connecting: the kernel then does not
@@ -13,13 +14,14 @@ into the kernel at once, and takes more once the client has read a third of thos
 rate must let that happen well within the deadline.)
 """
 
+import http.client
 import socket
 import struct
 import time
 
 import pytest
 
-from tests.slow_reader_apps import OWN_DATE, OWN_SERVER, expected_body
+from tests.slow_reader_apps import OWN_DATE, OWN_SERVER, PAUSE, expected_body
 from tests.test_part3_servers import fetch
 
 pytestmark = pytest.mark.timeout(60)
@@ -146,3 +148,28 @@ def test_an_apps_own_date_and_server_go_out_once(serve, name):
         headers = split_response(raw)[1]
         assert headers["server"] == software
         assert date is None or headers["date"] == date
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_second_small_write_leaves_at_once_not_held_back_by_nagle(serve, name):
+    """An answer in two small writes, a moment apart, on a kept-alive connection: the
+    second must leave at once. With Nagle's algorithm on, TCP holds a small write until the
+    client has acknowledged the one before, and the client delays that (by 40 ms on Linux,
+    once the connection is past its first few packets): twenty answers would take most of a
+    second. Every server turns it off (disable_nagle). The bound is generous, not a timing:
+    a server with Nagle off answers each in about 2 ms."""
+    server = start(serve, name)
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        started = time.monotonic()
+        for _ in range(20):
+            connection.request("GET", "/paced?pieces=2")
+            assert connection.getresponse().read() == expected_body(100) * 2
+        seconds = time.monotonic() - started
+    finally:
+        connection.close()
+    assert seconds < 0.3, (
+        f"20 answers of two small writes {PAUSE * 1000:g} ms apart, on one connection, took {seconds:.2f} s: "
+        "Nagle's algorithm holds the second write back until the client acknowledges the first "
+        "(TCP_NODELAY not set)"
+    )

@@ -438,7 +438,7 @@ HEAD_TOO_LONG = 2 * 64 * 1024  # twice the workbook's MAX_HEAD, and never a blan
 
 @exercise("serve_select")
 def test_serve_select_hangs_up_on_a_head_too_long(serve):
-    """A client that sends more than MAX_HEAD bytes without a blank line is hung up on."""
+    """A client that sends more than MAX_HEAD bytes without a blank line is hung up on, and the server serves on."""
     server = serve("serve_select")
     with server.connect() as client:
         head = b"GET / HTTP/1.1\r\nX-Padding: " + b"x" * HEAD_TOO_LONG
@@ -453,6 +453,10 @@ def test_serve_select_hangs_up_on_a_head_too_long(serve):
         "the connection was still open: once what a connection has sent passes MAX_HEAD (64 KB), unregister and "
         "close it, or one client can fill the server's memory"
     )
+    # Closed, but by whom? A server that died closes every connection too: the next
+    # client must still be served.
+    data, closed = server.request(REQUEST)
+    expect_fixed_response(data, closed, "the client after one that was hung up on")
 
 
 @exercise("serve_select")
