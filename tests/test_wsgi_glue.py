@@ -10,6 +10,7 @@ traceback, which every test below would notice.
 
 import http.client
 import io
+import os
 import sys
 from wsgiref.validate import WSGIWarning, validator
 
@@ -420,6 +421,41 @@ def test_the_head_waits_for_the_first_non_empty_piece():
     Exchange(validator(app), send=exchange_sends.append)
     assert sent_before_data == [0]
     assert exchange_sends[0].startswith(b"HTTP/1.1 200 OK\r\n") and exchange_sends[0].endswith(b"4\r\ndata\r\n")
+
+
+# --- run_app: a file in wsgi.file_wrapper ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "size, with_sendfile", [(0, False), (10 * 1024, False), (65536, False), (65537, True), (1 << 20, True)]
+)
+def test_a_wrapped_file_of_one_block_goes_with_the_head_and_a_larger_one_to_send_file(tmp_path, size, with_sendfile):
+    """One block or less: read, and sent with the head in one send (a second packet and a
+    second system call would cost more than the copy sendfile saves). More: the driver's
+    send_file, once, for the whole body."""
+    path = tmp_path / "file.bin"
+    data = os.urandom(size)
+    path.write_bytes(data)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))])
+        return environ["wsgi.file_wrapper"](open(path, "rb"), 65536)
+
+    sends, files = [], []
+
+    def send_file(file, offset, count):
+        files.append((offset, count))
+        sends.append(os.pread(file.fileno(), count, offset))
+        return count
+
+    http, request = connection_for(GET)
+    environ = build_environ(request, **SERVER)
+    environ["wsgi.errors"] = io.StringIO()
+    response = run_app(app, environ, http, sends.append, send_file)
+    assert files == ([(0, size)] if with_sendfile else [])
+    assert len(sends) == (2 if with_sendfile else 1), "the head and a small file go out in one send"
+    assert b"".join(sends).endswith(b"\r\n\r\n" + data) and response.bytes_sent == size
+    assert environ["wsgi.errors"].getvalue() == ""
 
 
 # --- run_app: errors --------------------------------------------------------------------------
