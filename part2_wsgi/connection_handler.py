@@ -12,7 +12,8 @@ It takes the same road as part 1's http_server.py, but each stop now lives elsew
 The protocol ``Connection`` decides every HTTP rule (when to answer ``100 Continue``,
 whether to keep the connection, what to do after an error, how long the client may
 take); this file only carries out what it says: receive, send, keep time, close. A file
-an app returns in ``wsgi.file_wrapper`` goes out with ``socket.sendfile()``.
+an app returns in ``wsgi.file_wrapper`` goes out with ``socket.sendfile()`` (unless it
+fits in one block: wsgi.py then sends it with the head).
 """
 
 import socket

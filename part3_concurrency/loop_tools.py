@@ -152,19 +152,28 @@ class Acceptor:
     When the process is out of file descriptors (EMFILE), accept() fails and the client
     stays in the backlog, so the listener stays readable: a loop that kept watching it
     would spin, failing as fast as it can. So we look away for a moment instead; closing
-    connections free descriptors meanwhile, and ``resume_if_due`` looks back."""
+    connections free descriptors meanwhile, and ``resume_if_due`` looks back. A prefork
+    worker also looks away while it is busier than another (``hold`` and ``release``)."""
 
-    def __init__(self, selector, listener, on_accept, per_wake=64):
+    PER_WAKE = 64  # accept at most this many in one go, then serve the others
+
+    def __init__(self, selector, listener, on_accept):
         self.selector = selector
         self.listener = listener
         self.on_accept = on_accept
-        self.per_wake = per_wake  # accept at most this many in one go, then serve the others
         self.paused_until = None
+        self.held = False
         listener.setblocking(False)
         selector.register(listener, selectors.EVENT_READ, self.accept)
 
+    @property
+    def watching(self):
+        return self.paused_until is None and not self.held
+
     def accept(self, events):
-        for _ in range(self.per_wake):
+        for _ in range(self.PER_WAKE):
+            if not self.watching:
+                return  # on_accept held us back, or we are out of descriptors
             try:
                 sock, address = self.listener.accept()
             except BlockingIOError:
@@ -182,10 +191,24 @@ class Acceptor:
     def resume_if_due(self, now):
         if self.paused_until is not None and now >= self.paused_until:
             self.paused_until = None
-            self.selector.register(self.listener, selectors.EVENT_READ, self.accept)
+            if self.watching:
+                self.selector.register(self.listener, selectors.EVENT_READ, self.accept)
+
+    def hold(self):
+        """Stop watching the listener until ``release``: let other processes take the next clients."""
+        if self.watching:
+            self.selector.unregister(self.listener)
+        self.held = True
+
+    def release(self):
+        if self.held:
+            self.held = False
+            if self.watching:
+                self.selector.register(self.listener, selectors.EVENT_READ, self.accept)
 
     def close(self):
         """Stop accepting: new clients are refused at once."""
-        if self.paused_until is None:
+        if self.watching:
             self.selector.unregister(self.listener)
+        self.paused_until, self.held = None, True  # never watch again
         self.listener.close()

@@ -10,6 +10,17 @@ select server's loop (``SelectServer``) on that same socket: the kernel hands ea
 connection to whichever worker accepts it first. nginx, gunicorn and Apache's prefork
 MPM all work so.
 
+Left at that, the split is chance: four clients that come at once may all land on one
+worker while another core idles, and for an app that computes, that is half the machine
+lost. So the workers share one more thing: a board, in memory the master maps before it
+forks, where each writes how many connections it has open (``LeastConnections``). A
+worker with more than another (beyond an eighth of its own, once it has many) stops
+watching the listening socket, and the kernel wakes only the others for the next
+client: the least-connections rule of load balancers (nginx's ``least_conn``, HAProxy's
+``leastconn``). Connections, not requests: a worker can only choose whom to accept, and
+a count that changes at accept and close costs nothing per request on a kept-alive
+connection.
+
 The master serves no client. It watches its workers: one that dies (a crash, the OOM
 killer, a ``kill -9``) is replaced at once, and the others serve on meanwhile. On Ctrl-C
 or SIGTERM it tells every worker to stop, gives requests in flight a grace period, and
@@ -20,13 +31,16 @@ The thundering herd: every worker's selector watches the one listening socket, s
 connection wakes them all; one wins ``accept()``, the others find nobody waiting
 (BlockingIOError) and go back to sleep. Wasted wake-ups, harmless at a few workers.
 ``--reuse-port`` gives each worker a listening socket of its own on the same port
-(SO_REUSEPORT): the kernel then spreads new connections over the sockets itself, and
-wakes one worker for each. Linux spreads them; macOS accepts the option, but lets one
-socket take every connection.
+(SO_REUSEPORT): the kernel then spreads new connections over the sockets itself, by a
+hash of the client's address, and wakes one worker for each. Linux spreads them; macOS
+accepts the option, but lets one socket take every connection. A worker must then accept
+all that its own socket gets, so the board is not used.
 """
 
+import mmap
 import os
 import select
+import selectors
 import signal
 import socket
 import sys
@@ -45,6 +59,7 @@ from part2_wsgi.command_line import (
     wait_out_shortage,
     write_log_line,
 )
+from part2_wsgi.protocol import Close
 from part3_concurrency.child_processes import stop_children
 from part3_concurrency.forking_server import fork, reap
 from part3_concurrency.select_server import DEFAULT_THREADS, SelectServer
@@ -52,20 +67,118 @@ from part3_concurrency.select_server import DEFAULT_THREADS, SelectServer
 RESTART_PAUSE = 1.0  # a worker that dies this soon after its start is replaced only after this pause
 
 
+class LeastConnections:
+    """The board where the workers say how busy they are: which one takes the next client.
+
+    The master makes it before it forks, so that every worker shares it: anonymous memory
+    (``mmap``), which fork() shares rather than copies, holding each worker's count of open
+    connections and whether it holds back; and for each worker a pipe, through which the
+    others wake it. The rule: a worker watches the listening socket while no other worker
+    has fewer connections, give or take an eighth of its own. Exact for a few clients,
+    where one is a good share of a core; loose for many, where connections come and go
+    all the time and an exact rule would have the workers take turns at the socket with
+    every accept. When one takes a client, those holding back may take clients again:
+    each gets a byte in its pipe, and looks."""
+
+    ABSENT = 2**62  # the count of a slot with no worker: never the least busy
+
+    def __init__(self, slots):
+        self.slots = slots
+        # Two numbers per worker: open connections, and 1 while it holds back.
+        self.board = memoryview(mmap.mmap(-1, 16 * slots)).cast("q")
+        for slot in range(slots):
+            self.board[2 * slot] = self.ABSENT
+        self.pipes = [os.pipe() for _ in range(slots)]
+        for reader, writer in self.pipes:
+            os.set_blocking(reader, False)
+            os.set_blocking(writer, False)
+
+    def count(self, slot):
+        return self.board[2 * slot]
+
+    def may_take_clients(self, slot):
+        mine = self.count(slot)
+        fewest = min(self.count(other) for other in range(self.slots))
+        return mine <= fewest + mine // 8
+
+    def publish(self, slot, connections):
+        """``slot`` has ``connections`` open now; if that is more than before, wake those
+        holding back that may take clients again."""
+        before, self.board[2 * slot] = self.count(slot), connections
+        if connections > before:
+            for other in range(self.slots):
+                if other != slot and self.board[2 * other + 1] and self.may_take_clients(other):
+                    self.wake(other)
+
+    def set_holding(self, slot, holding):
+        self.board[2 * slot + 1] = int(holding)
+
+    def wake(self, slot):
+        try:
+            os.write(self.pipes[slot][1], b"!")
+        except BlockingIOError:
+            pass  # its pipe is full of wake-ups already
+
+    def vacate(self, slot):
+        """The master, for a worker that died: its slot is nobody's, and the others look again."""
+        self.board[2 * slot], self.board[2 * slot + 1] = self.ABSENT, 0
+        for other in range(self.slots):
+            self.wake(other)
+
+
 class Worker(SelectServer):
-    """The select server's loop, in a worker process; it stops if its master is gone."""
+    """The select server's loop, in a worker process; it stops if its master is gone, and
+    takes new clients only while the board says it is among the least busy."""
 
     multiprocess = True  # tell the app (wsgi.multiprocess): other processes serve requests beside it
 
-    def __init__(self, listener, app, settings, master_pid):
+    def __init__(self, listener, app, settings, master_pid, board=None, slot=0):
         super().__init__(listener, app, settings)
         self.master_pid = master_pid
-        # One client per wake-up, then back to select(): every worker wakes for a new client
-        # (the herd), so the others take the next ones, and the clients spread over the workers.
-        self.acceptor.per_wake = 1
+        self.board, self.slot = board, slot
+        if board is not None:
+            self.selector.register(board.pipes[slot][0], selectors.EVENT_READ, self.on_wake)
+            self.connections_changed()
+
+    def add_client(self, sock, address):
+        super().add_client(sock, address)
+        self.connections_changed()
+
+    def close(self, client, close=Close()):
+        super().close(client, close)
+        self.connections_changed()
+
+    def connections_changed(self):
+        if self.board is not None and not self.stopping:
+            self.board.publish(self.slot, len(self.clients))
+            self.look_at_the_board()
+
+    def look_at_the_board(self):
+        """Watch the listener while the board says we may; else hold back. Holding back, say
+        so on the board first and then look once more: a worker that took a client
+        meanwhile may have looked at the board before we said so, and not woken us."""
+        if self.board.may_take_clients(self.slot):
+            self.board.set_holding(self.slot, False)
+            self.acceptor.release()
+            return
+        self.acceptor.hold()
+        self.board.set_holding(self.slot, True)
+        if self.board.may_take_clients(self.slot):
+            self.board.set_holding(self.slot, False)
+            self.acceptor.release()
+
+    def on_wake(self, events):
+        try:
+            os.read(self.board.pipes[self.slot][0], 4096)
+        except BlockingIOError:
+            pass
+        if not self.stopping:
+            self.look_at_the_board()
 
     def every_second(self):
         super().every_second()
+        if self.board is not None and not self.stopping:
+            self.look_at_the_board()  # in case two workers looked at the board at the same instant
         # A master killed with SIGKILL cannot tell us to stop; nobody would reap or
         # replace us. Our parent is then someone else (init): stop, as gunicorn's workers do.
         if os.getppid() != self.master_pid and not self.stopping:
@@ -78,6 +191,8 @@ class Master:
     def __init__(self, listeners, app, settings):
         self.listeners = listeners  # one shared socket, or with --reuse-port one per worker
         self.app, self.settings = app, settings
+        # With one shared socket, the workers choose who takes a client; with --reuse-port, the kernel.
+        self.board = LeastConnections(settings.workers) if len(listeners) == 1 else None
         self.running = set()  # worker PIDs, until reaped
         self.slots = {}  # worker pid -> (its slot number, when it started)
         self.not_before = {}  # slot -> earliest time to start it again (a worker that keeps dying)
@@ -116,6 +231,8 @@ class Master:
     def collect_exited(self):
         for pid, status in reap(self.running):
             slot, started = self.slots.pop(pid)
+            if self.board is not None:
+                self.board.vacate(slot)  # its connections died with it
             if not self.stopping:
                 write_log_line(f"prefork: worker {pid} {describe(status)}; starting another")
             if time.monotonic() - started < RESTART_PAUSE:  # it died at once: do not fork in a tight loop
@@ -142,7 +259,7 @@ class Master:
                 other.close()
         code = 0
         try:
-            worker = Worker(listener, self.app, self.settings, master_pid)
+            worker = Worker(listener, self.app, self.settings, master_pid, self.board, slot)
             worker.serve_forever(signals=(signal.SIGTERM,))  # Ctrl-C is the master's to forward
         except BaseException:
             traceback.print_exc()  # a bug in the server: say so in its log

@@ -16,6 +16,7 @@ are part 2's protocol ``Connection``, which the loop feeds and obeys, as the oth
 
 A file an app returns in ``wsgi.file_wrapper`` goes out with ``os.sendfile``, a piece each
 time the socket is writable (``FileToSend``): the kernel copies it, Python never sees it.
+(A file of one block or less goes with the head, as any body: see ``Response.write_file``.)
 """
 
 import os

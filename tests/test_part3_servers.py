@@ -21,7 +21,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections import namedtuple
+from collections import Counter, namedtuple
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -940,6 +941,22 @@ def test_prefork_reuse_port_gives_each_worker_a_listening_socket(serve):
     listening = {pid: listening_sockets(pid) for pid in workers}
     assert all(len(inodes) == 1 for inodes in listening.values()), listening
     assert len(set().union(*listening.values())) == 3, f"the workers share sockets: {listening}"
+
+
+@needs_proc
+@pytest.mark.timeout(60)
+def test_prefork_spreads_clients_that_come_at_once_evenly_over_its_workers(serve):
+    """Four CPU-bound requests at once, on 2 workers: two each, every time (the demo app's
+    /cpu says which process computed). Left to the kernel, they landed 4-0, 3-1 or 2-2."""
+    for attempt in range(3):
+        server = start(serve, "prefork")  # a new one each time: both workers start with no client
+        workers = workers_of(server, 2)
+        with ThreadPoolExecutor(4) as pool:
+            bodies = list(pool.map(lambda at: fetch(at, "GET", "/cpu?ms=200")[2].decode(), [server] * 4))
+        pids = [int(body.rpartition("in process ")[2]) for body in bodies]
+        assert set(pids) <= set(workers), f"answered by {pids}, the workers are {workers}"
+        assert sorted(Counter(pids).values()) == [2, 2], f"attempt {attempt + 1}: four clients split {pids}"
+        server.stop()
 
 
 def listening_sockets(pid):

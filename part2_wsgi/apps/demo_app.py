@@ -8,7 +8,7 @@ thing a server must get right:
     POST /echo              the request body, sent back as it came (uploads, chunked)
     POST /json              the JSON body, parsed and sent back
     GET  /sleep?seconds=S   waits S seconds, then answers (concurrency demos)
-    GET  /cpu?ms=N          computes, in pure Python, for N ms of CPU time (the GIL, made visible)
+    GET  /cpu?ms=N          computes, in pure Python, for N ms of CPU time (the GIL, made visible); says which process
     GET  /stream            a generator body with no Content-Length (chunked framing)
     GET  /error             raises, so the server must answer 500 and carry on
     anything else           404
@@ -26,6 +26,7 @@ Notebook 02 mixes and matches servers and apps.)
 import html
 import json
 import math
+import os
 import time
 from urllib.parse import parse_qs, parse_qsl
 
@@ -163,7 +164,8 @@ def cpu(environ, start_response):
     while time.thread_time() < done_at:
         sum(number * number for number in range(1000))  # pure Python: it holds the GIL throughout
         rounds += 1
-    return respond(start_response, "200 OK", TEXT, f"computed {ms:g} ms ({rounds} rounds)\n")
+    # The process says who computed: on prefork, which worker took the request.
+    return respond(start_response, "200 OK", TEXT, f"computed {ms:g} ms ({rounds} rounds) in process {os.getpid()}\n")
 
 
 def stream(environ, start_response):
