@@ -154,13 +154,15 @@ class FilesApp:
     def __call__(self, environ, start_response):
         url_path = environ.get("PATH_INFO") or "/"
         path = resolve_path(self.root, url_path)
-        if path is not None and path.is_dir():
+        kind = kind_of(path)
+        if kind == "folder":
             if not url_path.endswith("/"):
                 return redirect_to_folder(environ, url_path, start_response)
             path = path / "index.html"
+            kind = kind_of(path)
         elif url_path.endswith("/"):
-            path = None  # "/notes.txt/" names a folder, and notes.txt is none
-        if path is None or not path.is_file():  # is_file(): no FIFO, device or socket
+            kind = None  # "/notes.txt/" names a folder, and notes.txt is none
+        if kind != "file":
             if self.fallback is not None:
                 return self.fallback(environ, start_response)
             return plain(start_response, "404 Not Found", "Not Found\n")
@@ -210,6 +212,18 @@ class FilesApp:
         # PEP 3333: a server sends a wrapped file from where it stands, and may do so with
         # sendfile(). Without a wrapper, the piece is the body itself: blocks, read here.
         return wrapper(piece, self.block_size) if wrapper is not None else piece
+
+
+def kind_of(path):
+    """ "file", "folder", or None: nothing there, or something not to serve (a FIFO, whose
+    open() would wait for a writer; a device; a socket). One stat() tells."""
+    if path is None:
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else None
 
 
 class FilePiece:
