@@ -148,13 +148,15 @@ class FileWrapper:
             self.filelike.close()
 
 
-def sendable_file(filelike):
-    """Whether sendfile() can read ``filelike``: a regular file, with a descriptor, opened in
-    binary mode. Not a pipe or a socket (sendfile reads pages of a file), nor a BytesIO."""
+def sendable_size(filelike):
+    """The size of ``filelike`` if sendfile() can read it, else None. sendfile() reads a
+    regular file, with a descriptor, opened in binary mode: not a pipe or a socket
+    (sendfile reads pages of a file), nor a BytesIO."""
     try:
-        return stat.S_ISREG(os.fstat(filelike.fileno()).st_mode) and "b" in getattr(filelike, "mode", "b")
+        info = os.fstat(filelike.fileno())
     except (AttributeError, OSError, ValueError):  # no fileno(), or io.UnsupportedOperation
-        return False
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) and "b" in getattr(filelike, "mode", "b") else None
 
 
 class Response:
@@ -236,12 +238,13 @@ class Response:
         head = self._head() if not self.headers_sent else b""
         allowance = self.http.body_allowance()  # the protocol says how much body may go out
         file = wrapper.filelike
-        if not (allowance and self._send_file and sendable_file(file)):
+        size = sendable_size(file) if allowance and self._send_file else None
+        if size is None:
             if head:
                 self._send_bytes(head)
             return self._write_blocks(wrapper, allowance)
         offset = file.tell()
-        count = min(max(os.fstat(file.fileno()).st_size - offset, 0), allowance)
+        count = min(max(size - offset, 0), allowance)
         if count <= wrapper.block_size:
             self._send_bytes(head + self.http.send_body(file.read(count)))
         else:

@@ -227,7 +227,7 @@ def kind_of(path):
 
 
 class FilePiece:
-    """``length`` bytes of an open file, from ``start``: the body of a 200 or a 206.
+    """``length`` bytes of a file just opened, from ``start``: the body of a 200 or a 206.
 
     Handed to the server's ``wsgi.file_wrapper``, it is a file: ``fileno()`` and ``tell()``
     for a server that sends it with sendfile() (no further than the Content-Length), and a
@@ -238,7 +238,8 @@ class FilePiece:
     stay open."""
 
     def __init__(self, file, start, length, block_size=BLOCK_SIZE):
-        file.seek(start)
+        if start:  # (a file just opened stands at 0)
+            file.seek(start)
         self.file, self.left, self.block_size = file, length, block_size
 
     def read(self, size=-1):
