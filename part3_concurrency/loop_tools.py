@@ -210,5 +210,6 @@ class Acceptor:
         """Stop accepting: new clients are refused at once."""
         if self.watching:
             self.selector.unregister(self.listener)
-        self.paused_until, self.held = None, True  # never watch again
+        # Held for good: neither release() nor resume_if_due() may register a closed socket.
+        self.paused_until, self.held = None, True
         self.listener.close()

@@ -85,16 +85,19 @@ class LeastConnections:
     def __init__(self, slots):
         self.slots = slots
         # Two numbers per worker: open connections, and 1 while it holds back.
-        self.board = memoryview(mmap.mmap(-1, 16 * slots)).cast("q")
+        self.numbers = memoryview(mmap.mmap(-1, 16 * slots)).cast("q")
         for slot in range(slots):
-            self.board[2 * slot] = self.ABSENT
+            self.numbers[2 * slot] = self.ABSENT
         self.pipes = [os.pipe() for _ in range(slots)]
         for reader, writer in self.pipes:
             os.set_blocking(reader, False)
             os.set_blocking(writer, False)
 
     def count(self, slot):
-        return self.board[2 * slot]
+        return self.numbers[2 * slot]
+
+    def holding(self, slot):
+        return self.numbers[2 * slot + 1] == 1
 
     def may_take_clients(self, slot):
         mine = self.count(slot)
@@ -104,14 +107,14 @@ class LeastConnections:
     def publish(self, slot, connections):
         """``slot`` has ``connections`` open now; if that is more than before, wake those
         holding back that may take clients again."""
-        before, self.board[2 * slot] = self.count(slot), connections
+        before, self.numbers[2 * slot] = self.count(slot), connections
         if connections > before:
             for other in range(self.slots):
-                if other != slot and self.board[2 * other + 1] and self.may_take_clients(other):
+                if other != slot and self.holding(other) and self.may_take_clients(other):
                     self.wake(other)
 
     def set_holding(self, slot, holding):
-        self.board[2 * slot + 1] = int(holding)
+        self.numbers[2 * slot + 1] = int(holding)
 
     def wake(self, slot):
         try:
@@ -121,7 +124,7 @@ class LeastConnections:
 
     def vacate(self, slot):
         """The master, for a worker that died: its slot is nobody's, and the others look again."""
-        self.board[2 * slot], self.board[2 * slot + 1] = self.ABSENT, 0
+        self.numbers[2 * slot], self.numbers[2 * slot + 1] = self.ABSENT, 0
         for other in range(self.slots):
             self.wake(other)
 
@@ -157,15 +160,13 @@ class Worker(SelectServer):
         """Watch the listener while the board says we may; else hold back. Holding back, say
         so on the board first and then look once more: a worker that took a client
         meanwhile may have looked at the board before we said so, and not woken us."""
-        if self.board.may_take_clients(self.slot):
-            self.board.set_holding(self.slot, False)
-            self.acceptor.release()
-            return
-        self.acceptor.hold()
-        self.board.set_holding(self.slot, True)
-        if self.board.may_take_clients(self.slot):
-            self.board.set_holding(self.slot, False)
-            self.acceptor.release()
+        if not self.board.may_take_clients(self.slot):
+            self.acceptor.hold()
+            self.board.set_holding(self.slot, True)
+            if not self.board.may_take_clients(self.slot):
+                return  # busier still: a worker that takes a client will wake us
+        self.board.set_holding(self.slot, False)
+        self.acceptor.release()
 
     def on_wake(self, events):
         try:

@@ -3,7 +3,7 @@
 /one-piece?size=N   N bytes of PATTERN in one bytes object, with a Content-Length
 /pieces?size=N      the same N bytes as a generator of 64 KiB pieces, with a Content-Length
 /own-headers        sets its own Date and Server headers
-/paced?pieces=N     N small pieces of the pattern, a few milliseconds apart, with a Content-Length
+/paced?pieces=N     N pieces of 100 bytes of the pattern, PAUSE apart, with a Content-Length
 anything else: the demo app
 
 The body repeats PATTERN, so that a test can check every byte arrived, in order.

@@ -12,7 +12,8 @@ moment they needed help. So each pointer is checked against the notebooks themse
 And a notebook shows a reference solution only once the student's own exercise passes
 (``compare_with_reference``): no cell prints, with ``inspect.getsource`` or by reading its
 file, a reference function that a stub asks the student to write, or a function of the
-reference that such a function calls (the reaper that ``serve_forking`` installs, say).
+reference that such a function calls (the reaper that ``serve_forking`` installs, say),
+or a full server of part 3 that schedules connections as an exercise asks.
 
 The docstrings are read from the untouched copy of the workbook (``grader/stubs/``) with
 ``ast``: nothing of the student's runs here, and their edits cannot break these tests.
@@ -134,10 +135,17 @@ def test_the_hints_and_the_registry_name_sections_that_exist(exercise):
 # --- no notebook prints an answer before it is earned ---------------------------------------------
 
 
+# Part 3's full servers schedule connections as serve_forking, serve_threaded and
+# serve_select do: printing one shows that exercise's answer too (the threaded server's
+# cap is serve_threaded's).
+FULL_SERVERS = ("forking_server", "threaded_server", "select_server")
+
+
 def answers():
     """{(module, name)} of each function a student is asked to write, and of each function
-    of its reference module that it uses: printing any of them gives the answer away."""
-    found = set()
+    of its reference module that it uses: printing any of them gives the answer away. Also
+    each full server of part 3 that does what an exercise asks."""
+    found = {(module, "serve_forever") for module in FULL_SERVERS}
     for exercise in EXERCISES:
         module_name, _, name = exercise.reference.partition(":")
         module = module_name.rpartition(".")[2]

@@ -215,8 +215,8 @@ class FilesApp:
 
 
 def kind_of(path):
-    """ "file", "folder", or None: nothing there, or something not to serve (a FIFO, whose
-    open() would wait for a writer; a device; a socket). One stat() tells."""
+    """What ``path`` names, from one stat(): "file", "folder", or None for nothing there or
+    something not to serve (a FIFO, whose open() would wait for a writer; a device; a socket)."""
     if path is None:
         return None
     try:
