@@ -12,22 +12,34 @@ What it answers, and why each header is there:
 * GET and HEAD; any other method on a file is a 405 with ``Allow: GET, HEAD``.
 * ``Content-Type`` (from ``mimetypes``), ``Content-Length``, ``Last-Modified`` and a strong
   ``ETag`` (the file's size and modification time: a new version, a new tag).
-* A client that has a copy sends ``If-None-Match`` (its ETag) or ``If-Modified-Since``; if
-  the copy is current, a ``304 Not Modified`` without a body saves sending the file again.
-  If-None-Match wins when both are there (RFC 9110, 13.2.2): a tag is exact, a date is
-  only to the second.
+* Conditional requests (RFC 9110, section 13), in the order section 13.2.2 gives:
+  ``If-Match`` and ``If-Unmodified-Since`` guard a change ("only if it is still the
+  version I had"): when false, ``412 Precondition Failed``, and nothing is sent.
+  ``If-None-Match`` and ``If-Modified-Since`` spare a download ("only if it changed"):
+  when the client's copy is current, ``304 Not Modified`` without a body.
 * ``Range: bytes=START-END`` asks for a piece (a video player seeking, a download
-  resumed): ``206 Partial Content`` with ``Content-Range``. A range past the end is a
-  ``416`` with ``Content-Range: bytes */SIZE``. A request for several ranges at once is
-  answered with the whole file, 200, which RFC 9110 allows: a multipart answer is
-  rarely asked for and costs more code than it is worth here.
+  resumed): ``206 Partial Content`` with ``Content-Range``, unless an ``If-Range`` names
+  another version (then the whole file). A range past the end is a ``416`` with
+  ``Content-Range: bytes */SIZE``. A request for several ranges at once is answered with
+  the whole file, 200, which RFC 9110 allows: a multipart answer is rarely asked for and
+  costs more code than it is worth here.
 * A folder answers with its ``index.html``; ``/docs`` without the slash is redirected
   (301) to ``/docs/``, so that the page's relative links work. No listing of a folder.
 * Anything else is a 404 that does not say why: not there, outside the folder, a name
-  we refuse. A 403 would tell a visitor that something exists where they looked.
+  we refuse, not a regular file. A 403 would tell a visitor that something exists where
+  they looked. A server short of descriptors or memory answers 503 with ``Retry-After``:
+  a 404 then would be a lie a cache could keep.
 
-The path is an attack (``GET /../../etc/passwd`` and its disguises), so one function,
-``resolve_path``, turns a URL path into a file of the folder, or into nothing.
+Two lessons about names:
+
+1. The path is an attack (``GET /../../etc/passwd`` and its disguises). ``resolve_path``
+   shows the rule on names alone: decode once, refuse what cannot be a name, join under
+   the root, resolve, check that the result is still inside. (It is the graded exercise.)
+2. A name is a promise that can change between two system calls. Check a name, then open
+   it, and someone who can write in the folder swaps it in between: a file for a FIFO
+   (whose ``open()`` waits for a writer for ever), a folder for a symlink to ``/etc``.
+   So the app never checks a name and then opens it: it opens first, then checks what
+   it opened (see ``open_beneath``).
 
 The body: if the server offers ``environ["wsgi.file_wrapper"]`` (PEP 3333), the app
 returns the open file wrapped in it, and the server may hand the file to the kernel
@@ -35,36 +47,56 @@ returns the open file wrapped in it, and the server may hand the file to the ker
 one at a time. Either way the file is closed when the server calls ``close()``.
 """
 
+import calendar
+import errno
 import mimetypes
 import os
 import stat
-from email.utils import formatdate, parsedate_to_datetime
+import sys
+import time
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote
 
 BLOCK_SIZE = 65536  # bytes per read() when the app reads the file itself
 ALLOWED = "GET, HEAD"
+INDEX = "index.html"
+MAX_SYMLINKS = 40  # hops in one path, as Linux allows: then a loop, or an attack
 
 
-# --- where a URL path leads -------------------------------------------------------------
+# --- where a URL path leads, on names alone ------------------------------------------------
+
+
+def url_segments(url_path):
+    """The names a URL path is made of, or None for a path that cannot name a file.
+
+    ``url_path`` is ``PATH_INFO``: the server has already %-decoded it, once, and (PEP
+    3333) made each byte one latin-1 character. So: never decode it again (``%252e``
+    arrived as ``%2e``, which is a name, not a dot); re-read it as the UTF-8 bytes it was
+    (``"/caf\\xc3\\xa9"`` is ``"/café"``), and bytes that are not UTF-8 (an overlong
+    ``%c0%ae`` too) give None; a NUL or a backslash (a separator on Windows) gives None.
+    Empty segments and ``.`` are dropped: ``//etc/passwd`` is not an absolute path here."""
+    try:
+        path = url_path.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return None
+    if "\0" in path or "\\" in path:
+        return None
+    return [segment for segment in path.split("/") if segment not in ("", ".")]
 
 
 def resolve_path(root, url_path):
     """The file or folder of ``root`` that ``url_path`` names, as a resolved Path, or None.
 
-    ``url_path`` is ``PATH_INFO``: the server has already %-decoded it, once, and (PEP
-    3333) made each byte one latin-1 character. So:
-
-    * never decode it again: ``%252e`` arrived as ``%2e``, which is a name, not a dot;
-    * re-read it as the UTF-8 bytes it was (``"/caf\\xc3\\xa9"`` is ``"/café"``); bytes
-      that are not UTF-8 (an overlong ``%c0%ae`` too) give None;
-    * a NUL or a backslash (a separator on Windows) gives None;
-    * its segments are joined under the root, empty ones dropped (``//etc/passwd`` is not
-      an absolute path here), then the result is resolved, symlinks and ``..`` included,
-      and must still lie inside the resolved root (``os.path.commonpath``), else None.
+    The rule on names (``url_segments`` says how a URL path becomes names): the segments
+    are joined under the root, the result is resolved, symlinks and ``..`` included, and
+    must still lie inside the resolved root (``os.path.commonpath``), else None. A symlink
+    loop gives None too (``os.path.realpath`` leaves a loop unresolved, on every version).
 
     Whether the path exists is the caller's question: a resolved path inside the root
-    that names nothing is returned too.
+    that names nothing is returned too. And by the time the caller opens it, it may name
+    something else: the files app itself does not open what this returns (see
+    ``open_beneath``), except where the system cannot do better (``FilesApp.walks``).
 
     Example, with a folder /srv/www holding notes.txt:
 
@@ -73,24 +105,189 @@ def resolve_path(root, url_path):
         resolve_path("/srv/www", "/../etc/passwd")     ->  None
         resolve_path("/srv/www", "/%2e%2e/secret")     ->  Path("/srv/www/%2e%2e/secret") (no such file)
     """
-    try:
-        path = url_path.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return None
-    if "\0" in path or "\\" in path:
+    segments = url_segments(url_path)
+    if segments is None:
         return None
     root = os.path.realpath(root)
-    segments = [segment for segment in path.split("/") if segment]
     resolved = os.path.realpath(os.path.join(root, *segments))
     if os.path.commonpath([root, resolved]) != root:
         return None
+    try:
+        os.stat(resolved)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return None  # a loop of symlinks names nothing
+    except ValueError:
+        return None
     return Path(resolved)
+
+
+# --- opening a file of the folder: open first, then check -----------------------------------
+
+# Each name is opened without following a symlink (we follow them ourselves, below), and
+# without blocking: a FIFO's open() would wait for a writer, a device's may wait too.
+# O_NOCTTY: a terminal opened by a server must not become its controlling terminal.
+OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+FOLDER_FLAGS = OPEN_FLAGS | getattr(os, "O_DIRECTORY", 0)
+# What open() with O_NOFOLLOW says of a symlink: ELOOP on Linux and macOS, EMLINK on
+# FreeBSD, and ENOTDIR on Linux when O_DIRECTORY is asked too. Each then gets a readlink().
+SYMLINK_ERRORS = {errno.ELOOP, errno.EMLINK, errno.ENOTDIR}
+# Errors that say "the server is short of something", not "no such file": a 503, not a 404.
+SHORTAGES = {errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+
+
+class NotFound(Exception):
+    """No file to serve under that name: a 404 that does not say why."""
+
+
+class Folder(Exception):
+    """The path names a folder, and the URL lacks the slash that says so: a 301."""
+
+
+def open_beneath(root_fd, segments, root_id=None):
+    """Open the regular file that ``segments`` name below the folder open as ``root_fd``;
+    return its descriptor and ``os.fstat``. A folder's name leads to its ``index.html``.
+
+    Why a walk, and not ``open(resolve_path(...))``? A check and then an open are two
+    looks at a name, and the name may change in between. Here every name is looked at
+    once, by the system call that opens it, relative to the folder opened just before
+    (``dir_fd``: openat), and what was opened is what is checked (``fstat``). So:
+
+    * ``..`` pops the walk's own stack of opened folders, and never climbs above the root;
+    * a symlink is never followed by the kernel (``O_NOFOLLOW``): we read it
+      (``readlink``) and splice a relative target into the rest of the path; an absolute
+      target is walked from ``/`` and counts only once it enters the root, which we know
+      by the ``(st_dev, st_ino)`` of the folders reached, never by a string prefix (on
+      macOS ``/var`` is ``/private/var``); at most ``MAX_SYMLINKS`` hops;
+    * a folder renamed while we walk keeps its descriptor, so the walk goes on in the
+      folder it opened, which was inside the root when opened; a file swapped for a FIFO
+      opens at once (``O_NONBLOCK``) and ``fstat`` refuses it.
+
+    (Linux 5.6 has this walk in one system call, ``openat2`` with ``RESOLVE_BENEATH``;
+    Python has no binding for it, and macOS none at all. The walk is the portable way.)
+
+    ``root_id`` is the root's ``(st_ino, st_dev)``, if the caller keeps it.
+    Raises NotFound (a 404), Folder (a 301) or OSError for a shortage (a 503)."""
+    walk = Walk(root_fd, root_id or folder_id(os.fstat(root_fd)), segments)
+    try:
+        return walk.run()
+    finally:
+        walk.close()
+
+
+class Walk:
+    """The state of one ``open_beneath``: the folders opened so far, and the names left."""
+
+    def __init__(self, root_fd, root_id, segments):
+        self.root_fd, self.root_id = root_fd, root_id
+        self.folders = [root_fd]  # opened folders from the root down; ours to close but the root
+        self.names = list(segments)
+        self.inside = True  # False while an absolute symlink's target is walked from "/"
+        self.hops = 0
+
+    def run(self):
+        while self.names:
+            name = self.names.pop(0)
+            if name in ("", "."):
+                continue
+            if name == "..":
+                self.climb()
+                continue
+            last = not self.names
+            fd = self.open_name(name, FOLDER_FLAGS if not last else OPEN_FLAGS)
+            if fd is None:
+                continue  # it was a symlink: its target is now in self.names
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                self.enter(fd, info)
+                if last:
+                    return self.index_of_folder()
+                continue
+            if not self.inside or not stat.S_ISREG(info.st_mode) or not last:
+                os.close(fd)  # outside the root, a FIFO, a device, a socket: not ours to serve
+                raise NotFound(name)
+            return fd, info
+        if not self.inside:
+            raise NotFound("a symlink that leads outside the folder")
+        return self.index_of_folder()
+
+    def open_name(self, name, flags):
+        """Open ``name`` in the current folder; None if it is a symlink (spliced in instead)."""
+        try:
+            return os.open(name, flags, dir_fd=self.folders[-1])
+        except OSError as error:
+            if error.errno in SYMLINK_ERRORS:
+                try:
+                    target = os.readlink(name, dir_fd=self.folders[-1])
+                except OSError:
+                    raise NotFound(name) from None  # not a symlink after all: ENOTDIR, a 404
+                self.follow(target)
+                return None
+            if error.errno in SHORTAGES:
+                raise
+            raise NotFound(name) from None
+        except ValueError:  # a NUL in a symlink's target
+            raise NotFound(name) from None
+
+    def follow(self, target):
+        self.hops += 1
+        if self.hops > MAX_SYMLINKS:
+            raise NotFound("too many symlinks")
+        parts = [part for part in target.split("/") if part not in ("", ".")]
+        if target.startswith("/"):
+            self.close()  # start again from the top of the file system, outside the root
+            self.folders = [os.open("/", FOLDER_FLAGS)]
+            self.inside = False
+        self.names[:0] = parts
+
+    def climb(self):
+        """``..``: the folder we came from. Inside the root, never above it."""
+        if len(self.folders) > 1:  # (outside, at "/", ".." stays at "/" as the kernel's does)
+            os.close(self.folders.pop())
+
+    def enter(self, fd, info):
+        """A folder was opened. Walking an absolute symlink's target, reaching the root's
+        own folder brings the walk back inside: from there, the root is its top again."""
+        if not self.inside and folder_id(info) == self.root_id:
+            os.close(fd)
+            self.close()
+            self.folders, self.inside = [self.root_fd], True
+            return
+        self.folders.append(fd)
+
+    def index_of_folder(self):
+        """The walk ended on a folder: the caller redirects or serves its index.html."""
+        if not self.inside:
+            raise NotFound("a symlink that leads outside the folder")
+        raise Folder()
+
+    def close(self):
+        for fd in self.folders:
+            if fd != self.root_fd:
+                os.close(fd)
+        self.folders = [self.root_fd]
+
+
+def folder_id(info):
+    """What makes a folder itself, whatever it is called: its device and inode numbers."""
+    return info.st_ino, info.st_dev
+
+
+# --- ranges --------------------------------------------------------------------------------
 
 
 def parse_range(header, size):
     """The one byte range a ``Range`` header asks for, as ``(start, end)``, end included.
 
-    ``size`` is the file's length in bytes. Three forms (RFC 9110, 14.1.2):
+    ``size`` is the file's length in bytes. Three forms (RFC 9110, 14.1.2), the unit in
+    any case and with spaces allowed around the numbers:
 
     * ``bytes=START-END``: END past the file is cut to its last byte;
     * ``bytes=START-``: from START to the end;
@@ -98,9 +295,11 @@ def parse_range(header, size):
 
     Returns None for a header to ignore (the answer is then the whole file, 200): another
     unit than bytes, several ranges (a comma), anything not made of ASCII digits in
-    those forms, or END before START. Raises ``RangeNotSatisfiable`` for a range that
-    asks for nothing the file has (START at or past the end, ``bytes=-0``, any range of
-    an empty file): the answer is then a 416.
+    those forms, END before START, or any range of an empty file (RFC 9110 counts
+    ``bytes=-5`` of an empty file as satisfiable, yet a 206 would need a first byte, which
+    an empty file lacks; section 14.2 lets a server ignore Range, and the 200 is empty).
+    Raises ``RangeNotSatisfiable`` for a range that asks for nothing the file has (START
+    at or past the end, ``bytes=-0``): the answer is then a 416.
 
     Example, for a file of 1000 bytes:
 
@@ -109,18 +308,19 @@ def parse_range(header, size):
         parse_range("bytes=-100", 1000)     ->  (900, 999)
         parse_range("bytes=900-5000", 1000) ->  (900, 999)
         parse_range("bytes=0-1,5-9", 1000)  ->  None
+        parse_range("bytes=0-10", 0)        ->  None
         parse_range("bytes=1000-", 1000)    ->  raises RangeNotSatisfiable
     """
     unit, equals, ranges = header.partition("=")
-    if unit.strip().lower() != "bytes" or not equals or "," in ranges:
+    if unit.strip().lower() != "bytes" or not equals or "," in ranges or size == 0:
         return None
-    first, dash, last = ranges.strip().partition("-")
+    first, dash, last = (part.strip() for part in ranges.partition("-"))
     if not dash or not all(part == "" or (part.isascii() and part.isdigit()) for part in (first, last)):
         return None
     if first == "":  # the last N bytes
         if last == "":
             return None
-        if int(last) == 0 or size == 0:
+        if int(last) == 0:
             raise RangeNotSatisfiable(f"{header!r} asks for no bytes of a file of {size}")
         return max(size - int(last), 0), size - 1
     start = int(first)
@@ -143,56 +343,112 @@ class FilesApp:
 
     ``fallback``: a WSGI app for every request that names no file (say a Flask app). Without
     one, those get a 404. ``file_wrapper``: use the server's ``wsgi.file_wrapper`` when it
-    offers one (False reads the file in Python even then: notebook 03 measures the two)."""
+    offers one (False reads the file in Python even then: notebook 03 measures the two).
+
+    The folder is opened once, here: every request walks from that descriptor. Where the
+    system cannot open a name relative to a folder without following symlinks (Windows
+    has neither ``dir_fd`` nor ``O_NOFOLLOW``), the app checks the name with
+    ``resolve_path`` and then opens it, and says once that this can race."""
 
     def __init__(self, root, fallback=None, file_wrapper=True, block_size=BLOCK_SIZE):
         self.root = os.path.realpath(root)
         self.fallback = fallback
         self.file_wrapper = file_wrapper
         self.block_size = block_size
+        self.walks = can_walk()
+        if self.walks:
+            self.root_fd = os.open(self.root, FOLDER_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
+            self.root_id = folder_id(os.fstat(self.root_fd))
+        else:
+            print(
+                "files: this system cannot open a name without following symlinks (no dir_fd, no O_NOFOLLOW):"
+                " names are checked, then opened, and a folder others can write to may be raced",
+                file=sys.stderr,
+            )
 
     def __call__(self, environ, start_response):
         url_path = environ.get("PATH_INFO") or "/"
-        path = resolve_path(self.root, url_path)
-        kind = kind_of(path)
-        if kind == "folder":
-            if not url_path.endswith("/"):
-                return redirect_to_folder(environ, url_path, start_response)
-            path = path / "index.html"
-            kind = kind_of(path)
-        elif url_path.endswith("/"):
-            kind = None  # "/notes.txt/" names a folder, and notes.txt is none
-        if kind != "file":
+        try:
+            fd, info, name = self.open(url_path)
+        except Folder:
+            return redirect_to_folder(environ, url_path, start_response)
+        except NotFound:
             if self.fallback is not None:
                 return self.fallback(environ, start_response)
             return plain(start_response, "404 Not Found", "Not Found\n")
-        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
-            return plain(start_response, "405 Method Not Allowed", "Method Not Allowed\n", [("Allow", ALLOWED)])
+        except OSError as error:  # out of descriptors or memory: it will pass
+            environ["wsgi.errors"].write(f"files: cannot open {url_path!r}: {error.strerror}; answered 503\n")
+            return plain(start_response, "503 Service Unavailable", "Service Unavailable\n", [("Retry-After", "1")])
+        file = os.fdopen(fd, "rb")
         try:
-            file = open(path, "rb")
-        except OSError:  # gone since, or not ours to read: still a 404 that does not say why
-            return plain(start_response, "404 Not Found", "Not Found\n")
-        try:
-            return self.respond(environ, start_response, file, path)
+            if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+                file.close()
+                return plain(start_response, "405 Method Not Allowed", "Method Not Allowed\n", [("Allow", ALLOWED)])
+            return self.respond(environ, start_response, file, info, name)
         except BaseException:
             file.close()
             raise
 
-    def respond(self, environ, start_response, file, path):
-        """The response for an open file: 200, 206, 304 or 416, with its body."""
-        info = os.fstat(file.fileno())  # the file we opened, not the name: it may change meanwhile
+    def open(self, url_path):
+        """The descriptor, ``fstat`` and name of the regular file ``url_path`` names (a
+        folder's index.html for a folder's URL with its slash; the name gives the type).
+        Raises NotFound, Folder, or OSError."""
+        segments = url_segments(url_path)
+        if segments is None:
+            raise NotFound(url_path)
+        if url_path.endswith("/"):  # a folder's URL: its index, through the same walk
+            segments.append(INDEX)
+        name = segments[-1] if segments else INDEX
+        if not self.walks:
+            return (*self.check_then_open(url_path), name)
+        try:
+            return (*open_beneath(self.root_fd, segments, self.root_id), name)
+        except Folder:
+            if url_path.endswith("/"):
+                raise NotFound("index.html is a folder") from None
+            raise
+
+    def check_then_open(self, url_path):
+        """Where the system cannot walk (see the class): resolve the name, then open it.
+        Still without blocking where the system can, and still checking what was opened."""
+        wants_folder = url_path.endswith("/")
+        path = resolve_path(self.root, url_path)
+        if path is not None and path.is_dir():
+            if not wants_folder:
+                raise Folder()
+            path = resolve_path(self.root, url_path + INDEX)
+        elif wants_folder:
+            raise NotFound(url_path)  # "/notes.txt/" names a folder, and notes.txt is none
+        if path is None:
+            raise NotFound(url_path)
+        try:
+            fd = os.open(path, OPEN_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
+        except OSError as error:
+            if error.errno in SHORTAGES:
+                raise
+            raise NotFound(url_path) from None
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            file.close()
-            return plain(start_response, "404 Not Found", "Not Found\n")
+            os.close(fd)
+            raise NotFound(url_path)
+        return fd, info
+
+    def respond(self, environ, start_response, file, info, name):
+        """The response for an open regular file: 200, 206, 304, 412 or 416, with its body."""
+        clear_nonblocking(file)
         size = info.st_size
-        validators = [("ETag", etag(info)), ("Last-Modified", formatdate(info.st_mtime, usegmt=True))]
-        if not_modified(environ, info):
+        modified = last_modified(info)
+        validators = [("ETag", etag(info)), ("Last-Modified", formatdate(modified, usegmt=True))]
+        verdict = evaluate_preconditions(environ, etag(info), modified)
+        if verdict is not None:
             file.close()
-            start_response("304 Not Modified", validators)
-            return []
-        headers = [("Content-Type", content_type(path)), *validators, ("Accept-Ranges", "bytes")]
+            if verdict == 304:
+                start_response("304 Not Modified", validators)
+                return []
+            return plain(start_response, "412 Precondition Failed", "Precondition Failed\n")
+        headers = [("Content-Type", content_type(name)), *validators, ("Accept-Ranges", "bytes")]
         status, start, end = "200 OK", 0, size - 1
-        wanted = requested_range(environ, info)
+        wanted = requested_range(environ, etag(info), modified)
         try:
             piece = parse_range(wanted, size) if wanted is not None else None
         except RangeNotSatisfiable:
@@ -214,16 +470,17 @@ class FilesApp:
         return wrapper(piece, self.block_size) if wrapper is not None else piece
 
 
-def kind_of(path):
-    """What ``path`` names, from one stat(): "file", "folder", or None for nothing there or
-    something not to serve (a FIFO, whose open() would wait for a writer; a device; a socket)."""
-    if path is None:
-        return None
-    try:
-        mode = os.stat(path).st_mode
-    except (OSError, ValueError):
-        return None
-    return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else None
+def can_walk():
+    """Can this system open a name relative to a folder, without following a symlink?"""
+    return os.open in os.supports_dir_fd and os.readlink in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW")
+
+
+def clear_nonblocking(file):
+    """The file was opened without blocking (a FIFO's open must not wait); reads of a
+    regular file never wait for that flag anyway, but a server may hand the descriptor to
+    code that expects a normal one."""
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(file.fileno(), True)
 
 
 class FilePiece:
@@ -272,43 +529,101 @@ def etag(info):
     return f'"{info.st_size:x}-{info.st_mtime_ns:x}"'
 
 
-def content_type(path):
-    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+def last_modified(info):
+    """The modification time we send, in whole seconds: never later than now, since a
+    Last-Modified later than the response's Date is forbidden (RFC 9110, 8.8.2.1), and a
+    file's clock can run ahead (copied from another machine, touched with a future date).
+    Every comparison with a client's date uses this value: the one the client was sent."""
+    return min(int(info.st_mtime), int(time.time()))
+
+
+# What mimetypes calls a compression ("x.tar.gz" is a tar, gzip-encoded): the answer is the
+# compressed file itself, as the bytes on disk are, never the type inside. Served as
+# text/html without Content-Encoding, "x.html.gz" would be gzip bytes a browser tries to
+# render; served as text/html *with* it, a browser would unpack it and run its script.
+COMPRESSED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
+
+
+def content_type(name):
+    """The type of a file, from its name, as the URL names it (a symlink's own name)."""
+    # The "/" before the name keeps mimetypes from reading "data:..." or "x:..." as a URL scheme.
+    kind, encoding = mimetypes.guess_type("/" + name)
+    if encoding is not None:
+        return COMPRESSED.get(encoding, "application/octet-stream")
+    kind = kind or "application/octet-stream"
     return f"{kind}; charset=utf-8" if kind.startswith("text/") else kind
 
 
-def not_modified(environ, info):
-    """Whether the client's copy is current (RFC 9110, 13.2.2): If-None-Match first, and
-    If-Modified-Since only when there is no If-None-Match."""
-    tags = environ.get("HTTP_IF_NONE_MATCH")
-    if tags is not None:
-        current = etag(info)
-        # If-None-Match compares weakly: a W/ prefix does not matter.
-        return any(tag.strip().removeprefix("W/") in ("*", current) for tag in tags.split(","))
+def evaluate_preconditions(environ, current_tag, modified):
+    """RFC 9110, 13.2.2, in its order, for GET and HEAD: 412, 304, or None to go on.
+
+    1. If-Match (strong comparison: a weak tag never matches; ``*``, any version); when
+       absent, If-Unmodified-Since. False: 412, the client's version is gone.
+    2. If-None-Match (weak comparison); when absent, If-Modified-Since. The client's
+       copy is current: 304.
+    A date that does not parse, or a list of dates, is ignored, as the RFC asks."""
+    if_match = environ.get("HTTP_IF_MATCH")
+    if if_match is not None:
+        if not tag_matches(if_match, current_tag, weak=False):
+            return 412
+    else:
+        since = http_time(environ.get("HTTP_IF_UNMODIFIED_SINCE"))
+        if since is not None and modified > since:
+            return 412
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        return 304 if tag_matches(if_none_match, current_tag, weak=True) else None
     since = http_time(environ.get("HTTP_IF_MODIFIED_SINCE"))
-    return since is not None and int(info.st_mtime) <= since
+    if since is not None and modified <= since:
+        return 304
+    return None
 
 
-def requested_range(environ, info):
+def tag_matches(header, current_tag, weak):
+    """Does a list of entity tags (or ``*``) name the current version? A strong comparison
+    needs both tags strong and equal; a weak one ignores the ``W/`` prefix (RFC 9110, 8.8.3.2)."""
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*":
+            return True
+        if weak:
+            tag = tag.removeprefix("W/")
+        if tag == current_tag:
+            return True
+    return False
+
+
+def requested_range(environ, current_tag, modified):
     """The Range header to act on, or None. Only GET has ranges; and an If-Range that names
-    another version of the file means "send it whole" (RFC 9110, 13.1.5)."""
+    another version of the file means "send it whole" (RFC 9110, 13.1.5). If-Range compares
+    strongly: a weak tag never matches, and a date only if it is exactly the one we send."""
     wanted = environ.get("HTTP_RANGE")
     if wanted is None or environ["REQUEST_METHOD"] != "GET":
         return None
     condition = environ.get("HTTP_IF_RANGE")
-    if condition is not None and condition.strip() not in (etag(info), formatdate(info.st_mtime, usegmt=True)):
-        return None
+    if condition is not None:
+        condition = condition.strip()
+        if condition.startswith(("W/", '"')):
+            return wanted if condition == current_tag else None
+        return wanted if http_time(condition) == modified else None
     return wanted
 
 
+# RFC 9110, 5.6.7: IMF-fixdate, and the two obsolete forms a recipient must accept too.
+HTTP_DATE_FORMATS = ("%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y")
+
+
 def http_time(text):
-    """An HTTP date as a Unix time, or None for a missing or malformed one."""
+    """An HTTP date as a whole Unix time, or None for a missing or malformed one. strptime
+    wants the whole text to match, so a list of dates ("..., ...") is malformed too."""
     if not text:
         return None
-    try:
-        return parsedate_to_datetime(text).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
+    for form in HTTP_DATE_FORMATS:
+        try:
+            return calendar.timegm(time.strptime(text.strip(), form))
+        except ValueError:
+            continue
+    return None
 
 
 # --- small answers --------------------------------------------------------------------------------
