@@ -486,3 +486,18 @@ def test_a_ranged_piece_of_the_served_file_still_starts_where_asked(site):
 
 if sys.platform == "win32":  # pragma: no cover
     pytest.skip("FIFOs and symlinks: Linux and macOS", allow_module_level=True)
+
+
+def test_headers_kept_per_version_follow_a_new_version_and_never_keep_a_clamped_date(site, monkeypatch):
+    path, app = site / "www" / "hello.txt", FilesApp(site / "www")
+    first = call(app, "/hello.txt")[1]["ETag"]
+    path.write_bytes(b"a new version, longer\n")
+    assert call(app, "/hello.txt")[1]["ETag"] != first, "a new size: a new version"
+    tomorrow = time.time() + 86400
+    os.utime(path, (tomorrow, tomorrow))
+    now = time.time()
+    monkeypatch.setattr(files_app.time, "time", lambda: now)
+    early = call(app, "/hello.txt")[1]["Last-Modified"]
+    monkeypatch.setattr(files_app.time, "time", lambda: now + 10)
+    later = call(app, "/hello.txt")[1]["Last-Modified"]
+    assert parsedate_to_datetime(later).timestamp() - parsedate_to_datetime(early).timestamp() == 10

@@ -62,6 +62,7 @@ BLOCK_SIZE = 65536  # bytes per read() when the app reads the file itself
 ALLOWED = "GET, HEAD"
 INDEX = "index.html"
 MAX_SYMLINKS = 40  # hops in one path, as Linux allows: then a loop, or an attack
+MAX_VERSIONS = 4096  # file versions whose headers the app keeps (see Version)
 
 
 # --- where a URL path leads, on names alone ------------------------------------------------
@@ -355,6 +356,7 @@ class FilesApp:
         self.fallback = fallback
         self.file_wrapper = file_wrapper
         self.block_size = block_size
+        self.versions = {}  # (device, inode, size, mtime, name) -> Version
         self.walks = can_walk()
         if self.walks:
             self.root_fd = os.open(self.root, FOLDER_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
@@ -379,7 +381,7 @@ class FilesApp:
         except OSError as error:  # out of descriptors or memory: it will pass
             environ["wsgi.errors"].write(f"files: cannot open {url_path!r}: {error.strerror}; answered 503\n")
             return plain(start_response, "503 Service Unavailable", "Service Unavailable\n", [("Retry-After", "1")])
-        file = os.fdopen(fd, "rb")
+        file = os.fdopen(fd, "rb", buffering=0)  # unbuffered: the piece reads what it needs, once
         try:
             if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
                 file.close()
@@ -437,18 +439,18 @@ class FilesApp:
         """The response for an open regular file: 200, 206, 304, 412 or 416, with its body."""
         clear_nonblocking(file)
         size = info.st_size
-        modified = last_modified(info)
-        validators = [("ETag", etag(info)), ("Last-Modified", formatdate(modified, usegmt=True))]
-        verdict = evaluate_preconditions(environ, etag(info), modified)
+        version = self.describe(info, name)
+        validators = [("ETag", version.etag), ("Last-Modified", version.last_modified_text)]
+        verdict = evaluate_preconditions(environ, version.etag, version.last_modified)
         if verdict is not None:
             file.close()
             if verdict == 304:
                 start_response("304 Not Modified", validators)
                 return []
             return plain(start_response, "412 Precondition Failed", "Precondition Failed\n")
-        headers = [("Content-Type", content_type(name)), *validators, ("Accept-Ranges", "bytes")]
+        headers = [("Content-Type", version.content_type), *validators, ("Accept-Ranges", "bytes")]
         status, start, end = "200 OK", 0, size - 1
-        wanted = requested_range(environ, etag(info), modified)
+        wanted = requested_range(environ, version.etag, version.last_modified)
         try:
             piece = parse_range(wanted, size) if wanted is not None else None
         except RangeNotSatisfiable:
@@ -468,6 +470,35 @@ class FilesApp:
         # PEP 3333: a server sends a wrapped file from where it stands, and may do so with
         # sendfile(). Without a wrapper, the piece is the body itself: blocks, read here.
         return wrapper(piece, self.block_size) if wrapper is not None else piece
+
+    def describe(self, info, name):
+        """The headers of one version of a file, made once and kept (``Version``)."""
+        key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, name)
+        version = self.versions.get(key)
+        if version is None:
+            version = Version(info, name)
+            if version.keepable:
+                if len(self.versions) >= MAX_VERSIONS:
+                    self.versions.clear()  # (simple, and rare: a folder of thousands of files)
+                self.versions[key] = version
+        return version
+
+
+class Version:
+    """What the headers say of one version of a file: its ETag, its Last-Modified and its type.
+
+    Made once per version and kept by the app: a file's identity (device, inode), size and
+    modification time (nanoseconds) name a version, and the name gives the type. A file
+    rewritten with the same size within one tick of the file system's clock keeps its key,
+    and its ETag too: both miss that change alike. A Last-Modified cut to the clock (a file
+    dated in the future) is not kept: it must move with the clock."""
+
+    def __init__(self, info, name):
+        self.etag = etag(info)
+        self.last_modified = last_modified(info)
+        self.last_modified_text = formatdate(self.last_modified, usegmt=True)
+        self.content_type = content_type(name)
+        self.keepable = self.last_modified == int(info.st_mtime)
 
 
 def can_walk():
