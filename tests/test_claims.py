@@ -9,15 +9,24 @@ server stops behaving as the notebook says:
   one a second, as the iterative server does;
 * sections 1.1 and 4.2: a forking server that never reaps leaves one zombie for each
   request it served (six in 1.1, where a first request comes before the five; five in 4.2).
+
+And claims of the README and of a program's own ``--help``:
+
+* ``mixmatch.py``'s help offers only the options it passes on to the server it starts;
+* "Deadlines, not per-read timeouts": an idle kept-alive connection is closed without a
+  word, a late head gets 408, and a client that takes none of its response is dropped
+  with one line in the log.
 """
 
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 
+from harness import ROOT
 from part3_concurrency.measure.client import run_load
 
 
@@ -75,3 +84,25 @@ def test_forking_mistakes_no_reap_leaves_five_zombies_after_five_requests(serve)
         get(server.url + "/")
     states = wait_for_zombies(server.pid, 5)
     assert states == ["Z"] * 5, states
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server", ["wsgiref", "waitress", "gunicorn-sync", "gunicorn-gthread"])
+def test_mixmatch_offers_only_the_options_it_honours(server):
+    """``mixmatch.py SERVER --help`` lists APP, --host, --port (and --workers for gunicorn);
+    --files, --quiet and --deadlines, which it would pass to nobody, are refused, so that
+    ``mixmatch.py waitress --files DIR`` cannot quietly serve the demo app instead."""
+
+    def mixmatch(*args):
+        command = [sys.executable, "part2_wsgi/mixmatch.py", server, *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+    shown = mixmatch("--help")
+    assert shown.returncode == 0, shown.stderr
+    offered = {word.rstrip(",") for word in shown.stdout.split() if word.startswith("--")}
+    expected = {"--help", "--host", "--port"} | ({"--workers"} if server.startswith("gunicorn") else set())
+    assert offered == expected, shown.stdout
+    for option in (["--files", "docs"], ["--quiet"], ["--deadlines", "head=1"]):
+        refused = mixmatch(*option, "--port", "0")
+        assert refused.returncode == 2, f"{option}: exit {refused.returncode}, {refused.stdout} {refused.stderr}"
+        assert f"unrecognized arguments: {option[0]}" in refused.stderr, refused.stderr
