@@ -27,6 +27,7 @@ import urllib.request
 import pytest
 
 from harness import ROOT
+from part2_wsgi.protocol import Deadlines
 from part3_concurrency.measure.client import run_load
 
 
@@ -106,3 +107,62 @@ def test_mixmatch_offers_only_the_options_it_honours(server):
         refused = mixmatch(*option, "--port", "0")
         assert refused.returncode == 2, f"{option}: exit {refused.returncode}, {refused.stdout} {refused.stderr}"
         assert f"unrecognized arguments: {option[0]}" in refused.stderr, refused.stderr
+
+
+def readme_text():
+    """The README, its lines folded into one: a phrase may wrap anywhere."""
+    return " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+
+
+# The README's "Deadlines, not per-read timeouts", phrase by phrase: each is re-enacted below.
+DEADLINE_PHRASES = [
+    f"A request head must be complete {Deadlines().head:g} s after its first byte",
+    f"a body gets {Deadlines().body:g} s plus a second per {Deadlines().body_min_rate} bytes received",
+    "a late head or body gets `408 Request Timeout`",
+    f"An idle kept-alive connection is closed without a word after {Deadlines().idle:g} s",
+    "is dropped, with one line in the log",
+]
+
+
+@pytest.mark.timeout(60)
+def test_the_readme_deadline_cases_idle_closed_silently_late_head_408_non_reader_dropped(serve, tmp_path):
+    """README, "Deadlines, not per-read timeouts": only a late head (or body) gets 408; an
+    idle kept-alive connection is closed without a word; a client that takes nothing of
+    its response is dropped, with one line in the log. One server, short deadlines."""
+    readme = readme_text()
+    missing = [phrase for phrase in DEADLINE_PHRASES if phrase not in readme]
+    assert not missing, f"the README no longer says: {missing}"
+    (tmp_path / "big.bin").write_bytes(bytes(30 << 20))  # far more than the kernel's buffers hold
+    server = serve(
+        "part3_concurrency/threaded_server.py", "--files", str(tmp_path), "--deadlines", "head=1,idle=1,send=1"
+    )
+
+    # Idle: one answer, then nothing more asked. The server closes, and says nothing.
+    with socket.create_connection(server.address, timeout=10) as idle:
+        idle.sendall(b"GET /nothing-here HTTP/1.1\r\nHost: test\r\n\r\n")
+        stream = idle.makefile("rb")
+        assert stream.readline().startswith(b"HTTP/1.1 404")
+        while stream.readline() != b"\r\n":
+            pass
+        stream.read(10)  # the 404's body: "Not Found\n"
+        began = time.monotonic()
+        assert stream.read() == b"", "an idle connection was answered, not closed silently"
+        assert 0.5 < time.monotonic() - began < 3, "closed at its idle deadline"
+        idle_port = idle.getsockname()[1]
+
+    # A late head: 408, then closed.
+    with socket.create_connection(server.address, timeout=10) as late:
+        late.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n")  # and never the blank line
+        assert late.makefile("rb").readline().startswith(b"HTTP/1.1 408 ")
+
+    # A client that reads nothing of a large file: dropped, with one line in the log.
+    with socket.create_connection(server.address, timeout=10) as sleeper:
+        sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sleeper.sendall(b"GET /big.bin HTTP/1.1\r\nHost: test\r\n\r\n")
+        port = sleeper.getsockname()[1]
+        log = server.wait_for_log(f":{port} ", timeout=10)
+        time.sleep(0.5)  # anything more it would log about this client comes now
+        log = server.log
+    about_it = [line for line in log.splitlines() if f":{port} " in line or "/big.bin" in line]
+    assert len(about_it) == 1 and "dropped" in about_it[0], about_it
+    assert not [line for line in log.splitlines() if f":{idle_port} " in line], "the idle close was logged"
