@@ -8,7 +8,9 @@ server stops behaving as the notebook says:
 * section 6.1: the select server with ``--threads 0`` answers five one-second requests
   one a second, as the iterative server does;
 * sections 1.1 and 4.2: a forking server that never reaps leaves one zombie for each
-  request it served (six in 1.1, where a first request comes before the five; five in 4.2).
+  request it served (six in 1.1, where a first request comes before the five; five in 4.2);
+* sections 5.3, 5.4 and 8.1: a silent connection costs the select server "two to three
+  kilobytes here", by the notebook's own method.
 
 And claims of the README and of a program's own ``--help``:
 
@@ -18,11 +20,14 @@ And claims of the README and of a program's own ``--help``:
   with one line in the log.
 """
 
+import resource
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +112,37 @@ def test_mixmatch_offers_only_the_options_it_honours(server):
         refused = mixmatch(*option, "--port", "0")
         assert refused.returncode == 2, f"{option}: exit {refused.returncode}, {refused.stdout} {refused.stderr}"
         assert f"unrecognized arguments: {option[0]}" in refused.stderr, refused.stderr
+
+
+def resident_kb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from Linux's /proc")
+def test_a_silent_connection_costs_the_select_server_two_to_three_kilobytes(serve):
+    """Notebook 03, section 5: silent connections at 0, 250, 500 and 1,000, one request after
+    each batch (so the server has accepted them all), and the least-squares slope of its
+    resident memory: "two to three kilobytes here"."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the open-file hard limit ({hard}) is too low for 1,000 connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    server = serve("part3_concurrency/select_server.py", "--quiet")
+    get(server.url + "/")  # the baseline is a server that has served
+    held, points = [], []
+    try:
+        for level in (0, 250, 500, 1000):
+            while len(held) < level:
+                held.append(socket.create_connection(server.address, timeout=5))
+            get(server.url + "/")
+            points.append((level, resident_kb(server.pid)))
+        slope = statistics.linear_regression(*zip(*points, strict=True)).slope
+    finally:
+        for connection in held:
+            connection.close()
+    assert 2.0 <= slope <= 3.0, f"{slope:.1f} KB per silent connection: {points}"
 
 
 def readme_text():
