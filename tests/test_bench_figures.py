@@ -144,3 +144,15 @@ def test_how_long_a_run_takes_is_said_from_wall_time_json_and_only_from_it(tmp_p
     assert "the full run 11 minutes; `--c10k` 4 seconds; `--quick`, `--files`: not measured yet." in said
     if not (BENCH / "wall_time.json").exists():
         assert "durations" in stale(readme, render(copy))  # a new time fails the test until the README follows
+
+
+def test_tuning_md_quotes_the_threaded_servers_rate_as_results_csv_has_it():
+    """docs/bench/tuning.md cites results.csv for reused threads (threaded, close, 10
+    connections): the figure it quotes is the file's."""
+    with open(BENCH / "results.csv", newline="") as file:
+        row = next(
+            r for r in csv.DictReader(file) if (r["server"], r["mode"], r["concurrency"]) == ("threaded", "close", "10")
+        )
+    tuning = " ".join((BENCH / "tuning.md").read_text(encoding="utf-8").split())
+    quoted = f"`docs/bench/results.csv` (threaded, close, 10 connections): {float(row['requests_per_second']):,.0f}."
+    assert quoted in tuning
