@@ -12,6 +12,9 @@ server stops behaving as the notebook says:
 * sections 5.3, 5.4 and 8.1: a silent connection costs the select server "two to three
   kilobytes here", by the notebook's own method.
 
+And notebook 01, section 2.3: the kernels' buffers hide a peer that reads nothing for
+megabytes on loopback (8 MB go out), not for many times more (64 MB are stuck).
+
 And claims of the README and of a program's own ``--help``:
 
 * ``mixmatch.py``'s help offers only the options it passes on to the server it starts;
@@ -112,6 +115,18 @@ def test_mixmatch_offers_only_the_options_it_honours(server):
         refused = mixmatch(*option, "--port", "0")
         assert refused.returncode == 2, f"{option}: exit {refused.returncode}, {refused.stdout} {refused.stderr}"
         assert f"unrecognized arguments: {option[0]}" in refused.stderr, refused.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not Path("/proc/sys/net/ipv4/tcp_wmem").exists(), reason="Linux's default buffer sizes")
+def test_the_buffers_hide_a_peer_that_reads_nothing_for_8_mb_and_not_for_64(serve):
+    """Notebook 01, section 2.3: sendall to the echo server, reading nothing of the echo."""
+    server = serve("part1_sockets/echo_server.py")
+    with socket.create_connection(server.address, timeout=5) as client:
+        client.sendall(bytes(8 << 20))  # completes: the four buffers on the way hold it
+    with socket.create_connection(server.address, timeout=3) as client:
+        with pytest.raises(TimeoutError):
+            client.sendall(bytes(64 << 20))  # stuck: the echo fills them, nobody reads it
 
 
 def resident_kb(pid):
