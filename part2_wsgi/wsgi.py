@@ -130,7 +130,7 @@ class FileWrapper:
 
     An app that serves a file returns ``environ["wsgi.file_wrapper"](file, block_size)``
     instead of reading the file itself. A server that recognizes the wrapper may send the
-    file its own way: ours hand it to the kernel with ``sendfile()``, which copies the
+    file its own way: ours hand it to the kernel with ``sendfile()``, which hands the
     file's pages to the socket without passing them through Python (all but a file of one
     block or less: see ``Response.write_file``). Iterated, it reads the file in blocks, as
     any body: that is what happens when sendfile cannot be used (a pipe, a BytesIO; a body

@@ -38,7 +38,7 @@ class Phase(Enum):
 
 class FileToSend:
     """A file an event loop sends with ``os.sendfile()``, a piece each time the socket is
-    writable, keeping the offset: the kernel copies the file's pages to the socket, and
+    writable, keeping the offset: the kernel hands the file's pages to the socket, and
     Python never sees the bytes. The app's thread hands it to the loop and waits until
     ``done``: the file stays open until then, and the next response cannot overtake it."""
 
