@@ -20,7 +20,10 @@ It keeps the same contract as this workshop's servers, so the notebook (and the
 harness) start and stop it the same way: ``--host`` and ``--port`` (``0`` picks a free
 port), a first line ``Serving on http://HOST:PORT`` once it listens, and exit status 0
 on Ctrl-C or SIGTERM. No server is told anything about the app it runs, and the
-app is not told which server runs it: that is the whole point.
+app is not told which server runs it: that is the whole point. It takes only the
+options it passes on: an APP, ``--host``, ``--port`` and, for gunicorn, ``--workers``;
+``--files``, ``--quiet`` and ``--deadlines`` are our servers' own, and these servers
+have their own ways (waitress and gunicorn keep no access log unless asked).
 """
 
 import os
@@ -34,11 +37,13 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
 
 from part2_wsgi.command_line import (
     DEFAULT_APP,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
     AppLoadError,
     OneLineParser,
     count_option,
     load_app,
-    make_parser,
+    port_number,
     url_host,
 )
 
@@ -108,7 +113,9 @@ def serve_gunicorn(app, host, port, worker_class, workers):
         def load_config(self):
             settings = {
                 "bind": f"{url_host(host)}:{port}",
-                "workers": workers,  # --workers: by default one per core, as gunicorn's docs start from
+                # --workers: one per core by default, as our prefork server has. gunicorn's own
+                # default is 1; its docs suggest 2 to 4 per core, starting from (2 x cores) + 1.
+                "workers": workers,
                 "worker_class": worker_class,
                 "threads": GTHREAD_THREADS if worker_class == "gthread" else 1,
                 "when_ready": announce,
@@ -146,19 +153,29 @@ SERVERS = {
 }
 
 
+def server_options(parser):
+    """APP, --host and --port, as the workshop's servers take them: the options every
+    server here honours. (Not --files, --quiet nor --deadlines: nothing would pass them on.)"""
+    app_help = f"the WSGI app, as module:callable (default {DEFAULT_APP})"
+    parser.add_argument("app", nargs="?", default=DEFAULT_APP, metavar="APP", help=app_help)
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument(
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
+    )
+    return parser
+
+
 def main(argv=None):
     parser = OneLineParser(description="Serve a WSGI app on a server this workshop did not write.")
     servers = parser.add_subparsers(dest="server", metavar="SERVER", required=True)
     for name in SERVERS:
-        # Each server takes the same APP, --host and --port as the workshop's servers.
-        server = servers.add_parser(
-            name, help=f"serve with {name}", add_help=False, parents=[make_parser(f"Serve a WSGI app with {name}.")]
-        )
+        described = servers.add_parser(name, help=f"serve with {name}", description=f"Serve a WSGI app with {name}.")
+        server = server_options(described)
         if name.startswith("gunicorn"):  # bench.py compares gunicorn and our prefork server at equal workers
             count_option("--workers", os.cpu_count() or 1, "worker processes")(server)
     args = parser.parse_args(argv)
     try:
-        app = load_app(args.app or DEFAULT_APP)  # the APP argument defaults to None (for --files)
+        app = load_app(args.app)
     except AppLoadError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2

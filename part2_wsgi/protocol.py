@@ -38,8 +38,10 @@ from typing import NamedTuple
 # --- errors that know their status code ----------------------------------------------
 
 
-# RFC 9110 (section 15.5) renamed two statuses; http.HTTPStatus says the new names only
-# from Python 3.13 ("Request Entity Too Large", "Request-URI Too Long" before).
+# RFC 9110's phrases for two statuses our parser answers with: 413 "Content Too Large" (RFC
+# 9110 renamed it; RFC 7231 said "Payload Too Large") and 414 "URI Too Long" (RFC 7231's name
+# already). http.HTTPStatus kept RFC 2616's phrases for 413, 414 and 416 until Python 3.13:
+# "Request Entity Too Large", "Request-URI Too Long" (416: the files app writes its own).
 RFC_9110_PHRASES = {413: "Content Too Large", 414: "URI Too Long"}
 
 

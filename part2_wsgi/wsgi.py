@@ -130,7 +130,7 @@ class FileWrapper:
 
     An app that serves a file returns ``environ["wsgi.file_wrapper"](file, block_size)``
     instead of reading the file itself. A server that recognizes the wrapper may send the
-    file its own way: ours hand it to the kernel with ``sendfile()``, which copies the
+    file its own way: ours hand it to the kernel with ``sendfile()``, which hands the
     file's pages to the socket without passing them through Python (all but a file of one
     block or less: see ``Response.write_file``). Iterated, it reads the file in blocks, as
     any body: that is what happens when sendfile cannot be used (a pipe, a BytesIO; a body
@@ -205,8 +205,9 @@ class Response:
         return self.write
 
     def add_length_if_missing(self, length):
-        """The body's length is known in advance (a list of bytes): frame it with
-        Content-Length rather than chunks, as wsgiref does."""
+        """The body's length is known in advance (a list or tuple of bytes): frame it
+        with Content-Length rather than chunks. wsgiref does so for a one-item list only;
+        a list of several pieces is as easy to count, so we count any list."""
         if not response_has_body("GET", self.status_code):
             return  # 1xx, 204 and 304 responses must not carry a Content-Length
         if not any(name.lower() == "content-length" for name, _ in self.headers):

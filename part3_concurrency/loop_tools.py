@@ -5,7 +5,8 @@ The select server's loop owns every socket, and no other thread may touch the se
 So a worker that has finished (or a signal handler that wants the loop to stop) does not
 act itself: it *posts* a callback to the loop's ``Mailbox`` and wakes the loop, which
 runs the callback on its own thread at its next turn. asyncio calls the same idea
-``call_soon_threadsafe``; gunicorn's arbiter wakes its loop through a pipe the same way.
+``call_soon_threadsafe``; gunicorn's gthread worker has its twin, ``PollableMethodQueue``:
+a queue of callbacks, and a pipe that wakes the worker's selector.
 
 The ``Acceptor`` accepts clients for the loop, and survives running out of descriptors.
 ``Phase`` is where one client stands, and ``FileToSend`` a file on its way to it with
@@ -37,7 +38,7 @@ class Phase(Enum):
 
 class FileToSend:
     """A file an event loop sends with ``os.sendfile()``, a piece each time the socket is
-    writable, keeping the offset: the kernel copies the file's pages to the socket, and
+    writable, keeping the offset: the kernel hands the file's pages to the socket, and
     Python never sees the bytes. The app's thread hands it to the loop and waits until
     ``done``: the file stays open until then, and the next response cannot overtake it."""
 

@@ -16,24 +16,26 @@ lost. So the workers share one more thing: a board, in memory the master maps be
 forks, where each writes how many connections it has open (``LeastConnections``). A
 worker with more than another (beyond an eighth of its own, once it has many) stops
 watching the listening socket, and the kernel wakes only the others for the next
-client: the least-connections rule of load balancers (nginx's ``least_conn``, HAProxy's
-``leastconn``). Connections, not requests: a worker can only choose whom to accept, and
-a count that changes at accept and close costs nothing per request on a kept-alive
-connection.
+client; a worker not started yet counts as one with none, so the split holds from the
+first client on. That is the least-connections rule of load balancers (nginx's
+``least_conn``, HAProxy's ``leastconn``). Connections, not requests: a worker can only
+choose whom to accept, and a count that changes at accept and close costs nothing per
+request on a kept-alive connection.
 
 The master serves no client. It watches its workers: one that dies (a crash, the OOM
 killer, a ``kill -9``) is replaced at once, and the others serve on meanwhile. On Ctrl-C
 or SIGTERM it tells every worker to stop, gives requests in flight a grace period, and
 collects every exit status: no orphan, no zombie. Its signal handlers only set a flag and
-wake it through a pipe, as gunicorn's arbiter does: the real work happens in its loop.
+wake it through a pipe: the real work happens in its loop. (gunicorn's arbiter keeps the
+same rule another way: its handlers only put the signal in a queue its loop waits on.)
 
 The thundering herd: every worker's selector watches the one listening socket, so a new
 connection wakes them all; one wins ``accept()``, the others find nobody waiting
 (BlockingIOError) and go back to sleep. Wasted wake-ups, harmless at a few workers.
 ``--reuse-port`` gives each worker a listening socket of its own on the same port
 (SO_REUSEPORT): the kernel then spreads new connections over the sockets itself, by a
-hash of the client's address, and wakes one worker for each. Linux spreads them; macOS
-accepts the option, but lets one socket take every connection. A worker must then accept
+hash of both ends' addresses and ports, and wakes one worker for each. Linux spreads
+them; macOS accepts the option, but lets one socket take every connection. A worker must then accept
 all that its own socket gets, so the board is not used.
 """
 
@@ -78,16 +80,22 @@ class LeastConnections:
     where one is a good share of a core; loose for many, where connections come and go
     all the time and an exact rule would have the workers take turns at the socket with
     every accept. When one takes a client, those holding back may take clients again:
-    each gets a byte in its pipe, and looks."""
+    each gets a byte in its pipe, and looks.
+
+    Every slot starts at 0 connections, not empty: the master announces ``Serving on``
+    before its workers exist, and clients that come at once must not all go to the first
+    worker up. So a worker not started yet counts as idle, and the first one up takes one
+    client and leaves the next to its sibling. A worker that dies, even before it ever
+    published, is vacated by the master: its slot is then empty (``ABSENT``), never the
+    least busy, so the others serve on without it until its replacement publishes."""
 
     ABSENT = 2**62  # the count of a slot with no worker: never the least busy
 
     def __init__(self, slots):
         self.slots = slots
-        # Two numbers per worker: open connections, and 1 while it holds back.
+        # Two numbers per worker: open connections, and 1 while it holds back. An mmap
+        # starts zeroed: every worker counts as idle, started or not (see above).
         self.numbers = memoryview(mmap.mmap(-1, 16 * slots)).cast("q")
-        for slot in range(slots):
-            self.numbers[2 * slot] = self.ABSENT
         self.pipes = [os.pipe() for _ in range(slots)]
         for reader, writer in self.pipes:
             os.set_blocking(reader, False)

@@ -104,6 +104,10 @@ def test_c10k_mode_holds_every_connection_it_opens(tmp_path):
     assert int(report["select"]["answered"]) == int(report["select"]["connections"]) == 1500
     assert int(report["threaded"]["answered"]) == int(report["threaded"]["connections"]) == 200
     assert float(report["select"]["kb_per_connection"]) > 0
+    # And how long it took, under its options as typed (the README says so from this file).
+    times = json.loads((tmp_path / "wall_time.json").read_text())
+    assert list(times) == ["--c10k --connections 1500 --threaded-connections 200"]
+    assert 0 < times["--c10k --connections 1500 --threaded-connections 200"] < 100
 
 
 WRK_OUTPUT = """Running 1s test @ http://127.0.0.1:4000/

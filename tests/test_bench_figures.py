@@ -1,12 +1,14 @@
 """Every benchmark figure the README quotes matches the file the benchmark wrote.
 
 figures.py renders the README's performance section's figures from docs/bench/
-(results.csv, c10k.csv, files.csv) between ``<!-- bench:begin NAME -->`` markers. Here
-they are rendered again and compared: a figure changed in a CSV fails the test until
-``python part3_concurrency/measure/figures.py`` has rewritten the README.
+(results.csv, c10k.csv, files.csv, and how long each run took: wall_time.json) between
+``<!-- bench:begin NAME -->`` markers. Here they are rendered again and compared: a
+figure changed in a CSV fails the test until ``python part3_concurrency/measure/figures.py``
+has rewritten the README.
 """
 
 import csv
+import json
 import re
 import shutil
 
@@ -127,3 +129,30 @@ def test_the_files_blocks_render_from_files_csv(tmp_path):
     assert "**prefork against nginx**, 100 MB, 10 connections: 20% of nginx's MB/s" in ratios
     assert "1.0 times less CPU" not in ratios and "3.0 times less CPU time per GB" in ratios.replace("\n  ", " ")
     assert str(ROOT) not in ratios
+
+
+def test_how_long_a_run_takes_is_said_from_wall_time_json_and_only_from_it(tmp_path):
+    """No run recorded: "not measured yet"; recorded: its time, in the README's words; and
+    a run that is not recorded is never given a length."""
+    readme = README.read_text(encoding="utf-8")
+    copy = tmp_path / "bench"
+    shutil.copytree(BENCH, copy)
+    (copy / "wall_time.json").unlink(missing_ok=True)
+    assert "not measured yet" in render(copy)["durations"]
+    (copy / "wall_time.json").write_text(json.dumps({"": 654.0, "--c10k": 4.2}))
+    said = " ".join(render(copy)["durations"].split())
+    assert "the full run 11 minutes; `--c10k` 4 seconds; `--quick`, `--files`: not measured yet." in said
+    if not (BENCH / "wall_time.json").exists():
+        assert "durations" in stale(readme, render(copy))  # a new time fails the test until the README follows
+
+
+def test_tuning_md_quotes_the_threaded_servers_rate_as_results_csv_has_it():
+    """docs/bench/tuning.md cites results.csv for reused threads (threaded, close, 10
+    connections): the figure it quotes is the file's."""
+    with open(BENCH / "results.csv", newline="") as file:
+        row = next(
+            r for r in csv.DictReader(file) if (r["server"], r["mode"], r["concurrency"]) == ("threaded", "close", "10")
+        )
+    tuning = " ".join((BENCH / "tuning.md").read_text(encoding="utf-8").split())
+    quoted = f"`docs/bench/results.csv` (threaded, close, 10 connections): {float(row['requests_per_second']):,.0f}."
+    assert quoted in tuning

@@ -944,19 +944,38 @@ def test_prefork_reuse_port_gives_each_worker_a_listening_socket(serve):
 
 
 @needs_proc
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(90)
 def test_prefork_spreads_clients_that_come_at_once_evenly_over_its_workers(serve):
-    """Four CPU-bound requests at once, on 2 workers: two each, every time (the demo app's
-    /cpu says which process computed). Left to the kernel, they landed 4-0, 3-1 or 2-2."""
-    for attempt in range(3):
-        server = start(serve, "prefork")  # a new one each time: both workers start with no client
-        workers = workers_of(server, 2)
+    """Four CPU-bound requests sent the moment ``Serving on`` appears, on 2 workers: two
+    each, in five fresh starts (the demo app's /cpu says which process computed). A
+    student sends them so, before any worker may be up; left to the kernel, or to a
+    first worker that took every client until its sibling published, they landed 4-0."""
+    for attempt in range(5):
+        server = start(serve, "prefork")  # a new one each time: no worker has started yet
         with ThreadPoolExecutor(4) as pool:
             bodies = list(pool.map(lambda at: fetch(at, "GET", "/cpu?ms=200")[2].decode(), [server] * 4))
         pids = [int(body.rpartition("in process ")[2]) for body in bodies]
+        workers = workers_of(server, 2)
         assert set(pids) <= set(workers), f"answered by {pids}, the workers are {workers}"
-        assert sorted(Counter(pids).values()) == [2, 2], f"attempt {attempt + 1}: four clients split {pids}"
+        assert sorted(Counter(pids).values()) == [2, 2], f"start {attempt + 1}: four clients split {pids}"
         server.stop()
+
+
+@needs_proc
+@pytest.mark.timeout(60)
+def test_a_prefork_worker_that_dies_at_start_holds_back_no_other(serve):
+    """Until a worker publishes, its slot counts as idle, so the first worker up takes one
+    client and leaves the next to it; a worker that dies before publishing must not hold
+    the others to that. Here the second worker dies at every start: the first takes four
+    half-second sleeps at once and ends them together, not one after another (2 s)."""
+    server = start(serve, "prefork", "tests.dying_worker_app:app")
+    server.wait_for_log("exited with status 1; starting another")
+    began = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda at: fetch(at, "GET", "/sleep?seconds=0.5")[0], [server] * 4))
+    elapsed = time.monotonic() - began
+    assert statuses == [200] * 4
+    assert elapsed < 1.5, f"four 0.5 s sleeps took {elapsed:.1f} s: the dead worker's slot held the live one back"
 
 
 def listening_sockets(pid):

@@ -13,7 +13,11 @@ And a notebook shows a reference solution only once the student's own exercise p
 (``compare_with_reference``): no cell prints, with ``inspect.getsource`` or by reading its
 file, a reference function that a stub asks the student to write, or a function of the
 reference that such a function calls (the reaper that ``serve_forking`` installs, say),
-or a full server of part 3 that schedules connections as an exercise asks.
+or a full server of part 3 that schedules connections as an exercise asks; nor any
+function or class, wherever it lives, shaped like a part 3 answer (``forking_mistakes.py``
+without its flags is a correct forking loop: its ``serve_forever`` is ``serve_forking``'s
+answer as surely as the reference is). And a cell that gates on a grade grades in that
+same cell: a report read from an earlier cell is a NameError for whoever skipped it.
 
 The docstrings are read from the untouched copy of the workbook (``grader/stubs/``) with
 ``ast``: nothing of the student's runs here, and their edits cannot break these tests.
@@ -193,3 +197,103 @@ def test_no_cell_prints_a_reference_solution_before_it_is_earned(notebook):
         f"{notebook} prints reference solutions without waiting for the student's own to pass: {shown}; "
         "use compare_with_reference(part, exercise)"
     )
+
+
+# --- answer-shaped code, wherever it lives ------------------------------------------------------
+
+# What a part 3 answer does, as names its code must use: each entry is a list of
+# alternatives, and a function or class that uses one of each, printed, gives the
+# answer away. A fork per accepted client whose parent closes its copy and reaps on
+# SIGCHLD is serve_forking's answer; a thread per client under a semaphore is
+# serve_threaded's; accept, register and select in one loop is serve_select's. (The
+# notebooks may show the forking loop with its two mistakes, and three unbounded
+# lines of threads: neither is an answer.)
+ANSWER_SHAPES = {
+    "serve_forking": [{"accept"}, {"fork"}, {"close"}, {"SIGCHLD", "waitpid"}],
+    "serve_threaded": [{"accept"}, {"Thread"}, {"Semaphore", "BoundedSemaphore"}],
+    "serve_select": [{"accept"}, {"register"}, {"select"}],
+}
+
+
+def imported_modules(notebook):
+    """{name in the notebook: dotted module} for every module its code cells import."""
+    modules = {}
+    for source in code_cells(notebook):
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules |= {(alias.asname or alias.name): alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules |= {(alias.asname or alias.name): f"{node.module}.{alias.name}" for alias in node.names}
+    return modules
+
+
+def definition(dotted_module, name):
+    """The AST of a top-level function or class of one of this repository's modules, or None."""
+    path = ROOT / (dotted_module.replace(".", "/") + ".py")
+    if not path.is_file():
+        return None
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return next(
+        (node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == name), None
+    )
+
+
+def answer_shaped(node):
+    """The exercises whose answer ``node`` has the shape of (see ANSWER_SHAPES)."""
+    used = {child.id for child in ast.walk(node) if isinstance(child, ast.Name)}
+    used |= {child.attr for child in ast.walk(node) if isinstance(child, ast.Attribute)}
+    return [exercise for exercise, shape in ANSWER_SHAPES.items() if all(used & names for names in shape)]
+
+
+def shown_answers(notebook):
+    """["module.name (shaped like EXERCISE)"] for each ungated getsource of answer-shaped code."""
+    modules = imported_modules(notebook)
+    shown = []
+    for source in code_cells(notebook):
+        text = "\n".join(unearned_lines(source))
+        for module, name in re.findall(r"getsource\(\s*(\w+)\.(\w+)\s*\)", text):
+            node = definition(modules.get(module, module), name)
+            if node is not None and answer_shaped(node):
+                shown.append(f"{module}.{name} (shaped like {', '.join(answer_shaped(node))})")
+    return shown
+
+
+@pytest.mark.parametrize("notebook", sorted(path.name for path in NOTEBOOKS.glob("*.ipynb")))
+def test_no_cell_prints_code_shaped_like_an_answer_before_it_is_earned(notebook):
+    shown = shown_answers(notebook)
+    assert not shown, (
+        f"{notebook} prints code that answers an exercise without waiting for the student's own to pass: "
+        f"{shown}; print it under `if report.passed:`, after grading in that cell"
+    )
+
+
+def test_the_shapes_know_an_answer_from_what_the_notebooks_may_show():
+    """The reference answers have their shapes; the forking loop with its mistakes and the
+    three unbounded lines, which notebook 03 shows at once, do not; forking_mistakes.py's
+    loop, correct without its flags, does."""
+    for exercise in ("serve_forking", "serve_threaded", "serve_select"):
+        assert answer_shaped(definition("part3_concurrency.minimal_servers", exercise)) == [exercise]
+    for shown in ("serve_forking_with_mistakes", "serve_threads_unbounded"):
+        assert answer_shaped(definition("part3_concurrency.minimal_servers", shown)) == []
+    assert answer_shaped(definition("part3_concurrency.forking_mistakes", "serve_forever")) == ["serve_forking"]
+
+
+GRADED = re.compile(r"^(\w+)\s*=\s*(?:grade|compare_with_reference)\(", re.MULTILINE)
+
+
+@pytest.mark.parametrize("notebook", sorted(path.name for path in NOTEBOOKS.glob("*.ipynb")))
+def test_a_cell_that_gates_on_a_grade_grades_in_that_cell(notebook):
+    """``if report.passed:`` reads the report of the same cell: a student who skipped the
+    cell that graded it (or solved the exercise since) must not get a NameError, or an
+    old answer."""
+    stray = []
+    for source in code_cells(notebook):
+        graded_here = set(GRADED.findall(source))
+        for name in re.findall(r"\b(\w+)\.passed\b", source):
+            if name not in graded_here:
+                stray.append(f"{name}.passed in a cell that does not grade it: {source.splitlines()[0]!r} ...")
+    assert not stray, f"{notebook}: {stray}"

@@ -1,7 +1,7 @@
 """Benchmarks: every server of the workshop, side by side with the servers people deploy.
 
-    python part3_concurrency/measure/bench.py             # the full run: a few minutes
-    python part3_concurrency/measure/bench.py --quick     # under a minute: for the notebook and tests
+    python part3_concurrency/measure/bench.py             # the full run
+    python part3_concurrency/measure/bench.py --quick     # 1 and 10 connections, 1 s each: for the notebook and tests
     python part3_concurrency/measure/bench.py --c10k      # 10,000 connections held by the select server
     python part3_concurrency/measure/bench.py --files     # serving files, against nginx (files_bench.py)
 
@@ -30,6 +30,11 @@ and says that its figures are client-bound.
 A run that measured nothing (wrk failed, or no request got a successful answer) shows
 ``error: ...`` in its row, never a figure.
 
+How long a run takes depends on the machine, so it is measured too: each run adds its
+wall time to ``wall_time.json`` beside its results, under its options as typed (``""``
+for the full run, ``"--files"`` ...). The README says how long a run took from that
+file (figures.py), never from memory.
+
 Read the figures as ratios, not absolutes: client and servers share this machine's
 cores, and a laptop on battery differs from one on mains. What carries over from one
 machine to another is the shape: which model scales with connections, which one stalls.
@@ -43,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -509,7 +515,7 @@ def files(args):
 
 def parse_args(argv=None):
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 round of 1 s at 1 and 10 connections: under a minute")
+    parser.add_argument("--quick", action="store_true", help="1 round of 1 s at 1 and 10 connections")
     parser.add_argument("--levels", default="1,10,100,1000", help="concurrency levels (default 1,10,100,1000)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported (default 2)")
     parser.add_argument("--seconds", type=int, default=2, help="length of each measurement (default 2)")
@@ -547,8 +553,41 @@ def parse_args(argv=None):
     return args
 
 
+WALL_TIME = "wall_time.json"  # how long each kind of run took, beside its results
+
+
+def run_name(argv):
+    """A run's options as typed, less ``--out``: "" for the full run, "--files", "--quick" ..."""
+    words, skip = [], False
+    for word in argv:
+        if skip or word == "--out" or word.startswith("--out="):
+            skip = word == "--out"
+            continue
+        words.append(word)
+    return " ".join(words)
+
+
+def record_wall_time(out, name, seconds):
+    """Add this run's wall time to out/wall_time.json, keeping the other runs' times."""
+    path = out / WALL_TIME
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times[name] = round(seconds, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
+    return path
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    began = time.monotonic()
+    status = measure(args)
+    if status == 0:
+        print(f"wrote {record_wall_time(args.out, run_name(argv), time.monotonic() - began)}")
+    return status
+
+
+def measure(args):
     if args.c10k:
         results = c10k(args.connections, args.threaded_connections)
         print(f"wrote {write_csv(results, args.out / 'c10k.csv')}")

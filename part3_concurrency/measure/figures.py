@@ -5,7 +5,8 @@
 
 A figure typed into prose drifts from the run it came from. So every figure the README's
 performance section quotes is rendered here from docs/bench/: ``results.csv``
-(``bench.py``), ``c10k.csv`` (``bench.py --c10k``) and ``files.csv`` (``bench.py --files``).
+(``bench.py``), ``c10k.csv`` (``bench.py --c10k``) and ``files.csv`` (``bench.py --files``),
+and how long each run took from ``wall_time.json`` (each run adds its own).
 The README holds each rendered piece between two markers,
 
     <!-- bench:begin NAME -->
@@ -19,6 +20,7 @@ section states no measured figure (the test checks that too).
 """
 
 import csv
+import json
 import math
 import re
 import sys
@@ -295,6 +297,38 @@ def files_ratios(files):
     return bulleted(bullets)
 
 
+# --- how long a run takes ------------------------------------------------------------------------
+
+# The runs the README names, by their options as bench.py records them (run_name).
+RUNS = {"": "the full run", "--quick": "`--quick`", "--c10k": "`--c10k`", "--files": "`--files`"}
+
+
+def duration_text(seconds):
+    return f"{seconds:.0f} seconds" if seconds < 90 else f"{seconds / 60:.0f} minutes"
+
+
+def durations(bench):
+    """How long each run of the README's commands took, from wall_time.json; a run not
+    recorded there is said to be not measured, never guessed."""
+    path = bench / "wall_time.json"
+    times = json.loads(path.read_text()) if path.exists() else {}
+    measured = [f"{label} {duration_text(times[name])}" for name, label in RUNS.items() if name in times]
+    unmeasured = [label for name, label in RUNS.items() if name not in times]
+    if not measured:
+        return (
+            "How long each run takes is not measured yet: `bench.py` writes its wall time into "
+            "`wall_time.json` beside its results, and the runs in `docs/bench/` are older than that."
+        )
+    sentence = f"How long each run took on that machine (`docs/bench/wall_time.json`): {'; '.join(measured)}"
+    if unmeasured:
+        sentence += f"; {', '.join(unmeasured)}: not measured yet"
+    return sentence + "."
+
+
+def wrapped(text, width=88):
+    return textwrap.fill(text, width, break_on_hyphens=False, break_long_words=False)
+
+
 # --- rendering and checking ----------------------------------------------------------------------
 
 
@@ -306,6 +340,7 @@ def render(bench=BENCH):
         "ratios": ratios(results, read_csv(bench / "c10k.csv")),
         "unserved": unserved(results),
         "memory": memory(results),
+        "durations": wrapped(durations(bench)),
     }
     file_rows = read_csv(bench / "files.csv")
     if file_rows:

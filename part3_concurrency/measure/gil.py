@@ -21,10 +21,11 @@ The experiment sends four requests at once to each server, first four to ``/cpu?
   four end after about two times N, half the time the threads take;
 * prefork (a worker per core): each worker is one process with threads, so it depends
   on how the four connections fell on the workers. A worker with more open connections
-  than another leaves new clients to it (prefork_server.py, ``LeastConnections``), so
-  on 2 cores they fall two and two, and end like forking. (Four and none would end like
+  than another leaves new clients to it, and a worker not started yet counts as one
+  with none (prefork_server.py, ``LeastConnections``), so on 2 cores they fall two and
+  two from the first request on, and end like forking. (Four and none would end like
   threads: run the server with ``--reuse-port``, where the kernel spreads clients by a
-  hash of their address, to see chance decide.)
+  hash of both ends' addresses and ports, to see chance decide.)
 
 Python 3.13 can be built without the GIL (PEP 703: the free-threaded build, installed as
 ``python3.13t``; ``sys._is_gil_enabled()`` says which one runs). There, the threads of
