@@ -501,3 +501,108 @@ def test_headers_kept_per_version_follow_a_new_version_and_never_keep_a_clamped_
     monkeypatch.setattr(files_app.time, "time", lambda: now + 10)
     later = call(app, "/hello.txt")[1]["Last-Modified"]
     assert parsedate_to_datetime(later).timestamp() - parsedate_to_datetime(early).timestamp() == 10
+
+
+# --- what an attacker tried next ---------------------------------------------------------------------
+
+
+def test_a_range_of_huge_numbers_is_a_416_or_cut_never_a_500(site):
+    app, many = FilesApp(site / "www"), "9" * 5000
+    assert call(app, "/hello.txt", Range=f"bytes={many}-")[0] == 416
+    status, headers, body, _ = call(app, "/hello.txt", Range=f"bytes=0-{many}")
+    assert (status, body) == (206, HELLO)
+    assert call(app, "/hello.txt", Range=f"bytes={'0' * 4301}-1")[2] == HELLO[:2]
+    assert call(app, "/hello.txt", Range=f"bytes=-{many}")[2] == HELLO
+
+
+def test_a_folder_replaced_by_a_new_one_is_served_at_once(site):
+    www, app = site / "www", FilesApp(site / "www")
+    assert call(app, "/hello.txt")[2] == HELLO
+    www.rename(site / "www.old")  # a deploy: the old build out, the new one in
+    assert call(app, "/hello.txt")[0] == 404, "between the two steps: no folder, a 404"
+    www.mkdir()
+    (www / "hello.txt").write_bytes(b"the new build\n")
+    assert call(app, "/hello.txt")[2] == b"the new build\n"
+
+
+def test_a_relative_symlink_out_and_back_in_names_its_real_target(site):
+    www = site / "www"
+    (www / "www").mkdir()
+    (www / "www" / "hello.txt").write_bytes(b"the wrong file\n")
+    (www / "out-and-in.txt").symlink_to("../www/hello.txt")
+    (www / "many-dots").symlink_to("../../../../../../../etc/passwd")
+    app = FilesApp(www)
+    assert call(app, "/out-and-in.txt")[2] == HELLO
+    assert call(app, "/../www/hello.txt")[2] == HELLO, "a URL's .. goes where the kernel's would"
+    assert call(app, "/many-dots")[0] == 404
+
+
+def record_opens(monkeypatch):
+    """Every name os.open is asked for, and the most descriptors the walk held at once."""
+    real_open, real_close, opened, state = os.open, os.close, [], {"now": 0, "most": 0}
+
+    def open_(path, *args, **kwargs):
+        fd = real_open(path, *args, **kwargs)
+        opened.append(str(path))
+        state["now"] += 1
+        state["most"] = max(state["most"], state["now"])
+        return fd
+
+    def close(fd):
+        state["now"] -= 1
+        real_close(fd)
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "close", close)
+    return opened, state
+
+
+def test_nothing_but_folders_is_opened_outside_the_root(site, monkeypatch):
+    www = site / "www"
+    (www / "passwd").symlink_to("/etc/passwd")
+    (www / "zero").symlink_to("/dev/zero")
+    (www / "out").symlink_to(site / "outside")
+    app = FilesApp(www)
+    opened, _ = record_opens(monkeypatch)
+    for path in ("/passwd", "/zero", "/out/secret.txt", "/out/"):
+        assert call(app, path)[0] == 404, path
+    assert not {"passwd", "zero", "secret.txt", "index.html"} & set(opened), opened
+
+
+def test_a_deep_path_holds_few_descriptors_and_a_long_walk_stops(site, monkeypatch):
+    www, deep = site / "www", site / "www"
+    for _ in range(200):
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    (deep / "f.txt").write_bytes(HELLO)
+    for link in range(10):  # each a few hundred steps: a walk of thousands in all
+        (www / f"busy{link}").symlink_to("dir/.." + "/dir/.." * 200 + f"/busy{link + 1}")
+    (www / "busy10").symlink_to("hello.txt")
+    app = FilesApp(www)
+    _, state = record_opens(monkeypatch)
+    assert call(app, "/d" * 200 + "/f.txt")[2] == HELLO
+    assert state["most"] <= 3, f"{state['most']} descriptors at once"
+    started = time.monotonic()
+    assert call(app, "/busy0")[0] == 404, "more steps than a walk may take"
+    assert time.monotonic() - started < 0.5
+
+
+def test_the_root_of_the_file_system_as_the_folder_follows_absolute_symlinks(site):
+    (site / "www" / "abs.txt").symlink_to(site / "www" / "hello.txt")
+    assert call(FilesApp("/"), str(site / "www" / "abs.txt"))[2] == HELLO
+
+
+def test_a_star_in_a_list_and_two_digit_years(versioned):
+    app, tag, *_ = versioned
+    assert call(app, "/big.bin", If_Match='"x", *')[0] == 412, "* only matches alone"
+    assert call(app, "/big.bin", If_None_Match='"x", *')[0] == 200
+    year = time.gmtime().tm_year + 48  # two digits, less than 50 years ahead: this century
+    ahead = time.strftime(f"%A, %d-%b-{year % 100:02d} %H:%M:%S GMT", time.gmtime())
+    assert call(app, "/big.bin", If_Modified_Since=ahead)[0] == 304
+
+
+def test_a_file_followed_by_a_dot_is_no_folder(site):
+    app = FilesApp(site / "www")
+    assert call(app, "/hello.txt/.")[0] == 404
+    assert call(app, "/dir/.")[2] == b"<h1>dir</h1>\n"
+    assert call(app, "/dir/sub/..")[0] == 404  # (no sub: the kernel's answer too)

@@ -62,6 +62,7 @@ BLOCK_SIZE = 65536  # bytes per read() when the app reads the file itself
 ALLOWED = "GET, HEAD"
 INDEX = "index.html"
 MAX_SYMLINKS = 40  # hops in one path, as Linux allows: then a loop, or an attack
+MAX_STEPS = 1024  # names one walk may take, symlinks' targets included: then an attack
 MAX_VERSIONS = 4096  # file versions whose headers the app keeps (see Version)
 
 
@@ -152,132 +153,142 @@ class Folder(Exception):
     """The path names a folder, and the URL lacks the slash that says so: a 301."""
 
 
-def open_beneath(root_fd, segments, root_id=None):
-    """Open the regular file that ``segments`` name below the folder open as ``root_fd``;
-    return its descriptor and ``os.fstat``. A folder's name leads to its ``index.html``.
+def open_beneath(root_fd, names):
+    """Open the regular file that ``names`` lead to, below the folder open as ``root_fd``;
+    return its descriptor and ``os.fstat``.
 
     Why a walk, and not ``open(resolve_path(...))``? A check and then an open are two
-    looks at a name, and the name may change in between. Here every name is looked at
-    once, by the system call that opens it, relative to the folder opened just before
-    (``dir_fd``: openat), and what was opened is what is checked (``fstat``). So:
+    looks at a name, and the name may change in between. Here no name is checked and then
+    used: each is opened by the very call that looks it up, relative to the folder opened
+    just before (``dir_fd``: openat), and what was opened is what is checked (``fstat``).
+    (A symlink is looked at twice: open refuses it, then ``readlink`` reads it; reading a
+    link opens nothing.) So:
 
-    * ``..`` pops the walk's own stack of opened folders, and never climbs above the root;
-    * a symlink is never followed by the kernel (``O_NOFOLLOW``): we read it
-      (``readlink``) and splice a relative target into the rest of the path; an absolute
-      target is walked from ``/`` and counts only once it enters the root, which we know
-      by the ``(st_dev, st_ino)`` of the folders reached, never by a string prefix (on
-      macOS ``/var`` is ``/private/var``); at most ``MAX_SYMLINKS`` hops;
-    * a folder renamed while we walk keeps its descriptor, so the walk goes on in the
-      folder it opened, which was inside the root when opened; a file swapped for a FIFO
-      opens at once (``O_NONBLOCK``) and ``fstat`` refuses it.
+    * a symlink is never followed by the kernel (``O_NOFOLLOW``): we read it, and splice
+      its target into the rest of the path; an absolute target is walked from ``/``;
+    * ``..`` opens the folder above and checks that it is the folder we came from (by its
+      device and inode: a folder moved meanwhile has another one above it);
+    * the walk may leave the root (``..`` above it, a symlink out) and come back in (a
+      symlink ``../www/page.html``): we know we are back by the ``(st_ino, st_dev)`` of
+      the root's own folder, never by a string prefix (on macOS ``/var`` is
+      ``/private/var``). Outside, nothing but folders is opened (``O_DIRECTORY``: a file or
+      a device out there is never opened, not even to be refused), and nothing is served;
+    * a file swapped for a FIFO opens at once (``O_NONBLOCK``), and ``fstat`` refuses it;
+      a folder swapped for a symlink is too late once we have opened it: we read on in the
+      folder we opened;
+    * we hold one folder's descriptor at a time, however deep the path, and take at most
+      ``MAX_STEPS`` steps and ``MAX_SYMLINKS`` symlinks: then a 404.
 
-    (Linux 5.6 has this walk in one system call, ``openat2`` with ``RESOLVE_BENEATH``;
-    Python has no binding for it, and macOS none at all. The walk is the portable way.)
+    (Linux 5.6 has a stricter walk in one system call, ``openat2`` with
+    ``RESOLVE_BENEATH``, which refuses any step out of the folder, even one that comes
+    back; Python has no binding for it, and macOS no such call.)
 
-    ``root_id`` is the root's ``(st_ino, st_dev)``, if the caller keeps it.
     Raises NotFound (a 404), Folder (a 301) or OSError for a shortage (a 503)."""
-    walk = Walk(root_fd, root_id or folder_id(os.fstat(root_fd)), segments)
+    walk = Walk(root_fd, names)
     try:
         return walk.run()
     finally:
-        walk.close()
+        walk.leave()
 
 
 class Walk:
-    """The state of one ``open_beneath``: the folders opened so far, and the names left."""
+    """The state of one ``open_beneath``: where it stands, how it got there, what is left."""
 
-    def __init__(self, root_fd, root_id, segments):
-        self.root_fd, self.root_id = root_fd, root_id
-        self.folders = [root_fd]  # opened folders from the root down; ours to close but the root
-        self.names = list(segments)
-        self.inside = True  # False while an absolute symlink's target is walked from "/"
-        self.hops = 0
+    def __init__(self, root_fd, names):
+        self.root_fd = root_fd
+        self.root_id = folder_id(os.fstat(root_fd))
+        self.here = root_fd  # the folder we stand in: the one descriptor we hold
+        self.trail = [self.root_id]  # the folders from the walk's top down to here
+        self.names = list(names)
+        self.steps = self.hops = 0
+
+    @property
+    def inside(self):
+        return self.trail[0] == self.root_id
 
     def run(self):
         while self.names:
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise NotFound("too many steps")
             name = self.names.pop(0)
-            if name in ("", "."):
-                continue
             if name == "..":
                 self.climb()
                 continue
             last = not self.names
-            fd = self.open_name(name, FOLDER_FLAGS if not last else OPEN_FLAGS)
+            # The last name inside may be the file; any other name must be a folder.
+            fd = self.open_name(name, OPEN_FLAGS if last and self.inside else FOLDER_FLAGS)
             if fd is None:
-                continue  # it was a symlink: its target is now in self.names
+                continue  # a symlink: its target is now in self.names
             info = os.fstat(fd)
             if stat.S_ISDIR(info.st_mode):
-                self.enter(fd, info)
-                if last:
-                    return self.index_of_folder()
-                continue
-            if not self.inside or not stat.S_ISREG(info.st_mode) or not last:
-                os.close(fd)  # outside the root, a FIFO, a device, a socket: not ours to serve
+                self.move(fd, info, [*self.trail, folder_id(info)])
+            elif stat.S_ISREG(info.st_mode) and last:
+                return fd, info
+            else:
+                os.close(fd)  # a FIFO, a device, a socket: not ours to serve
                 raise NotFound(name)
-            return fd, info
         if not self.inside:
-            raise NotFound("a symlink that leads outside the folder")
-        return self.index_of_folder()
+            raise NotFound("a path that ends outside the folder")
+        raise Folder()  # the walk ended on a folder: the caller redirects, or serves its index
 
     def open_name(self, name, flags):
-        """Open ``name`` in the current folder; None if it is a symlink (spliced in instead)."""
+        """Open ``name`` where we stand; None if it is a symlink (spliced in instead)."""
         try:
-            return os.open(name, flags, dir_fd=self.folders[-1])
+            return os.open(name, flags, dir_fd=self.here)
         except OSError as error:
-            if error.errno in SYMLINK_ERRORS:
-                try:
-                    target = os.readlink(name, dir_fd=self.folders[-1])
-                except OSError:
-                    raise NotFound(name) from None  # not a symlink after all: ENOTDIR, a 404
-                self.follow(target)
-                return None
             if error.errno in SHORTAGES:
                 raise
+            if error.errno in SYMLINK_ERRORS:
+                try:
+                    target = os.readlink(name, dir_fd=self.here)
+                except OSError:
+                    raise NotFound(name) from None  # not a symlink after all: a file where a folder was asked
+                return self.follow(target)
             raise NotFound(name) from None
-        except ValueError:  # a NUL in a symlink's target
+        except ValueError:  # a NUL in a name
             raise NotFound(name) from None
 
     def follow(self, target):
         self.hops += 1
         if self.hops > MAX_SYMLINKS:
             raise NotFound("too many symlinks")
-        parts = [part for part in target.split("/") if part not in ("", ".")]
         if target.startswith("/"):
-            self.close()  # start again from the top of the file system, outside the root
-            self.folders = [os.open("/", FOLDER_FLAGS)]
-            self.inside = False
-        self.names[:0] = parts
+            fd = os.open("/", FOLDER_FLAGS)
+            info = os.fstat(fd)
+            self.move(fd, info, [folder_id(info)])
+        self.names[:0] = [part for part in target.split("/") if part not in ("", ".")]
 
     def climb(self):
-        """``..``: the folder we came from. Inside the root, never above it."""
-        if len(self.folders) > 1:  # (outside, at "/", ".." stays at "/" as the kernel's does)
-            os.close(self.folders.pop())
-
-    def enter(self, fd, info):
-        """A folder was opened. Walking an absolute symlink's target, reaching the root's
-        own folder brings the walk back inside: from there, the root is its top again."""
-        if not self.inside and folder_id(info) == self.root_id:
+        """``..``: the folder above, checked to be the one we came from. Above the walk's
+        top (the root, or ``/``), the folder above is a new top, outside the root."""
+        fd = os.open("..", FOLDER_FLAGS, dir_fd=self.here)
+        info = os.fstat(fd)
+        if len(self.trail) == 1:
+            return self.move(fd, info, [folder_id(info)])
+        if folder_id(info) != self.trail[-2]:
             os.close(fd)
-            self.close()
-            self.folders, self.inside = [self.root_fd], True
-            return
-        self.folders.append(fd)
+            raise NotFound("a folder moved while the walk went through it")
+        self.move(fd, info, self.trail[:-1])
 
-    def index_of_folder(self):
-        """The walk ended on a folder: the caller redirects or serves its index.html."""
-        if not self.inside:
-            raise NotFound("a symlink that leads outside the folder")
-        raise Folder()
+    def move(self, fd, info, trail):
+        """Stand in the folder just opened. The root's own folder, however the walk reached
+        it, makes the root the walk's top again: inside."""
+        self.leave()
+        if folder_id(info) == self.root_id:
+            os.close(fd)
+            self.here, self.trail = self.root_fd, [self.root_id]
+        else:
+            self.here, self.trail = fd, trail
 
-    def close(self):
-        for fd in self.folders:
-            if fd != self.root_fd:
-                os.close(fd)
-        self.folders = [self.root_fd]
+    def leave(self):
+        if self.here != self.root_fd:
+            os.close(self.here)
+            self.here = self.root_fd
 
 
 def folder_id(info):
-    """What makes a folder itself, whatever it is called: its device and inode numbers."""
+    """What makes a folder itself, whatever it is called: its inode and device numbers."""
     return info.st_ino, info.st_dev
 
 
@@ -321,15 +332,22 @@ def parse_range(header, size):
     if first == "":  # the last N bytes
         if last == "":
             return None
-        if int(last) == 0:
-            raise RangeNotSatisfiable(f"{header!r} asks for no bytes of a file of {size}")
-        return max(size - int(last), 0), size - 1
-    start = int(first)
-    if last != "" and int(last) < start:
+        if position(last) == 0:
+            raise RangeNotSatisfiable(f"{header[:40]!r} asks for no bytes of a file of {size}")
+        return max(size - position(last), 0), size - 1
+    start = position(first)
+    if last != "" and position(last) < start:
         return None
     if start >= size:
-        raise RangeNotSatisfiable(f"{header!r} starts past the end of a file of {size} bytes")
-    return start, size - 1 if last == "" else min(int(last), size - 1)
+        raise RangeNotSatisfiable(f"{header[:40]!r} starts past the end of a file of {size} bytes")
+    return start, size - 1 if last == "" else min(position(last), size - 1)
+
+
+def position(digits):
+    """A byte position. Past any file's size is as good as infinite, and Python refuses to
+    convert more than 4300 digits (a denial of service, CPython says): so a long number
+    is cut to 19 digits, which no file reaches."""
+    return int(digits[:19]) if len(digits.lstrip("0")) <= 19 else 10**19
 
 
 class RangeNotSatisfiable(ValueError):
@@ -346,22 +364,21 @@ class FilesApp:
     one, those get a 404. ``file_wrapper``: use the server's ``wsgi.file_wrapper`` when it
     offers one (False reads the file in Python even then: notebook 03 measures the two).
 
-    The folder is opened once, here: every request walks from that descriptor. Where the
-    system cannot open a name relative to a folder without following symlinks (Windows
-    has neither ``dir_fd`` nor ``O_NOFOLLOW``), the app checks the name with
-    ``resolve_path`` and then opens it, and says once that this can race."""
+    Each request opens the folder by its name, then walks from that descriptor: a folder
+    replaced by a new one (a deploy's ``rm -rf site && build``) is served at once, as
+    nginx does. (The folder's own name is the administrator's, not a client's: it may
+    hold symlinks.) Where the system cannot open a name relative to a folder without
+    following symlinks (Windows has neither ``dir_fd`` nor ``O_NOFOLLOW``), the app checks
+    the name with ``resolve_path`` and then opens it, and says once that this can race."""
 
     def __init__(self, root, fallback=None, file_wrapper=True, block_size=BLOCK_SIZE):
-        self.root = os.path.realpath(root)
+        self.root = os.path.abspath(root)
         self.fallback = fallback
         self.file_wrapper = file_wrapper
         self.block_size = block_size
         self.versions = {}  # (device, inode, size, mtime, name) -> Version
         self.walks = can_walk()
-        if self.walks:
-            self.root_fd = os.open(self.root, FOLDER_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
-            self.root_id = folder_id(os.fstat(self.root_fd))
-        else:
+        if not self.walks:
             print(
                 "files: this system cannot open a name without following symlinks (no dir_fd, no O_NOFOLLOW):"
                 " names are checked, then opened, and a folder others can write to may be raced",
@@ -398,27 +415,38 @@ class FilesApp:
         segments = url_segments(url_path)
         if segments is None:
             raise NotFound(url_path)
-        if url_path.endswith("/"):  # a folder's URL: its index, through the same walk
+        wants_folder = url_path.endswith(("/", "/.", "/.."))
+        if wants_folder:  # a folder's URL: its index, through the same walk
             segments.append(INDEX)
         name = segments[-1] if segments else INDEX
         if not self.walks:
-            return (*self.check_then_open(url_path), name)
+            return (*self.check_then_open(url_path, wants_folder), name)
+        root_fd = self.open_root()
         try:
-            return (*open_beneath(self.root_fd, segments, self.root_id), name)
+            return (*open_beneath(root_fd, segments), name)
         except Folder:
-            if url_path.endswith("/"):
+            if wants_folder:
                 raise NotFound("index.html is a folder") from None
             raise
+        finally:
+            os.close(root_fd)
 
-    def check_then_open(self, url_path):
+    def open_root(self):
+        try:
+            return os.open(self.root, FOLDER_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
+        except OSError as error:
+            if error.errno in SHORTAGES:
+                raise
+            raise NotFound("the folder itself is gone") from None  # (between a deploy's two steps, say)
+
+    def check_then_open(self, url_path, wants_folder):
         """Where the system cannot walk (see the class): resolve the name, then open it.
         Still without blocking where the system can, and still checking what was opened."""
-        wants_folder = url_path.endswith("/")
         path = resolve_path(self.root, url_path)
         if path is not None and path.is_dir():
             if not wants_folder:
                 raise Folder()
-            path = resolve_path(self.root, url_path + INDEX)
+            path = resolve_path(self.root, url_path + "/" + INDEX)
         elif wants_folder:
             raise NotFound(url_path)  # "/notes.txt/" names a folder, and notes.txt is none
         if path is None:
@@ -564,7 +592,9 @@ def last_modified(info):
     """The modification time we send, in whole seconds: never later than now, since a
     Last-Modified later than the response's Date is forbidden (RFC 9110, 8.8.2.1), and a
     file's clock can run ahead (copied from another machine, touched with a future date).
-    Every comparison with a client's date uses this value: the one the client was sent."""
+    Every comparison with a client's date uses this value, the one we send. (For a file
+    dated in the future it moves on with the clock, so the date a client was sent a
+    moment ago is already older: such a file is, for HTTP, modified every second.)"""
     return min(int(info.st_mtime), int(time.time()))
 
 
@@ -613,10 +643,10 @@ def evaluate_preconditions(environ, current_tag, modified):
 def tag_matches(header, current_tag, weak):
     """Does a list of entity tags (or ``*``) name the current version? A strong comparison
     needs both tags strong and equal; a weak one ignores the ``W/`` prefix (RFC 9110, 8.8.3.2)."""
+    if header.strip() == "*":  # any version (a "*" inside a list is malformed: it matches nothing)
+        return True
     for tag in header.split(","):
         tag = tag.strip()
-        if tag == "*":
-            return True
         if weak:
             tag = tag.removeprefix("W/")
         if tag == current_tag:
@@ -627,7 +657,10 @@ def tag_matches(header, current_tag, weak):
 def requested_range(environ, current_tag, modified):
     """The Range header to act on, or None. Only GET has ranges; and an If-Range that names
     another version of the file means "send it whole" (RFC 9110, 13.1.5). If-Range compares
-    strongly: a weak tag never matches, and a date only if it is exactly the one we send."""
+    strongly: a weak tag never matches, and a date only if it is exactly the one we send.
+    (A date is a weak validator unless the client's copy came with a Date at least a second
+    after it, section 8.8.2.2: two changes in one second share it. The client is to check
+    that before it sends a date here; ours always get an ETag, which has no such gap.)"""
     wanted = environ.get("HTTP_RANGE")
     if wanted is None or environ["REQUEST_METHOD"] != "GET":
         return None
@@ -651,9 +684,16 @@ def http_time(text):
         return None
     for form in HTTP_DATE_FORMATS:
         try:
-            return calendar.timegm(time.strptime(text.strip(), form))
+            parsed = time.strptime(text.strip(), form)
         except ValueError:
             continue
+        year = parsed.tm_year
+        if "%y" in form:  # two digits: the most recent such year not more than 50 years ahead (RFC 9110, 5.6.7)
+            this_year = time.gmtime().tm_year
+            year = this_year - this_year % 100 + year % 100
+            if year > this_year + 50:
+                year -= 100
+        return calendar.timegm((year, *parsed[1:6]))
     return None
 
 
