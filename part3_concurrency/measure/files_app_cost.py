@@ -17,7 +17,6 @@ every request (files_app.py says why), so it does a little more by design.
 import argparse
 import csv
 import io
-import os
 import sys
 import tempfile
 import time
