@@ -286,7 +286,7 @@ STUDENT_SERVE_WSGI = """
                     continue
                 environ = build_environ(request, connection.getsockname(), address)
                 try:
-                    run_app(app, environ, connection.sendall)
+                    run_app(app, environ, lambda data: send_in_pieces(connection, data))
                 except Exception as error:
                     print("the app failed:", error, file=sys.stderr)
     """
