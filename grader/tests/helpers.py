@@ -314,8 +314,14 @@ class StudentServer:
         """A client socket connected to the server (or the server's own error, if it died)."""
         try:
             return socket.create_connection(self.address, timeout=timeout)
-        except OSError:
-            self.check(wait=2)
+        except OSError as refused:
+            try:
+                self.check(wait=2)
+            except StudentError as error:
+                raise StudentError(
+                    f"a client could not connect ({refused.strerror or refused}), expected the server to serve on; "
+                    f"instead {error}"
+                ) from None
             raise
 
     def request(self, raw, timeout=WAIT):
@@ -328,7 +334,10 @@ class StudentServer:
                 raise
             data, closed = read_until_closed(client, timeout)
         if not data:
-            self.check(wait=2)
+            try:
+                self.check(wait=2)
+            except StudentError as error:
+                raise StudentError(f"a client sent {short(raw)}, expected a response; instead {error}") from None
         return data, closed
 
     def get(self, path, timeout=WAIT):

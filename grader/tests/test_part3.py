@@ -324,6 +324,24 @@ def test_serve_threaded_frees_a_slot_when_serving_fails(serve):
 
 
 @exercise("serve_threaded")
+def test_serve_threaded_keeps_its_cap_after_failures(serve):
+    """With max_threads=2, after two requests whose app fails half way, slow requests are still two at most at once."""
+    server = serve("serve_threaded", COUNTING_APP, max_threads=2)
+    for _ in range(2):
+        with server.connect() as client:
+            client.sendall(b"GET /raise HTTP/1.0\r\n\r\n")
+            read_until_closed(client, WAIT)  # half a body, then serve_connection lets the app's error out
+    answers, _ = at_once(server, [f"/{number}?seconds=0.6" for number in range(3)])
+    peak = max(int(body.split()[1]) for body in answers.values())
+    assert peak <= 2, (
+        f"with max_threads=2, after two requests whose app failed half way (GET /raise), three requests of "
+        f"0.6 s sent at once were {peak} in the app together, expected 2 at most: the cap grew. Each connection "
+        "gives its slot back once, in a finally, whatever happened; a plain Semaphore released twice (in an "
+        "except and in the finally) counts one more slot each time, where a BoundedSemaphore would raise"
+    )
+
+
+@exercise("serve_threaded")
 def test_serve_threaded_takes_a_slot_before_accepting(serve):
     """With every thread busy, waiting clients stay in the listen backlog: none is accepted early."""
     server = serve("serve_threaded", COUNTING_APP, max_threads=2)
@@ -408,11 +426,21 @@ def send_head_in_pieces(server):
                 early = client.recv(100)
             except BlockingIOError:
                 early = None
+            except ConnectionResetError:
+                early = b""  # closed, with what we sent unread
             finally:
                 client.settimeout(WAIT)
+            if early == b"":
+                raise AssertionError(
+                    f"a client sent a head in pieces, 0.1 s apart; after the piece {piece!r}, before the head's "
+                    "blank line, the server closed the connection, expected it to wait for the rest: recv() once "
+                    "per readable event, keep what came, and wait for the selector to say the socket is readable "
+                    "again (a second recv() on a non-blocking socket raises BlockingIOError when nothing more has "
+                    "come: no reason to close)"
+                )
             assert early is None, (
-                f"after the piece {piece!r}, before the head's blank line, the server sent {short(early)}: "
-                "wait for the blank line"
+                f"after the piece {piece!r}, before the head's blank line, the server sent {short(early)}, "
+                "expected nothing yet: wait for the blank line"
             )
             server.check()
         client.sendall(b"\n")
