@@ -436,6 +436,7 @@ def send_head_in_pieces(server):
             finally:
                 client.settimeout(WAIT)
             if early == b"":
+                server.check(wait=1)  # a stage that stopped has said why by now
                 raise AssertionError(
                     f"a client sent a head in pieces, 0.1 s apart; after the piece {piece!r}, before the head's "
                     "blank line, the server closed the connection, expected it to wait for the rest: recv() once "
