@@ -244,12 +244,13 @@ def parse_head(head):
     came; the version too, except that a later 1.x is returned as "HTTP/1.1".
 
     Refuse, with ``BadRequest(status, reason)``, what is not HTTP and what two programs
-    could read two ways (RFC 9110 and RFC 9112 say which status), and one thing more:
+    could read two ways (RFC 9110 and RFC 9112 say which status); and, to stay small,
+    one thing HTTP allows (the first case below):
 
     * a byte beyond ASCII: "400 Bad Request". In the request line it is not HTTP (RFC
       9112's grammar has no room for it). In a header value, RFC 9110 (section 5.5)
       allows it, as obs-text, which a server may take as opaque bytes; part 1 refuses it
-      all the same, to stay small: decode the whole head as ASCII;
+      all the same: decode the whole head as ASCII;
     * a request line that is not three parts, or a version not of the shape
       ``HTTP/<digit>.<digit>``: "400 Bad Request";
     * a major version other than 1 (``HTTP/2.0``, ``HTTP/0.9``): "505 HTTP Version Not

@@ -207,11 +207,11 @@ def serve_wsgi(listener, app):
     (``part2_wsgi/apps/``), each wrapped in ``wsgiref.validate.validator``, to real
     clients (``requests``), and a body of 20 MB to a client that reads it at once and to
     one that reads it steadily for longer than TIMEOUT (which that check sets to 1 s).
-    While they do, the grader puts the *reference*
-    ``build_environ`` and ``run_app`` in place of yours in this module, so this stage
-    is graded on its own loop, whatever state your other stages are in. (Call them by
-    these names, as module globals, for that to work.) Once your pieces pass too, run
-    your whole server with them: notebook 02, section 3.4 shows how.
+    While they do, the grader puts the *reference* ``build_environ`` and ``run_app`` in
+    place of yours in this module, so this stage is graded on its own loop, whatever
+    state your other stages are in. (Call them by these names, as module globals, for
+    that to work.) Once your pieces pass too, run your whole server with them: notebook
+    02, section 3.4 shows how.
 
     Example: serving the Flask app, ``GET /`` answers 200 with Flask's page, ``POST /``
     with a form shows the fields, a client that sends "HELLO" gets a 400, and an app that
