@@ -35,8 +35,10 @@ from part2_wsgi.apps.files_app import RangeNotSatisfiable  # noqa: F401
 # (bytes); None if the client left without a word; it raises ValueError for a request it
 # cannot read, ConnectionError for a client that breaks off, and TimeoutError (both are
 # OSErrors) for a client silent for longer than the connection's timeout, if it has one.
+# send_in_pieces(connection, data) sends all of data, a piece at a time, so that the
+# connection's timeout bounds each piece the client takes, not the whole response.
 from part2_wsgi.command_line import AppLoadError  # noqa: F401  (given: raise it from load_app)
-from part2_wsgi.minimal_server import read_request  # noqa: F401
+from part2_wsgi.minimal_server import read_request, send_in_pieces  # noqa: F401
 
 # Given, for the hardening track: part 2's parser and its Request (method, target,
 # version, headers as a list of (name, value) pairs, body, and request.header(name)).
@@ -129,8 +131,9 @@ def build_environ(request, server_address, client_address=("", 0)):
 def run_app(app, environ, send):
     """Call the WSGI ``app`` for one request, send its response, return its status line.
 
-    ``send(data)`` sends bytes to the client (the server passes the connection's
-    ``sendall``). Define ``start_response(status, headers, exc_info=None)`` here and call
+    ``send(data)`` sends bytes to the client, every one of them (``serve_wsgi`` passes a
+    function that hands them to ``send_in_pieces``). Define
+    ``start_response(status, headers, exc_info=None)`` here and call
     ``app(environ, start_response)``; then iterate over what the app returns:
 
     * ``start_response`` only remembers the status (like "200 OK") and the headers (a
@@ -174,9 +177,17 @@ def serve_wsgi(listener, app):
     (``settimeout``), so that a client that connects and stays silent cannot hold your
     server: ``read_request`` then raises TimeoutError; ``read_request`` from it (given);
     ``build_environ`` with the connection's own address (``getsockname``) as the
-    server's and the accepted address as the client's; ``run_app`` with the
-    connection's ``sendall``; close the connection (a with-block), however serving it
-    ended: the client reads the response until the connection closes.
+    server's and the accepted address as the client's; ``run_app`` with a ``send`` that
+    hands each piece of the response to ``send_in_pieces`` (given) with this connection;
+    close the connection (a with-block), however serving it ended: the client reads the
+    response until the connection closes.
+
+    Why ``send_in_pieces``, not the connection's own ``send`` or ``sendall``: ``send``
+    takes only what fits in the socket's buffer and returns how many bytes it took, and
+    ``run_app`` does not look, so a large body would lose the rest; and a socket's timeout
+    caps a whole ``sendall`` call (Python 3.5 and later), so a client on a slow line,
+    reading steadily, would lose a large response after TIMEOUT seconds. ``send_in_pieces``
+    sends every byte, and the timeout counts only while the client takes nothing at all.
 
     What can go wrong, and what to do; in every case, serve the next client:
 
@@ -194,11 +205,13 @@ def serve_wsgi(listener, app):
 
     How it is graded: the checks serve a bare WSGI app, the Flask app and the Django app
     (``part2_wsgi/apps/``), each wrapped in ``wsgiref.validate.validator``, to real
-    clients (``requests``). While they do, the grader puts the *reference*
-    ``build_environ`` and ``run_app`` in place of yours in this module, so this stage
-    is graded on its own loop, whatever state your other stages are in. (Call them by
-    these names, as module globals, for that to work.) Once your pieces pass too, run
-    your whole server with them: notebook 02, section 3.4 shows how.
+    clients (``requests``), and a body of 20 MB to a client that reads it at once and to
+    one that reads it steadily for longer than TIMEOUT (which that check sets to 1 s).
+    While they do, the grader puts the *reference* ``build_environ`` and ``run_app`` in
+    place of yours in this module, so this stage is graded on its own loop, whatever
+    state your other stages are in. (Call them by these names, as module globals, for
+    that to work.) Once your pieces pass too, run your whole server with them: notebook
+    02, section 3.4 shows how.
 
     Example: serving the Flask app, ``GET /`` answers 200 with Flask's page, ``POST /``
     with a form shows the fields, a client that sends "HELLO" gets a 400, and an app that
@@ -403,11 +416,18 @@ def parse_range(header, size):
     * ``bytes=START-``: from START to the last byte;
     * ``bytes=-N``: the last N bytes (the whole file if it is shorter than N).
 
+    The unit is read in any case (``Bytes=0-1`` is ``bytes=0-1``), and blanks around
+    the unit and around the range are ignored (``bytes= 0-1``).
+
     Return None for a header to ignore (the answer is then the whole file, 200): a unit
-    other than ``bytes`` (any case), several ranges (a comma), anything other than ASCII
-    digits in those forms, or END before START. Raise ``RangeNotSatisfiable`` (given)
-    for a range that asks for nothing the file has: START at or past the end,
-    ``bytes=-0``, any range of an empty file (the answer is then a 416).
+    other than bytes, several ranges (a comma), anything other than ASCII digits in
+    those forms, or END before START; and any header at all for an empty file (``size``
+    0). RFC 9110 (section 14.1) counts ``bytes=-5`` of an empty file as satisfiable, yet
+    a 206 names the first and the last byte it sends, and an empty file has neither: its
+    answer is the whole, empty file (200, ``Content-Length: 0``), as section 14.2 lets a
+    server ignore a Range. Raise ``RangeNotSatisfiable`` (given) for a range that asks
+    for nothing the file has: START at or past the end, or ``bytes=-0`` (the answer is
+    then a 416).
 
     Example, for a file of 1000 bytes:
 
@@ -416,6 +436,7 @@ def parse_range(header, size):
         parse_range("bytes=900-5000", 1000) ->  (900, 999)
         parse_range("bytes=0-1,5-9", 1000)  ->  None
         parse_range("bytes=1000-", 1000)    ->  raises RangeNotSatisfiable
+        parse_range("bytes=-5", 0)          ->  None
 
     Prepared by: notebooks/02_wsgi.ipynb, section 7.4 (A piece of a file: Range, 206 and
     416); graded in 7.6.
@@ -442,8 +463,16 @@ def resolve_path(root, url_path):
       bytes that are not UTF-8 (an overlong "\xc0\xae" too): None;
     * a NUL or a backslash anywhere: None;
     * "//etc/passwd" names root/etc/passwd: a URL path is not a path of this machine;
-    * after resolving, the path must be the root or inside it: a sibling folder whose
-      name starts like the root's ("/srv/www2" beside "/srv/www") is outside.
+    * after resolving, the path must be the root or inside it: the root itself ("/")
+      is inside; a sibling folder whose name starts like the root's ("/srv/www2" beside
+      "/srv/www") is outside;
+    * a path that names nothing is resolved all the same (whether it exists is the
+      caller's question, answered with a 404); but a symlink loop (a link that leads,
+      link after link, back to itself) cannot be resolved: None, on every Python.
+      ``Path.resolve`` raises RuntimeError for one up to Python 3.12 and returns it
+      unresolved from 3.13, and ``os.path.realpath`` returns it unresolved; but with
+      ``strict=True``, ``os.path.realpath`` raises OSError for it on every version, with
+      errno ELOOP (and other OSErrors for a path that names nothing, no reason for None).
 
     Example, with a folder /srv/www holding notes.txt:
 

@@ -167,7 +167,8 @@ EXERCISES = [
         "part2_wsgi.minimal_server:serve_wsgi",
         "02_wsgi.ipynb, section 3.4",
         "Accept a connection; give it a timeout of TIMEOUT seconds; read_request; build_environ; run_app with "
-        "the connection's sendall; close it in a with-block; repeat.",
+        "a send that hands each piece to send_in_pieces (given) with this connection, never the connection's own "
+        "send or sendall; close it in a with-block; repeat.",
         "read_request gives None for a client that leaves without a word, raises ValueError for a request it "
         "cannot read (answer 400) and OSError for a client that breaks off or stays silent. Anything else "
         "run_app raises is the app failing half way: one line on stderr. Nothing may end the loop.",
@@ -316,8 +317,9 @@ EXERCISES = [
         "02_wsgi.ipynb, section 7.4",
         "Split at the '=' first, then at the '-': an empty side before the dash is the suffix form, an empty "
         "side after it runs to the end of the file. The end is included, so the last byte is size minus one.",
-        "Decide what to ignore (a comma, another unit, no digits, END before START) before you look at the "
-        "size; then a start at or past the end, or a suffix of zero, is the unsatisfiable case.",
+        "An empty file has no byte for a 206 to send: None, whatever the header. Otherwise decide what to "
+        "ignore (a comma, another unit, no digits, END before START) before you look at the size; then a start "
+        "at or past the end, or a suffix of zero, is the unsatisfiable case.",
         "Notebook 02, section 7.4 asks a server for pieces of a file; part2_wsgi/apps/files_app.py has parse_range.",
     ),
     hardening(
@@ -339,8 +341,9 @@ EXERCISES = [
         "The server decoded the path once already: turn it back into the bytes it was (latin-1) and read those "
         "as UTF-8; do not unquote it again. Refuse a NUL and a backslash.",
         "Keep the non-empty segments only and join them under the root: a leading '/' would make a path "
-        "absolute, and joining an absolute path drops the root. Then resolve with symlinks followed, and ask "
-        "os.path.commonpath whether the root is still the common part (a string prefix is not enough).",
+        "absolute, and joining an absolute path drops the root. Then resolve with symlinks followed (a loop "
+        "of them is None: resolving strictly tells one with errno ELOOP), and ask os.path.commonpath whether "
+        "the root is still the common part (a string prefix is not enough).",
         "Notebook 02, section 7.5 tries each attack on a real server; part2_wsgi/apps/files_app.py has resolve_path.",
     ),
 ]

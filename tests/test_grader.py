@@ -13,7 +13,7 @@
 * A student's serve_wsgi, built from the reference pieces, serves Flask and Django
   through wsgiref.validate.
 * Wrong solutions a student would plausibly write (``tests/mutants/``) fail their own
-  exercise, with a message that says what to change, and nothing else.
+  exercise, with a message that says what to change, and touch no other exercise.
 * Whatever the workbook holds, this suite passes: the checks of "the stubs" grade the
   untouched copy in ``grader/stubs/``, and a student's code only ever runs in the
   grader's own processes, never in this one.
@@ -286,7 +286,7 @@ STUDENT_SERVE_WSGI = """
                     continue
                 environ = build_environ(request, connection.getsockname(), address)
                 try:
-                    run_app(app, environ, connection.sendall)
+                    run_app(app, environ, lambda data: send_in_pieces(connection, data))
                 except Exception as error:
                     print("the app failed:", error, file=sys.stderr)
     """
@@ -501,25 +501,33 @@ MUTANTS = mutants.every_mutant()
 
 @pytest.fixture(scope="module")
 def mutant_results(tmp_path_factory):
-    """Every mutant graded: a round of workbooks, each holding at most one per exercise."""
-    graded = {}
-    for number, round_ in enumerate(mutants.rounds(MUTANTS)):
-        results = mutants.grade_round(round_, tmp_path_factory.mktemp(f"mutants{number}"))
-        for mutant in round_:
-            graded[mutant] = results
-    return graded
+    """Every mutant's own exercise graded, in workbooks of a round each (at most one mutant
+    per exercise), every round at once."""
+    return mutants.grade(MUTANTS, tmp_path_factory.mktemp("mutants"))
 
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.id)
 def test_a_wrong_solution_fails_its_own_exercise_and_says_what_to_change(mutant, mutant_results):
-    results = mutant_results[mutant]
-    problem = mutants.verdict(mutant, results)
+    # verdict() also asks that the mutant bind no other exercise's name: the rest of its
+    # workbook is the reference, which test_every_check_passes_on_the_reference grades.
+    problem = mutants.verdict(mutant, mutant_results[mutant])
     assert problem is None, problem
-    others = {name: result.message for name, result in results.items() if name != f"{mutant.part}.{mutant.exercise}"}
-    mutated = {f"{other.part}.{other.exercise}" for other, graded in mutant_results.items() if graded is results}
-    failing = {name: message for name, message in others.items() if name not in mutated and message}
-    assert not failing, f"exercises no mutant touched fail beside it: {failing}"
+
+
+def test_a_mutant_that_binds_a_neighbours_name_is_told():
+    clumsy = mutants.Mutant(
+        "part1",
+        "serve_http",
+        "a helper named like another exercise",
+        """
+        from part1_sockets.http_server import parse_head as read_head, serve_http
+
+        format_response = None
+        """,
+        "anything",
+    )
+    assert mutants.neighbours_bound(clumsy) == ["format_response", "read_head"]
 
 
 def test_every_required_exercise_has_wrong_solutions_to_fail():

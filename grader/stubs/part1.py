@@ -104,8 +104,12 @@ def serve_http(listener):
     * ``HEAD /``: the head ``GET /`` gets (its status and headers, Content-Length
       included), and no body;
     * ``POST /`` with a form body (``name=Ada+Lovelace&message=Hi``): ``200 OK`` with a
-      page that shows each submitted field and its value, decoded and HTML-escaped (a
-      value ``<b>`` shows as ``&lt;b&gt;``: what a client sends is text, not HTML);
+      page that shows each submitted field and its value, decoded (``+`` is a space, and
+      ``%C3%AB`` the UTF-8 bytes of "ë") and HTML-escaped (a value ``<b>`` shows as
+      ``&lt;b&gt;``: what a client sends is text, not HTML);
+    * any other path (``GET /elsewhere``): ``404 Not Found``; any other method
+      (``DELETE /``): ``501 Not Implemented``, the status for a method a server does not
+      implement (RFC 9110, section 15.6.2); each with a short page that says why;
     * HTTP/1.0 needs no Host: ``GET / HTTP/1.0`` and a blank line is a whole request
       (HTTP/1.1 requires a Host header);
     * the target may come in the absolute form, ``GET http://host:port/ HTTP/1.1``:
@@ -240,9 +244,13 @@ def parse_head(head):
     came; the version too, except that a later 1.x is returned as "HTTP/1.1".
 
     Refuse, with ``BadRequest(status, reason)``, what is not HTTP and what two programs
-    could read two ways (RFC 9110 and RFC 9112 say which status):
+    could read two ways (RFC 9110 and RFC 9112 say which status); and, to stay small,
+    one thing HTTP allows (the first case below):
 
-    * a head that is not ASCII: "400 Bad Request";
+    * a byte beyond ASCII: "400 Bad Request". In the request line it is not HTTP (RFC
+      9112's grammar has no room for it). In a header value, RFC 9110 (section 5.5)
+      allows it, as obs-text, which a server may take as opaque bytes; part 1 refuses it
+      all the same: decode the whole head as ASCII;
     * a request line that is not three parts, or a version not of the shape
       ``HTTP/<digit>.<digit>``: "400 Bad Request";
     * a major version other than 1 (``HTTP/2.0``, ``HTTP/0.9``): "505 HTTP Version Not
@@ -257,7 +265,9 @@ def parse_head(head):
       "400 Bad Request";
     * more than one Host header, or more than one Content-Length header (even with
       the same value, as part 2's parser does): "400 Bad Request". Which site, and
-      where the body ends, must not depend on which copy a program keeps;
+      where the body ends, must not depend on which copy a program keeps. Any other
+      header that comes more than once keeps its last value (``Accept: a`` then
+      ``Accept: b`` gives ``{"accept": "b"}``): part 1 needs no other header's value;
     * an HTTP/1.1 request (a later 1.x too) without a Host header: "400 Bad Request".
 
     Example:

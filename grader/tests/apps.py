@@ -1,7 +1,8 @@
 """Small WSGI apps the part 3 checks serve: each says who served it, and how.
 
 pid_app       "pid 1234": the process that ran the app (a child, for a forking server)
-counting_app  sleeps ?seconds=S, then says "peak N": the most requests in the app at once
+counting_app  sleeps ?seconds=S, then says "peak N": the most requests in the app at once;
+              /raise fails half way through its body, as raising_app's does, and is not counted
 raising_app   /raise fails half way through its body (RuntimeError); anything else: "served"
 together_app  sleeps until ?until=T (a time.time()), then says its pid: many children end at once
 flags_app     "multithread True multiprocess False": what the server told the app (PEP 3333)
@@ -35,6 +36,8 @@ def pid_app(environ, start_response):
 
 def counting_app(environ, start_response):
     global _inside, _peak
+    if environ["PATH_INFO"] == "/raise":
+        return fail_half_way(start_response)
     with _lock:
         _inside += 1
         _peak = max(_peak, _inside)

@@ -16,9 +16,11 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from grader.tests.launch import ERROR_MARK
+from grader.workbook import WorkbookError, workbook_dir
 from harness import ROOT, SERVING_LINE
 
 WAIT = 3.0  # seconds to wait for student code to answer or return
@@ -31,6 +33,53 @@ def short(data, limit=70):
         return text
     size = f" ({len(data)} in all)" if isinstance(data, (bytes, bytearray, str)) else ""
     return text[: limit - 5] + "..." + size
+
+
+def student_line(error):
+    """ " (part1.py, line 12: code)": the innermost line of the workbook in the error's
+    traceback, or "" (the reference's lines are not the student's)."""
+    book = str(workbook_dir().resolve())
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if os.path.abspath(frame.filename).startswith(book):
+            return f" ({os.path.basename(frame.filename)}, line {frame.lineno}: {frame.line})"
+    return ""
+
+
+def described(error):
+    """What the student's code raised, in one line, with the line that raised it."""
+    text = " ".join(str(error).split())
+    text = text if len(text) <= 100 else text[:95] + "..."
+    return f"{type(error).__name__}({text!r}){student_line(error)}"
+
+
+class CheckFailed(AssertionError):
+    """A failure the check itself worded (the code did not return in time, say)."""
+
+
+# What a check lets through as it is: the stub's NotImplementedError (its message is the
+# stub's hint), a workbook that does not load, and a failure the check worded have messages
+# of their own; so have sys.exit() and pytest's time limit, which are no Exception.
+AS_IT_IS = (NotImplementedError, WorkbookError, CheckFailed)
+
+
+def outcome(function, *args, shown, expected, because=""):
+    """``function(*args)``'s result; an exception it raises becomes a failure that says
+    what the check called (``shown``), what it expected and what was raised."""
+    try:
+        return function(*args)
+    except AS_IT_IS:
+        raise
+    except Exception as error:  # not BaseException: pytest's own time limit is one
+        because = f": {because}" if because else ""
+        raise AssertionError(f"{shown} raised {described(error)}, expected {expected}{because}") from None
+
+
+class StudentStopped(CheckFailed):
+    """The student's server function, on its thread, stopped with ``error``."""
+
+    def __init__(self, message, error):
+        super().__init__(message)
+        self.error = error
 
 
 class Background:
@@ -57,10 +106,25 @@ class Background:
         if self.done.is_set() and self.error is not None:
             raise self.error
 
+    def check_serving(self, waiting_for):
+        """Like check(), for a server loop: what it raised becomes a StudentStopped that
+        says what the check was waiting for when the loop stopped, and what it raised."""
+        try:
+            self.check()
+        except AS_IT_IS:
+            raise
+        except Exception as error:  # not BaseException: pytest's own time limit is one
+            raise StudentStopped(
+                f"{self.name} stopped with {described(error)} while the check waited for {waiting_for}; "
+                "expected it to serve on: whatever one client does (leave, reset, stay silent, send nonsense) "
+                "ends that client's connection, never the loop",
+                error,
+            ) from None
+
     def wait(self, timeout=WAIT, what=None):
         """Wait for the function to return; return its result, or raise what it raised."""
         if not self.done.wait(timeout):
-            raise AssertionError(f"{what or self.name} did not return within {timeout:g} s")
+            raise CheckFailed(f"{what or self.name} did not return within {timeout:g} s")
         self.check()
         return self.result
 
@@ -111,10 +175,11 @@ def receive(sock, until=None, server=None, timeout=WAIT, what="an answer", sent=
     data = bytearray()
     deadline = time.monotonic() + timeout
     sock.settimeout(0.05)
+    sent_text = f" after sending {short(sent)}" if sent is not None else ""
     try:
         while not (until and until(bytes(data))):
             if server is not None:
-                server.check()
+                server.check_serving(what + sent_text)
             try:
                 piece = sock.recv(65536)
             except TimeoutError:
@@ -123,7 +188,6 @@ def receive(sock, until=None, server=None, timeout=WAIT, what="an answer", sent=
                         returned = f"; {server.name} had already returned {short(server.result)}"
                     else:
                         returned = ""
-                    sent_text = f" after sending {short(sent)}" if sent is not None else ""
                     raise AssertionError(
                         f"timed out after {timeout:g} s waiting for "
                         f"{what}{sent_text}; received {short(bytes(data))}{returned}"
@@ -250,8 +314,14 @@ class StudentServer:
         """A client socket connected to the server (or the server's own error, if it died)."""
         try:
             return socket.create_connection(self.address, timeout=timeout)
-        except OSError:
-            self.check(wait=2)
+        except OSError as refused:
+            try:
+                self.check(wait=2)
+            except StudentError as error:
+                raise StudentError(
+                    f"a client could not connect ({refused.strerror or refused}), expected the server to serve on; "
+                    f"instead {error}"
+                ) from None
             raise
 
     def request(self, raw, timeout=WAIT):
@@ -264,7 +334,10 @@ class StudentServer:
                 raise
             data, closed = read_until_closed(client, timeout)
         if not data:
-            self.check(wait=2)
+            try:
+                self.check(wait=2)
+            except StudentError as error:
+                raise StudentError(f"a client sent {short(raw)}, expected a response; instead {error}") from None
         return data, closed
 
     def get(self, path, timeout=WAIT):

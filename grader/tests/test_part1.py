@@ -14,11 +14,23 @@ import io
 import re
 import socket
 import time
+from urllib.parse import quote_plus
 
 import pytest
 import requests
 
-from grader.tests.helpers import Background, call, connected_pair, receive, send_pieces, short, split_response
+from grader.tests.helpers import (
+    Background,
+    StudentStopped,
+    call,
+    connected_pair,
+    described,
+    outcome,
+    receive,
+    send_pieces,
+    short,
+    split_response,
+)
 from grader.workbook import Workbook
 from part1_sockets.http_server import MAX_HEAD
 
@@ -323,11 +335,13 @@ def test_serve_echo_survives_a_reset(student_server):
                 server=server.running,
                 what="the echo to a client that came after one that reset its connection",
             )
-        except ConnectionError as error:  # the student's server let the reset end it
-            raise AssertionError(
+        except StudentStopped as stopped:
+            if not isinstance(stopped.error, ConnectionError):
+                raise
+            raise AssertionError(  # the student's server let the reset end it
                 f"a client sent 100 bytes and reset its connection (RST); serve_echo() then stopped with "
-                f"{type(error).__name__}: {error}. A client that vanishes is that client's problem: catch "
-                "ConnectionError around serving one client, and accept the next"
+                f"{described(stopped.error)}, expected it to accept the next client. A client that vanishes "
+                "is that client's problem: catch ConnectionError around serving one client, and accept the next"
             ) from None
         assert got == b"still there?", f"the echo was {short(got)}"
 
@@ -389,11 +403,26 @@ def post_form(server, fields):
     try:
         return requests.post(url, data=fields, timeout=3)
     except requests.RequestException as error:
-        server.running.check()
+        server.running.check_serving(f"the answer to a POST of {fields}")
         raise AssertionError(
-            f"POSTing a form with requests got no complete answer within 3 s ({type(error).__name__}): read the "
-            "body (Content-Length bytes after the head), answer, and close"
+            f"POSTing the form {fields} with requests got no complete answer within 3 s ({type(error).__name__}), "
+            "expected a 200 page, then the end of the connection: read the body (Content-Length bytes after "
+            "the head), answer, and close"
         ) from None
+
+
+def field_advice(page, fields):
+    """Why a page lacks the fields posted: left URL-encoded, or never read."""
+    encoded = {name: quote_plus(value) for name, value in fields.items()}
+    if any(value in page for value in encoded.values() if "+" in value or "%" in value):
+        return (
+            "the page shows them URL-encoded, '+' for a space and %XX for a byte, as the form body carried them: "
+            "decode the body as a form (urllib.parse has parse_qsl), not as a path (unquote leaves each '+')"
+        )
+    return (
+        "requests may send the body after the head, as a piece of its own: after the blank line, read until "
+        "Content-Length bytes of body have come, then decode the fields"
+    )
 
 
 @exercise("serve_http")
@@ -409,8 +438,7 @@ def test_serve_http_answers_a_post_with_its_fields(student_server):
     for name, value in fields.items():
         assert name in reply.text and value in reply.text, (
             f"POST / with {name}={value!r} (sent URL-encoded) got a page without {name!r} and {value!r}: "
-            f"{short(reply.text)}. requests may send the body after the head, as a piece of its own: after the "
-            "blank line, read until Content-Length bytes of body have come, then decode the fields"
+            f"{short(reply.text)}; {field_advice(reply.text, fields)}"
         )
 
 
@@ -419,11 +447,17 @@ def test_serve_http_escapes_the_fields_it_shows(student_server):
     """The page shows a posted field as text: "<b>" arrives as "&lt;b&gt;" (HTML-escaped)."""
     server = student_server(part1.serve_http)
     value = "<b>1 < 2 & 3</b>"
-    reply = post_form(server, {"name": "Ada", "message": value})
+    fields = {"name": "Ada", "message": value}
+    reply = post_form(server, fields)
     assert reply.status_code == 200, f"POST / got the status {reply.status_code}, expected 200"
+    if value not in reply.text and html.escape(value) not in reply.text:
+        raise AssertionError(
+            f"POST / with message={value!r} got a page that shows it neither as sent nor escaped "
+            f"({short(reply.text)}), expected {html.escape(value)!r}: {field_advice(reply.text, fields)}"
+        )
     assert value not in reply.text and html.escape(value) in reply.text, (
-        f"POST / with message={value!r} got a page that shows it as {'HTML' if value in reply.text else 'neither'}"
-        f", expected {html.escape(value)!r}: what a client sends is text, not markup; escape each name and "
+        f"POST / with message={value!r} got a page that shows it as HTML, expected {html.escape(value)!r}: "
+        "what a client sends is text, not markup; escape each name and "
         "value (html.escape) before putting it in the page, or a client can put its own HTML and scripts in it"
     )
 
@@ -494,12 +528,47 @@ def test_serve_http_accepts_the_absolute_form(student_server):
 
 
 @exercise("serve_http")
+def test_serve_http_counts_bytes_of_a_page_beyond_ascii(student_server):
+    """A page that shows a field beyond ASCII ("Zoë ✓") has the Content-Length of its bytes, not of its characters."""
+    server = student_server(part1.serve_http)
+    body = b"name=Zo%C3%AB&message=caf%C3%A9+%E2%9C%93"  # Zoë, café ✓: URL-encoded UTF-8, as a browser sends them
+    request = (
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    response = exchange(server, request, "the response to a POST of name=Zoë and message=café ✓")
+    status_line, headers, page = parsed(response, "a POST of name=Zoë")
+    assert is_status(status_line, 200), f"a POST of name=Zoë got the status line {status_line!r}, expected 200"
+    length = headers.get("content-length")
+    assert length == str(len(page)), (
+        f"a POST of name=Zoë and message=café ✓ got Content-Length: {length} for a page of {len(page)} bytes, "
+        f"expected {len(page)}: count the bytes of the page once encoded (UTF-8), not its characters; "
+        "'ë' is one character and two bytes"
+    )
+    text = page.decode("utf-8", "replace")
+    assert "Zoë" in text and "café ✓" in text, (
+        f"a POST of name=Zo%C3%AB&message=caf%C3%A9+%E2%9C%93 got a page without 'Zoë' and 'café ✓': "
+        f"{short(text)}; %XX escapes are the bytes of UTF-8 text: decode the fields as UTF-8"
+    )
+
+
+@exercise("serve_http")
 def test_serve_http_answers_nonsense_with_400_and_carries_on(student_server):
     """Nonsense gets a 400 Bad Request page, and a client that leaves or talks nonsense does not stop the server."""
     server = student_server(part1.serve_http)
     socket.create_connection(server.address, timeout=3).close()  # connects, says nothing, leaves
     nonsense = b"HELLO SERVER\r\n\r\n"
-    response = exchange(server, nonsense, "an answer to nonsense")
+    try:
+        response = exchange(server, nonsense, "an answer to nonsense")
+    except StudentStopped as stopped:
+        if not isinstance(stopped.error, OSError):
+            raise
+        raise AssertionError(
+            f"a client connected and left without a word; serve_http() then stopped with "
+            f"{described(stopped.error)}, expected it to close that connection and serve the next client. "
+            "A client that leaves (recv() gives b'') or resets is that client's problem: catch ConnectionError "
+            "(and TimeoutError) around serving one client"
+        ) from None
     assert response, (
         f"the server closed the connection without answering {nonsense!r}, expected 'HTTP/1.1 400 Bad Request': "
         "answer a request that is not HTTP with a 400 Bad Request page that says why, then close"
@@ -524,6 +593,30 @@ def test_serve_http_answers_nonsense_with_400_and_carries_on(student_server):
 
 
 @exercise("serve_http")
+def test_serve_http_answers_other_paths_404_and_other_methods_501(student_server):
+    """Another path gets 404 Not Found; a method other than GET, HEAD and POST gets 501 Not Implemented."""
+    server = student_server(part1.serve_http)
+    for request, code, why in (
+        (
+            b"GET /elsewhere HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "404",
+            "the server has a page at / only; any other path is 404 Not Found",
+        ),
+        (
+            b"DELETE / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "501",
+            "a method the server does not implement is 501 Not Implemented (RFC 9110, section 15.6.2); 405 "
+            "would say that the server knows the method and this page refuses it",
+        ),
+    ):
+        response = exchange(server, request, f"the response to {short(request)}")
+        status_line, _, _ = parsed(response, short(request))
+        assert is_status(status_line, code), (
+            f"{short(request, 80)} got the status line {status_line!r}, expected 'HTTP/1.1 {code} ...': {why}"
+        )
+
+
+@exercise("serve_http")
 def test_serve_http_drops_a_silent_client_after_timeout(student_server):
     """A client that stays silent is dropped after TIMEOUT seconds, and the next is served."""
     with shortened(part1.serve_http, "TIMEOUT", 0.5):
@@ -535,12 +628,13 @@ def test_serve_http_drops_a_silent_client_after_timeout(student_server):
                 client.sendall(GET)
                 try:
                     response = receive(client, server=server.running, timeout=2.5, what="GET /", sent=GET)
-                except TimeoutError as error:
-                    if server.running.error is not error:
+                except StudentStopped as stopped:
+                    if not isinstance(stopped.error, TimeoutError):
                         raise
                     raise AssertionError(
                         "with TIMEOUT at 0.5 s, serve_http() raised TimeoutError when a silent client's time was "
-                        "up: catch it, close that client's connection and serve the next"
+                        "up, expected it to serve the next client: catch it, close that client's connection and "
+                        "serve the next"
                     ) from None
                 except AssertionError:
                     raise AssertionError(
@@ -587,8 +681,70 @@ def test_receive_exactly_never_reads_past_size():
             f"the peer sent b'helloWORLD!'; after b'hello', receive_exactly(connection, 6) returned {short(second)}, "
             "expected b'WORLD!' (ask recv() for at most the bytes still missing)"
         )
-        empty = call(part1.receive_exactly, client, 0, timeout=1, what="receive_exactly(connection, 0)")
+        empty = outcome(
+            call,
+            part1.receive_exactly,
+            client,
+            0,
+            shown="receive_exactly(connection, 0), with the peer still connected,",
+            expected="b''",
+            because="no byte is missing, so there is nothing to read (recv() gives b'' when asked for 0 bytes, "
+            "though the peer is still there): check what is missing before each recv()",
+        )
         assert empty == b"", f"receive_exactly(connection, 0) returned {short(empty)}, expected b''"
+
+
+class ScriptedConnection:
+    """A connection whose peer sends ``pieces``: each recv(n) returns the next piece, cut to
+    n bytes (the rest of it comes next), and b"" once all are taken. It keeps every size
+    asked for. Over a real socket, two pieces may arrive together on a busy machine, and a
+    check could not tell what recv() returned."""
+
+    def __init__(self, *pieces):
+        self.pieces = list(pieces)
+        self.calls = []  # (size asked for, bytes returned)
+
+    def recv(self, size, flags=0):
+        piece = self.pieces.pop(0) if self.pieces and size > 0 else b""
+        if len(piece) > size:
+            self.pieces.insert(0, piece[size:])
+        self.calls.append((size, len(piece[:size])))
+        return piece[:size]
+
+    def asked_too_much(self, size):
+        """The first recv() that asked for more than was missing: (asked, missing), or None."""
+        missing = size
+        for asked, got in self.calls:
+            if asked > missing:
+                return asked, missing
+            missing -= got
+        return None
+
+    def __getattr__(self, name):
+        raise AssertionError(f"receive_exactly() used connection.{name}, expected recv() alone to be needed")
+
+
+@exercise("receive_exactly")
+def test_receive_exactly_asks_for_what_is_missing():
+    """receive_exactly() asks recv() for no more than the bytes still missing: b"hel", then b"lo world"."""
+    connection = ScriptedConnection(b"hel", b"lo world")
+    shown = "the peer sent b'hel', then b'lo world'; receive_exactly(connection, 5)"
+    first = outcome(call, part1.receive_exactly, connection, 5, shown=shown, expected="b'hello'")
+    too_much = connection.asked_too_much(5)
+    if too_much:
+        asked = [size for size, _ in connection.calls]
+        raise AssertionError(
+            f"{shown} asked recv() for {too_much[0]} bytes when {too_much[1]} were missing (it asked for "
+            f"{asked}, and returned {short(first)}), expected b'hello', asking recv() for 5 bytes, then for 2: "
+            "a recv() asked for more than is missing takes bytes that belong to the next message; ask for what "
+            "is still missing, each time"
+        )
+    assert first == b"hello", f"{shown} returned {short(first)}, expected b'hello'"
+    shown = "then receive_exactly(connection, 6)"
+    second = outcome(call, part1.receive_exactly, connection, 6, shown=shown, expected="b' world'")
+    assert second == b" world", f"the peer sent b'hel', then b'lo world'; after b'hello', {shown} returned " + (
+        f"{short(second)}, expected b' world'"
+    )
 
 
 @exercise("receive_exactly")
@@ -717,11 +873,24 @@ def test_read_head_accepts_bare_newlines():
     """read_head() also ends the head at a blank line of bare LFs, as nc sends."""
     client, server = connected_pair()
     with client, server:
-        client.sendall(b"GET / HTTP/1.0\n\n")
-        got = call(part1.read_head, server)
-        assert got == (b"GET / HTTP/1.0", b""), (
-            f"the client sent b'GET / HTTP/1.0\\n\\n'; read_head() returned {short(got, 120)}"
+        server.settimeout(1)
+        client.sendall(b"GET / HTTP/1.0\n\n")  # and then waits for the answer
+        running = Background(part1.read_head, server, name="read_head(connection)")
+        expected = (b"GET / HTTP/1.0", b"")
+        shown = "the client sent b'GET / HTTP/1.0\\n\\n' and waited for an answer; read_head(connection)"
+        advice = (
+            "a blank line may be bare LFs, as nc and hand-typed requests send: look for the blank line "
+            "with END_OF_HEAD, which matches CRLF CRLF and LF LF alike"
         )
+        if not running.done.wait(3):
+            raise AssertionError(f"{shown} kept reading for 3 s, expected {expected!r}: {advice}")
+        if isinstance(running.error, TimeoutError):
+            raise AssertionError(
+                f"{shown} kept reading until the socket's timeout (1 s) raised {described(running.error)}, "
+                f"expected {expected!r}: {advice}"
+            )
+        got = outcome(running.wait, shown=shown, expected=repr(expected))
+        assert got == expected, f"{shown} returned {short(got, 120)}, expected {expected!r}"
 
 
 @exercise("read_head")
@@ -796,25 +965,46 @@ def test_read_head_raises_when_the_client_closes_early():
 # --- parse_head ----------------------------------------------------------------------------------------
 
 
+def parse_head_is(head, expected, because=""):
+    """Check that parse_head(head) returns ``expected``; say what it did instead."""
+    shown = f"parse_head({head!r})"
+    got = outcome(part1.parse_head, head, shown=shown, expected=repr(expected), because=because)
+    because = f": {because}" if because else ""
+    assert isinstance(got, tuple) and len(got) == 4, f"{shown} returned {short(got, 120)}, expected a tuple of 4"
+    assert got == expected, f"{shown} returned {got!r}, expected {expected!r}{because}"
+
+
 @exercise("parse_head")
 def test_parse_head_splits_a_request():
     """parse_head() splits a GET into method, target, version and a dict of headers."""
     head = b"GET /search?q=tcp HTTP/1.1\r\nHost: example.com\r\nUser-Agent: grader/1.0"
-    got = part1.parse_head(head)
     expected = ("GET", "/search?q=tcp", "HTTP/1.1", {"host": "example.com", "user-agent": "grader/1.0"})
-    assert isinstance(got, tuple) and len(got) == 4, (
-        f"parse_head({head!r}) returned {short(got, 120)}, expected a tuple of 4"
-    )
-    assert got == expected, f"parse_head({head!r}) returned {got!r}, expected {expected!r}"
+    parse_head_is(head, expected)
 
 
 @exercise("parse_head")
 def test_parse_head_normalises_headers():
     """Header names become lower case, values lose their spaces; a bare LF ends a line too."""
     head = b"POST /form HTTP/1.0\nContent-LENGTH:   8  \nX-Where: host:8888"
-    got = part1.parse_head(head)
     expected = ("POST", "/form", "HTTP/1.0", {"content-length": "8", "x-where": "host:8888"})
-    assert got == expected, f"parse_head({head!r}) returned {got!r}, expected {expected!r}"
+    parse_head_is(
+        head,
+        expected,
+        because="a header splits at its first colon, and its value may hold more (host:8888); names are "
+        "lower-cased, values lose the blanks around them, and a bare LF ends a line as CRLF does",
+    )
+
+
+@exercise("parse_head")
+def test_parse_head_keeps_the_last_of_a_repeated_header():
+    """A header other than Host and Content-Length that comes twice keeps its last value."""
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nAccept: text/plain"
+    parse_head_is(
+        head,
+        ("GET", "/", "HTTP/1.1", {"host": "x", "accept": "text/plain"}),
+        because="the dict keeps one value per name, and a header that comes again replaces the one before it "
+        "(only Host and Content-Length, which must come once, are refused when repeated)",
+    )
 
 
 @exercise("parse_head")
@@ -907,7 +1097,14 @@ def test_parse_head_refuses_bad_headers():
         part1.parse_head,
         "GET /caf\u00e9 HTTP/1.1\r\nHost: x".encode("utf-8"),
         "400",
-        because="a head is ASCII text",
+        because="RFC 9112's grammar has no room for a byte beyond ASCII in a request line",
+    )
+    raises_status(
+        part1.parse_head,
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Name: Zo\u00eb".encode("utf-8"),
+        "400",
+        because="RFC 9110 (section 5.5) allows such bytes in a header value, as obs-text, but part 1 refuses "
+        "them too, to stay small, as its docstring says",
     )
 
 

@@ -22,7 +22,7 @@ from wsgiref.validate import validator
 import pytest
 import requests
 
-from grader.tests.helpers import WAIT, Background, call, short, split_response
+from grader.tests.helpers import WAIT, Background, call, outcome, short, split_response
 from grader.workbook import Workbook, load_workbook_module, target
 from part2_wsgi.command_line import AppLoadError
 from part2_wsgi.minimal_server import Request as MinimalRequest
@@ -334,6 +334,25 @@ def test_run_app_sends_the_head_with_the_first_bytes():
 
 
 @exercise("run_app")
+def test_run_app_sends_the_head_of_an_empty_body():
+    """An app whose body is empty ([] or [b""]) still gets its head sent: a 204 has nothing else."""
+    for status, headers, body in (("204 No Content", [], []), ("200 OK", [("Content-Length", "0")], [b""])):
+
+        def app(environ, start_response, status=status, headers=headers, body=body):
+            start_response(status, headers)
+            return body
+
+        _, sent = run_app_on(app, what=f"run_app() of an app that starts {status!r} and returns {body!r}")
+        head = re.match(rb"HTTP/1\.[01] (.*?)\r\n(.*\r\n)?\r\n\Z", sent.data, re.DOTALL)
+        assert head and head[1] == status.encode(), (
+            f"an app started {status!r} and returned {body!r}; run_app() sent "
+            f"{short(sent.data) if sent.data else 'nothing'}, expected the head alone (the status line "
+            f"HTTP/1.1 {status}, the headers, Connection: close and a blank line): an empty body has a head all "
+            "the same, so once the body is done, send the head if no piece of the body took it"
+        )
+
+
+@exercise("run_app")
 def test_run_app_exc_info():
     """start_response() with exc_info replaces an unsent response, and re-raises once it is sent."""
 
@@ -520,9 +539,11 @@ class WSGIServer:
     """The student's serve_wsgi() on a loopback port, in a background thread, serving
     ``app`` wrapped in wsgiref.validate, with the reference build_environ and run_app."""
 
-    def __init__(self, app):
+    def __init__(self, app, send_buffer=None):
         self.problems = []
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        if send_buffer:  # each accepted connection inherits it: a small buffer, the same on every machine
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.address = self.listener.getsockname()
         self.running = Background(part2.serve_wsgi, self.listener, self.recording(validator(app)), name="serve_wsgi()")
@@ -540,11 +561,11 @@ class WSGIServer:
         return recorded
 
     def fetch(self, method, path, **options):
-        self.running.check()  # the stub raises at once: say so, rather than wait for an answer
+        self.running.check_serving(f"{method} {path}")  # the stub raises at once: say so, rather than wait
         try:
             reply = requests.request(method, self.url + path, timeout=3, **options)
         except requests.RequestException as error:
-            self.running.check()
+            self.running.check_serving(f"the answer to {method} {path}")
             raise AssertionError(
                 f"{method} {path} with requests got no complete response within 3 s ({type(error).__name__}): "
                 "a response must come whole, then the connection must close"
@@ -602,8 +623,8 @@ def wsgi_server(monkeypatch):
         monkeypatch.setattr(module, "read_request", reference_read_request, raising=False)
     servers = []
 
-    def start(app):
-        servers.append(WSGIServer(app))
+    def start(app, send_buffer=None):
+        servers.append(WSGIServer(app, send_buffer))
         return servers[-1]
 
     yield start
@@ -635,7 +656,7 @@ def test_serve_wsgi_closes_each_connection(wsgi_server):
     for number in range(1, 4):
         request_bytes = f"GET /{number} HTTP/1.0\r\n\r\n".encode()
         data, closed = server.exchange(request_bytes)
-        server.running.check()
+        server.running.check_serving(f"the answer to {short(request_bytes)}")
         assert data, f"client {number} sent {short(request_bytes)} and got no answer within {WAIT:g} s"
         assert closed, (
             f"client {number} sent {short(request_bytes)}; the response came ({short(data, 50)}), but the "
@@ -702,7 +723,7 @@ def test_serve_wsgi_carries_on_after_bad_clients(wsgi_server):
     served_after(server, "a client connected and left without a word")
     nonsense = b"HELLO\r\n\r\n"  # not a request line: read_request raises ValueError
     data, closed = server.exchange(nonsense)
-    server.running.check()
+    server.running.check_serving(f"an answer to {short(nonsense)}, after a client that left without a word")
     assert re.match(rb"HTTP/1\.[01] 400 ", data) and closed, (
         f"a client sent {short(nonsense)}, not a request line; it got "
         f"{short(data) if data else 'no answer'}{'' if closed else ', and the connection stayed open'}. "
@@ -777,12 +798,109 @@ def test_serve_wsgi_drops_a_silent_client(wsgi_server, monkeypatch):
     server = wsgi_server(hello_app)
     with socket.create_connection(server.address, timeout=WAIT):  # connects, and stays silent
         data, closed = server.exchange(b"GET /after HTTP/1.0\r\n\r\n")
-        server.running.check()
+        server.running.check_serving("the answer to GET /after, while another client stayed silent")
     assert data.endswith(b"hello from /after") and closed, (
         f"while one client stayed connected and silent, the next one's GET /after got "
         f"{short(data) if data else 'no answer'} within {WAIT:g} s (the check set TIMEOUT to {SHORT_TIMEOUT:g} s). "
         "Give each connection a timeout of TIMEOUT seconds (settimeout) before read_request: a silent client "
         "then raises TimeoutError, an OSError, and the next client is served"
+    )
+
+
+LARGE = 20 * 1024 * 1024  # bytes: far more than a socket's buffers hold, so that send() must wait for the client
+MEGABYTE = 1024 * 1024
+
+
+def large_app(environ, start_response):
+    """A body of LARGE bytes, in one piece."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(LARGE))])
+    return [bytes(LARGE)]
+
+
+def read_large_response(server, rate=None, receive_buffer=None, timeout=4.0):
+    """GET /large over a socket of its own, reading at most ``rate`` bytes a second; return
+    (body bytes received, whether the server closed, seconds taken) once the server
+    closes, or when ``timeout`` seconds pass without a byte."""
+    with socket.socket() as client:
+        if receive_buffer:  # before connecting: it sets the window the client offers
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        client.settimeout(timeout)
+        client.connect(server.address)
+        client.sendall(b"GET /large HTTP/1.0\r\n\r\n")
+        client.settimeout(0.05)
+        started = last_byte = time.monotonic()
+        received, head, head_length = 0, b"", None
+        while True:
+            if rate:  # steady: never more than rate bytes a second, and never a long pause
+                time.sleep(max(0.0, started + received / rate - time.monotonic()))
+            try:
+                piece = client.recv(65536)
+            except TimeoutError:
+                server.running.check_serving(f"a body of {LARGE // MEGABYTE} MB, after {received} bytes")
+                if time.monotonic() - last_byte < timeout:
+                    continue
+                piece, closed = b"", False
+            except ConnectionResetError:
+                piece, closed = b"", True
+            else:
+                closed = not piece
+            if not piece:
+                body = received - head_length if head_length is not None else 0
+                return body, closed, time.monotonic() - started
+            received += len(piece)
+            last_byte = time.monotonic()
+            if head_length is None:
+                head += piece
+                end = head.find(b"\r\n\r\n")
+                head_length = end + 4 if end >= 0 else None
+
+
+SEND_IN_PIECES = (
+    "give run_app a send that sends every byte and waits at most TIMEOUT for each piece the client takes: "
+    "send_in_pieces (given), with this connection"
+)
+
+
+def why_cut_short(seconds, timeout):
+    """What cut a large body short: at once, send(); after the timeout, sendall()."""
+    if seconds < timeout / 2:
+        return (
+            "the connection's send() takes only what fits in the socket's buffer and says how many bytes it "
+            "took; run_app does not look, so the rest is lost"
+        )
+    return (
+        f"a socket's timeout caps a whole sendall() call (Python 3.5 and later), so the connection's sendall "
+        f"gave up after TIMEOUT ({timeout:g} s) however steadily the client read"
+    )
+
+
+@exercise("serve_wsgi")
+def test_serve_wsgi_sends_a_large_body_whole(wsgi_server):
+    """A body of 20 MB, more than a socket's buffers hold, arrives whole."""
+    server = wsgi_server(large_app)
+    body, closed, seconds = read_large_response(server)
+    assert body == LARGE and closed, (
+        f"GET /large of an app that returns a body of {LARGE} bytes (its Content-Length) got {body} bytes of it "
+        f"in {seconds:.1f} s, {'then the connection closed' if closed else 'and then nothing for 4 s'}, expected "
+        f"all of it: {why_cut_short(seconds, 10)}; {SEND_IN_PIECES}"
+    )
+
+
+SLOW_RATE = 8 * MEGABYTE  # bytes a second: 20 MB take about 2.5 s, more than twice TIMEOUT, read steadily
+
+
+@exercise("serve_wsgi")
+def test_serve_wsgi_serves_a_slow_steady_reader(wsgi_server, monkeypatch):
+    """A client that reads 20 MB steadily, for longer than TIMEOUT in all, gets every byte."""
+    monkeypatch.setitem(part2.serve_wsgi.__globals__, "TIMEOUT", 1)
+    # Small buffers on both sides, the same on every machine: what the kernel holds counts little.
+    server = wsgi_server(large_app, send_buffer=256 * 1024)
+    body, closed, seconds = read_large_response(server, rate=SLOW_RATE, receive_buffer=64 * 1024)
+    assert body == LARGE and closed, (
+        f"a client read GET /large, a body of {LARGE // MEGABYTE} MB, steadily at {SLOW_RATE // MEGABYTE} MB a "
+        f"second, with TIMEOUT at 1 s for this check; it got {body / MEGABYTE:.1f} MB in {seconds:.1f} s, "
+        f"{'then the connection closed' if closed else 'and then nothing'}, expected all of it in about "
+        f"{LARGE / SLOW_RATE:.1f} s: {why_cut_short(seconds, 1)}; {SEND_IN_PIECES}"
     )
 
 
@@ -1029,10 +1147,11 @@ def framing_of(headers, version="HTTP/1.1", limits=None):
     return args, shown
 
 
-def body_framing_is(headers, expected, version="HTTP/1.1", limits=None):
+def body_framing_is(headers, expected, version="HTTP/1.1", limits=None, because=""):
     args, shown = framing_of(headers, version, limits)
-    got = part2.body_framing(*args)
-    assert got == expected, f"{shown} returned {short(got)}, expected {expected!r}"
+    got = outcome(part2.body_framing, *args, shown=shown, expected=repr(expected), because=because)
+    because = f": {because}" if because else ""
+    assert got == expected, f"{shown} returned {short(got)}, expected {expected!r}{because}"
 
 
 def body_framing_refuses(headers, status, version="HTTP/1.1", limits=None):
@@ -1052,7 +1171,11 @@ def test_body_framing_by_length():
 def test_body_framing_chunked():
     """Transfer-Encoding: chunked (in any case) means a chunked body."""
     body_framing_is([("Transfer-Encoding", "chunked")], ("chunked", None))
-    body_framing_is([("Transfer-Encoding", "Chunked")], ("chunked", None))
+    body_framing_is(
+        [("Transfer-Encoding", "Chunked")],
+        ("chunked", None),
+        because="transfer codings are compared without regard to case (RFC 9112, section 7)",
+    )
 
 
 @exercise("body_framing")
@@ -1090,15 +1213,11 @@ def test_body_framing_refuses_ambiguous_requests():
 # --- parse_range -------------------------------------------------------------------------------------------
 
 
-def range_is(header, size, expected):
+def range_is(header, size, expected, because=""):
     shown = f"parse_range({header!r}, {size})"
-    try:
-        got = part2.parse_range(header, size)
-    except NotImplementedError:
-        raise
-    except Exception as error:
-        raise AssertionError(f"{shown} raised {type(error).__name__}({error}), expected {expected!r}") from None
-    assert got == expected, f"{shown} returned {short(got)}, expected {expected!r}"
+    got = outcome(part2.parse_range, header, size, shown=shown, expected=repr(expected), because=because)
+    because = f": {because}" if because else ""
+    assert got == expected, f"{shown} returned {short(got)}, expected {expected!r}{because}"
 
 
 @exercise("parse_range")
@@ -1108,6 +1227,8 @@ def test_parse_range_start_and_end():
     range_is("bytes=500-", 1000, (500, 999))
     range_is("bytes=999-999", 1000, (999, 999))
     range_is("bytes=0-0", 1, (0, 0))
+    range_is("Bytes=0-1", 1000, (0, 1), because="the unit is read in any case")
+    range_is("bytes= 0-1 ", 1000, (0, 1), because="blanks around the range are ignored")
 
 
 @exercise("parse_range")
@@ -1136,14 +1257,26 @@ def test_parse_range_ignores_what_it_cannot_read():
 
 
 @exercise("parse_range")
+def test_parse_range_ignores_any_range_of_an_empty_file():
+    """An empty file has no first byte for a 206 to send: any range of it is None (a 200, the empty file)."""
+    for header in ("bytes=-5", "bytes=0-0", "bytes=0-", "bytes=-0"):
+        range_is(
+            header,
+            0,
+            None,
+            because="a 206 names the first and the last byte it sends, and an empty file has neither, even "
+            "for bytes=-5, which RFC 9110 (section 14.1) counts as satisfiable; so the answer is the whole, "
+            "empty file (200, Content-Length: 0), as section 14.2 lets a server ignore a Range",
+        )
+
+
+@exercise("parse_range")
 def test_parse_range_refuses_a_range_past_the_end():
-    """A start at or past the end, bytes=-0, any range of an empty file: RangeNotSatisfiable (a 416)."""
+    """A start at or past the end, or bytes=-0: RangeNotSatisfiable (a 416)."""
     for header, size in (
         ("bytes=1000-", 1000),
         ("bytes=1000-1999", 1000),
         ("bytes=-0", 1000),
-        ("bytes=0-0", 0),
-        ("bytes=-5", 0),
     ):
         shown = f"parse_range({header!r}, {size})"
         try:
@@ -1170,7 +1303,8 @@ SECRET = b"the secret beside the folder"
 @pytest.fixture
 def site(tmp_path):
     """tmp/www, the folder served; tmp/secret.txt beside it; tmp/www2, a sibling whose name
-    starts like the folder's; and symlinks inside www, to inside and to outside."""
+    starts like the folder's; symlinks inside www, to inside and to outside; and two loops
+    of symlinks, loop (to itself) and ping and pong (to each other)."""
     TMP.clear()
     TMP.update({str(tmp_path), os.path.realpath(tmp_path)})
     www = tmp_path / "www"
@@ -1185,12 +1319,16 @@ def site(tmp_path):
     (www / "alias.txt").symlink_to(www / "hello.txt")
     (www / "escape.txt").symlink_to(tmp_path / "secret.txt")
     (www / "sibling").symlink_to(tmp_path / "www2")
+    (www / "loop").symlink_to(www / "loop")
+    (www / "ping").symlink_to(www / "pong")
+    (www / "pong").symlink_to(www / "ping")
     return www
 
 
 def resolves_to(root, url_path, expected, why=""):
     shown = f"resolve_path({shorter(root)!r}, {url_path!r})"
-    got = call(part2.resolve_path, root, url_path, what=shown)
+    shown_expected = "None" if expected is None else repr(shorter(expected))
+    got = outcome(call, part2.resolve_path, root, url_path, shown=shown, expected=shown_expected, because=why)
     if expected is None:
         assert got is None, f"{shown} returned {shorter(got)!r}, expected None: {why}"
         return
@@ -1220,9 +1358,22 @@ def test_resolve_path_finds_what_is_inside(site):
     resolves_to(site, "/hello.txt", root / "hello.txt", why)
     resolves_to(str(site), "/dir/index.html", root / "dir" / "index.html", why)
     resolves_to(site, "/dir/", root / "dir", why)
-    resolves_to(site, "/", root, why)
     resolves_to(site, "/with space.txt", root / "with space.txt", why)
+    resolves_to(
+        site,
+        "/",
+        root,
+        "the root itself is inside (its index is served); a test that asks for the root and a separator "
+        "as a prefix leaves it out, and os.path.commonpath does not",
+    )
     resolves_to(site, "/dir/../hello.txt", root / "hello.txt", "a '..' that stays inside is fine: resolve it")
+    resolves_to(
+        site,
+        "/no/such/file.txt",
+        root / "no" / "such" / "file.txt",
+        "a path inside the root that names nothing is resolved all the same (the caller answers it with a "
+        "404): resolving with strict=True raises for it, and that is no reason for None",
+    )
 
 
 @exercise("resolve_path")
@@ -1271,3 +1422,17 @@ def test_resolve_path_follows_symlinks(site):
     resolves_to(site, "/escape.txt", None, why)
     resolves_to(site, "/sibling/secret.txt", None, why)
     resolves_to(site, "/alias.txt", root / "hello.txt", "a symlink to a file inside resolves to that file")
+
+
+@exercise("resolve_path")
+def test_resolve_path_refuses_a_symlink_loop(site):
+    """A symlink loop (loop -> loop, or ping -> pong -> ping) cannot be resolved: None, on every Python."""
+    for url_path in ("/loop", "/ping/inside.txt"):
+        resolves_to(
+            site,
+            url_path,
+            None,
+            f"Path.resolve raises RuntimeError for a loop up to Python 3.12 and returns it unresolved from "
+            f"3.13 (this is {sys.version_info[0]}.{sys.version_info[1]}), and os.path.realpath returns it "
+            "unresolved; with strict=True, os.path.realpath raises OSError for it, errno ELOOP, on every version",
+        )

@@ -5,7 +5,12 @@ every mistake we know students make is kept here as a *mutant*: the reference wo
 (``python -m grader --export-solutions``) with one function replaced by the wrong one,
 written the way a student would write it. ``tests/test_grader.py`` grades each mutant
 and asserts that it fails its own exercise, with a message that says what to change,
-and that every other exercise still passes.
+and that it leaves every other exercise alone.
+
+Only the mutated exercises are graded. The rest of a mutant's workbook is the reference,
+imported under the exercises' names, which ``--solutions`` grades already; the one way a
+mutant could change a neighbour is to bind its name (a helper called ``read_head``, say),
+and ``neighbours_bound`` finds that in the mutant's code without running it.
 
 Try them by hand (an instructor adding a check, or a developer changing one):
 
@@ -17,9 +22,12 @@ reference under the exercise's name; it may import what it needs, as a student's
 does (``from part1_sockets.http_server import read_head``).
 """
 
+import ast
+import os
 import sys
 import tempfile
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,18 +80,41 @@ def workbook_with(folder, mutants):
     return folder
 
 
-def grade_round(mutants, folder, jobs=None):
-    """Grade every exercise of the parts the round touches: {exercise id: Result}."""
-    parts = {mutant.part for mutant in mutants}
-    exercises = [exercise for exercise in core.EXERCISES if exercise.part in parts]
-    results = core.run(exercises, workbook=workbook_with(folder, mutants), jobs=jobs)
-    return {result.exercise.id: result for result in results}
+def grade(mutants, folder, jobs=None):
+    """Grade each mutant's own exercise, in workbooks of a round each under ``folder``, all
+    rounds at once on ``jobs`` processes: {mutant: Result}."""
+    work = []
+    for number, round_ in enumerate(rounds(mutants)):
+        workbook = workbook_with(Path(folder) / f"round{number}", round_)
+        work += [(mutant, workbook) for mutant in round_]
+    jobs = jobs or max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = {
+            mutant: pool.submit(core.run_exercise, core.find_exercise(mutant.part, mutant.exercise), workbook=workbook)
+            for mutant, workbook in work
+        }
+        return {mutant: future.result() for mutant, future in futures.items()}
 
 
-def verdict(mutant, results):
-    """None if the mutant fails its own exercise, with the expected words, and nothing else
-    fails; otherwise what went wrong, in one line."""
-    own = results[f"{mutant.part}.{mutant.exercise}"]
+def neighbours_bound(mutant):
+    """The names of the part's other exercises that the mutant's code binds at the top of
+    the workbook (a def, an import, an assignment): each would replace a neighbour."""
+    others = {exercise.name for exercise in core.EXERCISES if exercise.part == mutant.part} - {mutant.exercise}
+    bound = set()
+    for node in ast.parse(textwrap.dedent(mutant.code)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).partition(".")[0] for alias in node.names}
+        else:
+            names = [name for name in ast.walk(node) if isinstance(name, ast.Name)]
+            bound |= {name.id for name in names if isinstance(name.ctx, ast.Store)}
+    return sorted(bound & others)
+
+
+def verdict(mutant, own):
+    """None if the mutant fails its own exercise (``own``, its Result), with the expected
+    words, and binds no other exercise's name; otherwise what went wrong, in one line."""
     if own.passed:
         return f"{mutant.id}: PASSES its exercise, so the grader teaches that it is right"
     if mutant.expect.lower() not in own.message.lower():
@@ -91,6 +122,9 @@ def verdict(mutant, results):
     for grader_file in ("test_part", "helpers.py", "conftest.py", "launch.py"):
         if grader_file in own.message:
             return f"{mutant.id}: the message points into the grader ({grader_file}): {own.message}"
+    neighbours = neighbours_bound(mutant)
+    if neighbours:
+        return f"{mutant.id}: its code binds {', '.join(neighbours)}, replacing another exercise of {mutant.part}"
     return None
 
 
@@ -98,19 +132,12 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     chosen = [mutant for mutant in every_mutant() if not argv or mutant.exercise in argv]
     problems = []
-    for number, round_ in enumerate(rounds(chosen), 1):
-        with tempfile.TemporaryDirectory(prefix="mutants-") as folder:
-            results = grade_round(round_, folder)
-        print(f"round {number}: {len(round_)} mutants")
-        mutated = {f"{mutant.part}.{mutant.exercise}" for mutant in round_}
-        for mutant in round_:
-            problem = verdict(mutant, results)
-            message = results[f"{mutant.part}.{mutant.exercise}"].message
-            print(f"  {'ok ' if problem is None else 'BAD'} {mutant.id}\n      {message}")
-            problems += [problem] if problem else []
-        for exercise_id, result in results.items():
-            if exercise_id not in mutated and not result.passed:
-                problems.append(f"round {number}: {exercise_id} fails, though no mutant touched it: {result.message}")
+    with tempfile.TemporaryDirectory(prefix="mutants-") as folder:
+        results = grade(chosen, folder)
+    for mutant in chosen:
+        problem = verdict(mutant, results[mutant])
+        print(f"  {'ok ' if problem is None else 'BAD'} {mutant.id}\n      {results[mutant].message}")
+        problems += [problem] if problem else []
     print("\n".join(["", *problems]) if problems else "\nevery mutant fails its own exercise, and only that one")
     return 1 if problems else 0
 

@@ -25,6 +25,7 @@ from part1_sockets import http_server
 from part1_sockets.http_server import BadRequest
 
 TIMEOUT = 30
+KNOWN_METHODS = ("GET", "HEAD", "POST")
 FORM = '<form method="post" action="/"><input name="name"><input name="message"><button>Send</button></form>'
 
 
@@ -40,10 +41,15 @@ def answer(connection):
     try:
         head, rest = http_server.read_head(connection)
         method, target, version, headers = http_server.parse_head(head)
+        if method not in KNOWN_METHODS:
+            raise BadRequest("501 Not Implemented", f"no {method} here")
         if target.startswith(("http://", "https://")):
             target = "/" + target.split("://", 1)[1].partition("/")[2]
         body = http_server.read_body(connection, headers, rest)
-        status, text = "200 OK", page_for(method, body)
+        if target.partition("?")[0] == "/":
+            status, text = "200 OK", page_for(method, body)
+        else:
+            status, text = "404 Not Found", "<p>Nothing here.</p>"
     except BadRequest as error:
         status, text = error.status, f"<p>{html.escape(error.reason)}</p>"
     body = text.encode("utf-8")
@@ -197,14 +203,57 @@ MUTANTS = [
         "part1",
         "serve_http",
         "HEAD answered 501",
-        changed(
-            SERVE_HTTP,
-            "        method, target, version, headers = http_server.parse_head(head)\n",
-            "        method, target, version, headers = http_server.parse_head(head)\n"
-            '        if method not in ("GET", "POST"):\n'
-            '            raise BadRequest("501 Not Implemented", f"no {method} here")\n',
-        ),
+        changed(SERVE_HTTP, 'KNOWN_METHODS = ("GET", "HEAD", "POST")', 'KNOWN_METHODS = ("GET", "POST")'),
         "answer it as GET, without the body",
+    ),
+    Mutant(
+        "part1",
+        "serve_http",
+        "every path and every method gets the page",
+        changed(
+            changed(
+                SERVE_HTTP,
+                "        if method not in KNOWN_METHODS:\n"
+                '            raise BadRequest("501 Not Implemented", f"no {method} here")\n',
+                "",
+            ),
+            '        if target.partition("?")[0] == "/":\n',
+            "        if True:\n",
+        ),
+        "404 Not Found",
+    ),
+    Mutant(
+        "part1",
+        "serve_http",
+        "Content-Length counts characters",
+        changed(SERVE_HTTP, 'f"Content-Length: {len(body)}\\r\\n"', 'f"Content-Length: {len(text)}\\r\\n"'),
+        "not its characters",
+    ),
+    Mutant(
+        "part1",
+        "serve_http",
+        "the body is what came with the head",
+        changed(SERVE_HTTP, "body = http_server.read_body(connection, headers, rest)", "body = rest"),
+        "Content-Length bytes",
+    ),
+    Mutant(
+        "part1",
+        "serve_http",
+        "the fields decoded with unquote, '+' left as it is",
+        changed(
+            changed(SERVE_HTTP, "from urllib.parse import parse_qsl", "from urllib.parse import unquote"),
+            '        fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)\n',
+            '        pairs = [pair.partition("=") for pair in body.decode("utf-8", "replace").split("&")]\n'
+            "        fields = [(unquote(name), unquote(value)) for name, _, value in pairs]\n",
+        ),
+        "not as a path",
+    ),
+    Mutant(
+        "part1",
+        "serve_http",
+        "a client that leaves ends the server",
+        changed(SERVE_HTTP, "except (ConnectionError, TimeoutError):", "except TimeoutError:"),
+        "catch ConnectionError",
     ),
     Mutant(
         "part1",
@@ -284,7 +333,63 @@ MUTANTS = [
         changed(SERVE_HTTP, "connection.settimeout(TIMEOUT)", "connection.settimeout(30)"),
         "with the name TIMEOUT",
     ),
+    # --- receive_exactly -------------------------------------------------------------------
+    Mutant(
+        "part1",
+        "receive_exactly",
+        "asks recv() for size bytes each time",
+        """
+        def receive_exactly(connection, size):
+            data = b""
+            while len(data) < size:
+                piece = connection.recv(size)
+                if not piece:
+                    raise ConnectionError("the peer closed the connection")
+                data += piece
+            return data
+        """,
+        "ask for what is still missing",
+    ),
+    Mutant(
+        "part1",
+        "receive_exactly",
+        "receives before asking whether anything is missing",
+        """
+        def receive_exactly(connection, size):
+            data = b""
+            while True:
+                piece = connection.recv(size - len(data))
+                if not piece:
+                    raise ConnectionError("the peer closed the connection")
+                data += piece
+                if len(data) == size:
+                    return data
+        """,
+        "check what is missing before each recv()",
+    ),
     # --- read_head -------------------------------------------------------------------------
+    Mutant(
+        "part1",
+        "read_head",
+        "only CRLF CRLF ends a head",
+        """
+        from part1_sockets.http_server import CHUNK, MAX_HEAD, BadRequest
+
+        def read_head(connection):
+            received = b""
+            while True:
+                end = received.find(b"\\r\\n\\r\\n")
+                if (end if end >= 0 else len(received)) > MAX_HEAD:
+                    raise BadRequest("431 Request Header Fields Too Large", "the request head is too long")
+                if end >= 0:
+                    return received[:end], received[end + 4 :]
+                data = connection.recv(CHUNK)
+                if not data:
+                    raise ConnectionError("the client left before the blank line")
+                received += data
+        """,
+        "bare LFs",
+    ),
     Mutant(
         "part1",
         "read_head",
@@ -347,6 +452,28 @@ MUTANTS = [
             "        name = name.strip().lower()\n",
         ),
         "refuse a name with whitespace",
+    ),
+    Mutant(
+        "part1",
+        "parse_head",
+        "a header split at every colon",
+        changed(
+            PARSE_HEAD,
+            '        name, colon, value = line.partition(":")\n'
+            "        if not colon or not name or name != name.strip():\n",
+            '        if ":" not in line:\n'
+            '            raise BadRequest("400 Bad Request", "a bad header line")\n'
+            '        name, value = line.split(":")\n'
+            "        if not name or name != name.strip():\n",
+        ),
+        "splits at its first colon",
+    ),
+    Mutant(
+        "part1",
+        "parse_head",
+        "the first of two Accept headers kept",
+        changed(PARSE_HEAD, "headers[name] = value.strip()", "headers.setdefault(name, value.strip())"),
+        "replaces the one before it",
     ),
     Mutant(
         "part1",

@@ -76,9 +76,7 @@ RUN_APP = """
             try:
                 for data in result:
                     if data:
-                        write(data)
-                if not state["head_sent"]:
-                    write(b"")
+                        write(data){empty_body}
             finally:
                 if hasattr(result, "close"):
                     result.close()
@@ -90,6 +88,9 @@ SECOND_CALL = """
             elif state["status"] is not None:
                 raise AssertionError("start_response() called twice without exc_info")"""
 CONNECTION = '"Connection: close", '
+EMPTY_BODY = """
+                if not state["head_sent"]:
+                    write(b"")"""
 FAILURE = """traceback.print_exc(file=environ["wsgi.errors"])
             if state["head_sent"]:
                 raise
@@ -99,17 +100,18 @@ FAILURE = """traceback.print_exc(file=environ["wsgi.errors"])
             write(body)"""
 
 
-def run_app(second_call=SECOND_CALL, connection=CONNECTION, failure=FAILURE):
+def run_app(second_call=SECOND_CALL, connection=CONNECTION, failure=FAILURE, empty_body=EMPTY_BODY):
     code = RUN_APP.replace("{second_call}", second_call).replace("{connection}", connection)
-    return code.replace("{failure}", failure)
+    return code.replace("{failure}", failure).replace("{empty_body}", empty_body)
 
 
 # A student's serve_wsgi, with the pieces a mutant changes: how it meets each error, and
 # whether it closes the connection and sets a timeout.
 SERVE_WSGI = """
     import sys
+    from functools import partial
 
-    from part2_wsgi.minimal_server import read_request
+    from part2_wsgi.minimal_server import read_request, send_in_pieces
 
     TIMEOUT = 10
     BAD_REQUEST = b"HTTP/1.1 400 Bad Request\\r\\nContent-Length: 11\\r\\nConnection: close\\r\\n\\r\\nBad Request"
@@ -133,7 +135,7 @@ SERVE_ONE = """with connection:
                     continue
                 environ = build_environ(request, connection.getsockname(), address)
                 try:
-                    run_app(app, environ, connection.sendall)
+                    run_app(app, environ, partial(send_in_pieces, connection))
                 except OSError:
                     pass
                 except Exception as error:
@@ -228,6 +230,13 @@ MUTANTS = [
     Mutant(
         "part2",
         "run_app",
+        "an empty body never sends the head",
+        run_app(empty_body=""),
+        "an empty body has a head all the same",
+    ),
+    Mutant(
+        "part2",
+        "run_app",
         "a 500 response after the head went out",
         run_app(
             failure="""traceback.print_exc(file=environ["wsgi.errors"])
@@ -271,7 +280,7 @@ MUTANTS = [
                     if request is None:
                         continue
                     environ = build_environ(request, connection.getsockname(), address)
-                    run_app(app, environ, connection.sendall)
+                    run_app(app, environ, partial(send_in_pieces, connection))
                 except ValueError:
                     connection.sendall(BAD_REQUEST)
                 except OSError:
@@ -291,7 +300,7 @@ MUTANTS = [
                     if request is None:
                         continue
                     environ = build_environ(request, connection.getsockname(), address)
-                    run_app(app, environ, connection.sendall)
+                    run_app(app, environ, partial(send_in_pieces, connection))
                 except OSError:
                     pass
                 except Exception:
@@ -311,7 +320,7 @@ MUTANTS = [
                     if request is None:
                         continue
                     environ = build_environ(request, connection.getsockname(), address)
-                    run_app(app, environ, connection.sendall)
+                    run_app(app, environ, partial(send_in_pieces, connection))
                 except Exception:
                     pass"""
         ),
@@ -334,7 +343,7 @@ MUTANTS = [
                 continue
             environ = build_environ(request, connection.getsockname(), address)
             try:
-                run_app(app, environ, connection.sendall)
+                run_app(app, environ, partial(send_in_pieces, connection))
             except OSError:
                 pass
             except Exception as error:
@@ -349,6 +358,20 @@ MUTANTS = [
         serve_wsgi(SERVE_ONE.replace("connection.settimeout(TIMEOUT)", "pass")),
         "TIMEOUT",
     ),
+    Mutant(
+        "part2",
+        "serve_wsgi",
+        "run_app given the connection's send",
+        serve_wsgi(SERVE_ONE.replace("partial(send_in_pieces, connection)", "connection.send")),
+        "send() takes only what fits",
+    ),
+    Mutant(
+        "part2",
+        "serve_wsgi",
+        "run_app given the connection's sendall",
+        serve_wsgi(SERVE_ONE.replace("partial(send_in_pieces, connection)", "connection.sendall")),
+        "caps a whole sendall() call",
+    ),
 ]
 
 
@@ -357,9 +380,9 @@ PARSE_RANGE = """
     from part2_wsgi.apps.files_app import RangeNotSatisfiable
 
 
-    def parse_range(header, size):
+    def parse_range(header, size):{empty_file}
         unit, _, spec = header.partition("=")
-        if unit.strip().lower() != "bytes" or "," in spec:
+        if unit.strip(){case} != "bytes" or "," in spec:
             return None
         first, dash, last = spec.strip().partition("-")
         if not dash or not all(part == "" or (part.isascii() and part.isdigit()) for part in (first, last)):
@@ -374,19 +397,24 @@ PARSE_RANGE = """
     """
 SUFFIX = """if last == "":
                 return None
-            if int(last) == 0 or size == 0:
+            if int(last) == 0:
                 raise RangeNotSatisfiable(header)
             return max(size - int(last), 0), size - 1"""
 PAST_THE_END = """if start >= size:
             raise RangeNotSatisfiable(header)"""
 END = 'size - 1 if last == "" else min(int(last), size - 1)'
+EMPTY_FILE = """
+        if size == 0:
+            return None"""
 
 
-def parse_range(suffix=SUFFIX, past_the_end=PAST_THE_END, end=END):
-    return PARSE_RANGE.replace("{suffix}", suffix).replace("{past_the_end}", past_the_end).replace("{end}", end)
+def parse_range(suffix=SUFFIX, past_the_end=PAST_THE_END, end=END, empty_file=EMPTY_FILE, case=".lower()"):
+    code = PARSE_RANGE.replace("{suffix}", suffix).replace("{past_the_end}", past_the_end).replace("{end}", end)
+    return code.replace("{empty_file}", empty_file).replace("{case}", case)
 
 
 RESOLVE_PATH = """
+    import errno
     import os
     from pathlib import Path
     from urllib.parse import unquote
@@ -397,14 +425,20 @@ RESOLVE_PATH = """
             path = {decode}
         except UnicodeError:
             return None
-        if "\\0" in path or "\\\\" in path:
+        if {refused}:
             return None
         root = os.path.realpath(root)
         resolved = {resolve}({join})
         if {inside}:
-            return None
+            return None{loop}
         return Path(resolved)
     """
+LOOP = """
+        try:
+            os.stat(resolved)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                return None"""
 
 
 def resolve_path(
@@ -412,9 +446,12 @@ def resolve_path(
     resolve="os.path.realpath",
     join='os.path.join(root, *[segment for segment in path.split("/") if segment])',
     inside="os.path.commonpath([root, resolved]) != root",
+    loop=LOOP,
+    refused='"\\0" in path or "\\\\" in path',
 ):
     code = RESOLVE_PATH.replace("{decode}", decode).replace("{resolve}", resolve)
-    return code.replace("{join}", join).replace("{inside}", inside)
+    code = code.replace("{join}", join).replace("{inside}", inside).replace("{loop}", loop)
+    return code.replace("{refused}", refused)
 
 
 MUTANTS += [
@@ -442,6 +479,14 @@ MUTANTS += [
     ),
     Mutant(
         "part2",
+        "parse_range",
+        "any range of an empty file refused with a 416",
+        parse_range(empty_file=EMPTY_FILE.replace("return None", "raise RangeNotSatisfiable(header)")),
+        "an empty file has neither",
+    ),
+    Mutant("part2", "parse_range", "Bytes= not read as bytes=", parse_range(case=""), "in any case"),
+    Mutant(
+        "part2",
         "resolve_path",
         "decodes the path again",
         resolve_path(decode='unquote(url_path.encode("latin-1").decode("utf-8"))'),
@@ -467,5 +512,73 @@ MUTANTS += [
         "joins the URL path, an absolute path, to the root",
         resolve_path(join="os.path.join(root, path)"),
         "replaces the root",
+    ),
+    Mutant(
+        "part2",
+        "resolve_path",
+        "a prefix check that leaves out the root itself",
+        resolve_path(inside="not resolved.startswith(root + os.sep)"),
+        "the root itself is inside",
+    ),
+    Mutant(
+        "part2",
+        "resolve_path",
+        "resolves strictly: a path that names nothing is None",
+        """
+        import os
+        from pathlib import Path
+
+
+        def resolve_path(root, url_path):
+            try:
+                path = url_path.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                return None
+            if "\\0" in path or "\\\\" in path:
+                return None
+            root = os.path.realpath(root)
+            segments = [segment for segment in path.split("/") if segment]
+            try:
+                resolved = os.path.realpath(os.path.join(root, *segments), strict=True)
+            except OSError:  # a symlink loop
+                return None
+            if os.path.commonpath([root, resolved]) != root:
+                return None
+            return Path(resolved)
+        """,
+        "no reason for None",
+    ),
+    Mutant("part2", "resolve_path", "a symlink loop resolved as it is", resolve_path(loop=""), "errno ELOOP"),
+    Mutant("part2", "resolve_path", "a NUL let through", resolve_path(refused='"\\\\" in path'), "a NUL"),
+    # --- body_framing ------------------------------------------------------------------------
+    Mutant(
+        "part2",
+        "body_framing",
+        "Chunked not read as chunked",
+        """
+        from part2_wsgi.protocol import HTTPError, Limits
+
+
+        def body_framing(request, limits=Limits()):
+            coding = request.header("Transfer-Encoding")
+            length = request.header("Content-Length")
+            if coding is not None:
+                if length is not None or request.version == "HTTP/1.0":
+                    raise HTTPError(400, "two framings, or chunks for HTTP/1.0")
+                codings = [part.strip() for part in coding.split(",")]
+                if codings[-1] != "chunked":
+                    raise HTTPError(400, "the last coding is not chunked")
+                if len(codings) > 1:
+                    raise HTTPError(501, "codings before chunked")
+                return "chunked", None
+            if length is None:
+                return "length", 0
+            if not (length.isascii() and length.isdigit()):
+                raise HTTPError(400, f"Content-Length {length!r}")
+            if int(length) > limits.max_body:
+                raise HTTPError(413, "too large")
+            return "length", int(length)
+        """,
+        "without regard to case",
     ),
 ]

@@ -286,7 +286,76 @@ MUTANTS = [
         """,
         "multithread=True",
     ),
+    Mutant(
+        "part3",
+        "serve_threaded",
+        "a plain Semaphore, released in an except and in the finally",
+        THREADED_IMPORTS
+        + """
+        def serve_threaded(listener, app, max_threads):
+            slots = threading.Semaphore(max_threads)
+
+            def serve(connection, address):
+                try:
+                    serve_connection(connection, address, app, multithread=True)
+                except Exception:
+                    slots.release()  # the app failed: free the slot
+                    raise
+                finally:
+                    slots.release()
+
+            while True:
+                slots.acquire()
+                connection, address = listener.accept()
+                threading.Thread(target=serve, args=(connection, address), daemon=True).start()
+        """,
+        "the cap grew",
+    ),
     # --- serve_select ------------------------------------------------------------------------
+    Mutant(
+        "part3",
+        "serve_select",
+        "recv() in a loop until the blank line, on a ready socket",
+        SELECT_IMPORTS
+        + """
+        def serve_select(listener):
+            listener.setblocking(False)
+            selector = selectors.DefaultSelector()
+            selector.register(listener, selectors.EVENT_READ)
+            while True:
+                for key, events in selector.select():
+                    sock = key.fileobj
+                    if sock is listener:
+                        try:
+                            connection, _ = listener.accept()
+                        except BlockingIOError:
+                            continue
+                        connection.setblocking(False)
+                        selector.register(connection, selectors.EVENT_READ, bytearray())
+                    elif events & selectors.EVENT_READ:
+                        try:
+                            while b"\\r\\n\\r\\n" not in key.data:
+                                data = sock.recv(CHUNK)
+                                if not data or len(key.data) > MAX_HEAD:
+                                    raise ConnectionError("gone, or too long")
+                                key.data.extend(data)
+                        except OSError:
+                            selector.unregister(sock)
+                            sock.close()
+                            continue
+                        selector.modify(sock, selectors.EVENT_WRITE, bytearray(RESPONSE))
+                    else:
+                        try:
+                            sent = sock.send(key.data)
+                        except OSError:
+                            sent = len(key.data)
+                        del key.data[:sent]
+                        if not key.data:
+                            selector.unregister(sock)
+                            sock.close()
+        """,
+        "BlockingIOError",
+    ),
     Mutant(
         "part3",
         "serve_select",
