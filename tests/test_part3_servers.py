@@ -326,8 +326,10 @@ def test_silent_clients_never_delay_other_clients(serve, name):
     assert elapsed < 1.0, f"GET / took {elapsed:.2f} s with five silent clients connected"
 
 
-def test_threaded_server_serves_at_most_max_threads_connections_at_once(serve):
-    server = serve(THREADED, "--max-threads", "3")
+@pytest.mark.parametrize("script", [THREADED, "part3_concurrency/thread_pool.py"])
+def test_threaded_server_serves_at_most_max_threads_connections_at_once(serve, script):
+    """The threaded server, and the pool beside it, which hands a freed thread the 4th client."""
+    server = serve(script, "--max-threads", "3")
     silent = [socket.create_connection(server.address, timeout=10) for _ in range(2)]
     try:
         # Two silent clients hold two of three threads: the third is free to serve.
