@@ -59,6 +59,16 @@ def test_the_counts_skip_docstrings_comments_and_blank_lines():
     assert stripped(source) == ["import os", "def f():", "    return (1,", "            2)"]
 
 
+def test_the_prefork_server_shows_its_master_and_workers_in_at_most_150_code_lines():
+    assert code_lines(PART3 / "prefork_server.py") <= 150
+
+
+def test_the_prefork_server_leaves_the_board_and_its_shared_memory_to_least_connections():
+    source = (PART3 / "prefork_server.py").read_text(encoding="utf-8")
+    assert "mmap" not in source
+    assert "import mmap" in (PART3 / "least_connections.py").read_text(encoding="utf-8")
+
+
 def test_the_threaded_server_adds_at_most_20_lines_to_the_iterative_one():
     added = added_lines(PART3 / "iterative_server.py", PART3 / "threaded_server.py")
     assert len(added) <= 20, "\n".join(added)
