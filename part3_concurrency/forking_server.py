@@ -44,7 +44,7 @@ def serve_forever(listener, app, settings):
                 serve_in_child(connection, address, app, server_address, settings)
             # The parent closes its copy: a TCP connection ends only when *every* process
             # holding it has closed it, or the client waits for an end that never comes
-            # (forking_mistakes.py --forget-close shows it).
+            # (minimal_servers.py --model forking-mistakes shows it).
             connection.close()
     finally:
         listener.close()  # stop accepting: new clients are refused at once
