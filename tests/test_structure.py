@@ -73,3 +73,21 @@ def test_the_threaded_server_adds_at_most_20_lines_to_the_iterative_one():
     added = added_lines(PART3 / "iterative_server.py", PART3 / "threaded_server.py")
     assert len(added) <= 20, "\n".join(added)
     assert any("threading.Thread(" in line and ".start()" in line for line in added)
+
+
+def imported_modules(path):
+    """Every module ``path`` imports, at its top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_no_two_modules_of_measure_import_each_other():
+    package = "part3_concurrency.measure"
+    imports = {f"{package}.{path.stem}": imported_modules(path) for path in (PART3 / "measure").glob("*.py")}
+    both_ways = [(a, b) for a in imports for b in imports if a < b and b in imports[a] and a in imports[b]]
+    assert not both_ways
