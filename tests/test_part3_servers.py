@@ -1,4 +1,4 @@
-"""Part 3: the four servers (iterative, forking, threaded, select) as real processes.
+"""Part 3: the six servers (iterative, forking, threaded, select, prefork, asyncio) as real processes.
 
 Every server is started on port 0 and talked to over loopback, with raw sockets when
 the bytes on the wire matter and with ``http.client`` otherwise. Nothing sleeps to
@@ -48,8 +48,7 @@ SERVERS = {
     "prefork": (PREFORK, ("--workers", "2")),  # two select loops, in two processes
     "asyncio": (ASYNCIO, ()),
 }
-ALL_FOUR = ["iterative", "forking", "threaded", "select"]
-EVERY_MODEL = [*ALL_FOUR, "prefork", "asyncio"]
+EVERY_MODEL = ["iterative", "forking", "threaded", "select", "prefork", "asyncio"]
 CONCURRENT = ["forking", "threaded", "select", "prefork", "asyncio"]
 KEEPS_ALIVE = ["forking", "threaded", "select", "select-threads-0", "prefork", "asyncio"]
 
