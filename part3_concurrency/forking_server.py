@@ -8,10 +8,8 @@ crash, in one child touches nobody else: gunicorn's sync workers and Apache's pr
 descend from it. What a forking server must get right is explained at the spot: closing
 what each process does not use, reaping children, and a cap on them.
 
-The servers in this folder differ in one thing, what happens to a connection once
-accepted: diff any two to see it. What every server needs besides (deadlines for slow
-clients, running out of descriptors, a grace period on Ctrl-C) lives once, in
-part2_wsgi/protocol.py and part2_wsgi/command_line.py.
+What the servers in this folder have in common, and what they leave to the shared
+layer, is said once, in iterative_server.py.
 """
 
 import os
@@ -46,7 +44,7 @@ def serve_forever(listener, app, settings):
                 serve_in_child(connection, address, app, server_address, settings)
             # The parent closes its copy: a TCP connection ends only when *every* process
             # holding it has closed it, or the client waits for an end that never comes
-            # (forking_mistakes.py --forget-close shows it).
+            # (minimal_servers.py --model forking-mistakes shows it).
             connection.close()
     finally:
         listener.close()  # stop accepting: new clients are refused at once

@@ -36,15 +36,18 @@ MAX_HEAD = 64 * 1024
 
 def serve_forking_with_mistakes(listener, app):
     """A forking server with the two classic mistakes. It seems to work; it does not."""
+    served = []  # every client's connection, kept "for the statistics"
     while True:
         connection, address = listener.accept()
+        served.append(connection)
         if os.fork() == 0:  # the child: serve this one client, then exit
             serve_connection(connection, address, app)
             os._exit(0)
-        # Mistake 1: the parent keeps its copy of the connection. The child closes its
-        # own, but a TCP connection ends only when *every* process holding it has closed
-        # it: the client never sees the end of the response, and the parent leaks a
-        # descriptor per client.
+        # Mistake 1: the parent keeps its copy of the connection. (In C, forgetting close()
+        # is enough; Python closes a socket once nothing refers to it, so here the list
+        # keeps it.) The child closes its own, but a TCP connection ends only when *every*
+        # process holding it has closed it: the client never sees the end of the response,
+        # and the parent holds one more descriptor for every client, until it runs out.
         # Mistake 2: nobody waits for the children. Each one that exits stays in the
         # process table as a zombie until its parent collects its exit status.
 

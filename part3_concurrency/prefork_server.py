@@ -12,15 +12,11 @@ MPM all work so.
 
 Left at that, the split is chance: four clients that come at once may all land on one
 worker while another core idles, and for an app that computes, that is half the machine
-lost. So the workers share one more thing: a board, in memory the master maps before it
-forks, where each writes how many connections it has open (``LeastConnections``). A
-worker with more than another (beyond an eighth of its own, once it has many) stops
-watching the listening socket, and the kernel wakes only the others for the next
-client; a worker not started yet counts as one with none, so the split holds from the
-first client on. That is the least-connections rule of load balancers (nginx's
-``least_conn``, HAProxy's ``leastconn``). Connections, not requests: a worker can only
-choose whom to accept, and a count that changes at accept and close costs nothing per
-request on a kept-alive connection.
+lost. So the workers share one more thing, a board where each says how many connections
+it has open (``least_connections.py``): a worker with more than another stops watching
+the listening socket until the other has caught up, and the kernel wakes only the others
+for the next client. That is the least-connections rule of load balancers; a worker
+tells the board when it takes or loses a client, and the board does the rest.
 
 The master serves no client. It watches its workers: one that dies (a crash, the OOM
 killer, a ``kill -9``) is replaced at once, and the others serve on meanwhile. On Ctrl-C
@@ -36,13 +32,11 @@ connection wakes them all; one wins ``accept()``, the others find nobody waiting
 (SO_REUSEPORT): the kernel then spreads new connections over the sockets itself, by a
 hash of both ends' addresses and ports, and wakes one worker for each. Linux spreads
 them; macOS accepts the option, but lets one socket take every connection. A worker must then accept
-all that its own socket gets, so the board is not used.
+all that its own socket gets, so there is no board.
 """
 
-import mmap
 import os
 import select
-import selectors
 import signal
 import socket
 import sys
@@ -64,134 +58,49 @@ from part2_wsgi.command_line import (
 from part2_wsgi.protocol import Close
 from part3_concurrency.child_processes import stop_children
 from part3_concurrency.forking_server import fork, reap
+from part3_concurrency.least_connections import LeastConnections
 from part3_concurrency.select_server import DEFAULT_THREADS, SelectServer
 
 RESTART_PAUSE = 1.0  # a worker that dies this soon after its start is replaced only after this pause
 
 
-class LeastConnections:
-    """The board where the workers say how busy they are: which one takes the next client.
-
-    The master makes it before it forks, so that every worker shares it: anonymous memory
-    (``mmap``), which fork() shares rather than copies, holding each worker's count of open
-    connections and whether it holds back; and for each worker a pipe, through which the
-    others wake it. The rule: a worker watches the listening socket while no other worker
-    has fewer connections, give or take an eighth of its own. Exact for a few clients,
-    where one is a good share of a core; loose for many, where connections come and go
-    all the time and an exact rule would have the workers take turns at the socket with
-    every accept. When one takes a client, those holding back may take clients again:
-    each gets a byte in its pipe, and looks.
-
-    Every slot starts at 0 connections, not empty: the master announces ``Serving on``
-    before its workers exist, and clients that come at once must not all go to the first
-    worker up. So a worker not started yet counts as idle, and the first one up takes one
-    client and leaves the next to its sibling. A worker that dies, even before it ever
-    published, is vacated by the master: its slot is then empty (``ABSENT``), never the
-    least busy, so the others serve on without it until its replacement publishes."""
-
-    ABSENT = 2**62  # the count of a slot with no worker: never the least busy
-
-    def __init__(self, slots):
-        self.slots = slots
-        # Two numbers per worker: open connections, and 1 while it holds back. An mmap
-        # starts zeroed: every worker counts as idle, started or not (see above).
-        self.numbers = memoryview(mmap.mmap(-1, 16 * slots)).cast("q")
-        self.pipes = [os.pipe() for _ in range(slots)]
-        for reader, writer in self.pipes:
-            os.set_blocking(reader, False)
-            os.set_blocking(writer, False)
-
-    def count(self, slot):
-        return self.numbers[2 * slot]
-
-    def holding(self, slot):
-        return self.numbers[2 * slot + 1] == 1
-
-    def may_take_clients(self, slot):
-        mine = self.count(slot)
-        fewest = min(self.count(other) for other in range(self.slots))
-        return mine <= fewest + mine // 8
-
-    def publish(self, slot, connections):
-        """``slot`` has ``connections`` open now; if that is more than before, wake those
-        holding back that may take clients again."""
-        before, self.numbers[2 * slot] = self.count(slot), connections
-        if connections > before:
-            for other in range(self.slots):
-                if other != slot and self.holding(other) and self.may_take_clients(other):
-                    self.wake(other)
-
-    def set_holding(self, slot, holding):
-        self.numbers[2 * slot + 1] = int(holding)
-
-    def wake(self, slot):
-        try:
-            os.write(self.pipes[slot][1], b"!")
-        except BlockingIOError:
-            pass  # its pipe is full of wake-ups already
-
-    def vacate(self, slot):
-        """The master, for a worker that died: its slot is nobody's, and the others look again."""
-        self.numbers[2 * slot], self.numbers[2 * slot + 1] = self.ABSENT, 0
-        for other in range(self.slots):
-            self.wake(other)
-
-
 class Worker(SelectServer):
     """The select server's loop, in a worker process; it stops if its master is gone, and
-    takes new clients only while the board says it is among the least busy."""
+    tells the board (if there is one) whenever it takes or loses a client."""
 
-    multiprocess = True  # tell the app (wsgi.multiprocess): other processes serve requests beside it
+    multiprocess = True  # tell the app (wsgi.multiprocess): other processes serve beside it
 
     def __init__(self, listener, app, settings, master_pid, board=None, slot=0):
         super().__init__(listener, app, settings)
         self.master_pid = master_pid
-        self.board, self.slot = board, slot
-        if board is not None:
-            self.selector.register(board.pipes[slot][0], selectors.EVENT_READ, self.on_wake)
-            self.connections_changed()
+        # The board decides when this worker watches the listening socket (least_connections.py).
+        self.seat = board.seat(slot, self.selector, self.acceptor) if board else None
+        self.tell_the_board()
 
     def add_client(self, sock, address):
         super().add_client(sock, address)
-        self.connections_changed()
+        self.tell_the_board()
 
     def close(self, client, close=Close()):
         super().close(client, close)
-        self.connections_changed()
+        self.tell_the_board()
 
-    def connections_changed(self):
-        if self.board is not None and not self.stopping:
-            self.board.publish(self.slot, len(self.clients))
-            self.look_at_the_board()
-
-    def look_at_the_board(self):
-        """Watch the listener while the board says we may; else hold back. Holding back, say
-        so on the board first and then look once more: a worker that took a client
-        meanwhile may have looked at the board before we said so, and not woken us."""
-        if not self.board.may_take_clients(self.slot):
-            self.acceptor.hold()
-            self.board.set_holding(self.slot, True)
-            if not self.board.may_take_clients(self.slot):
-                return  # busier still: a worker that takes a client will wake us
-        self.board.set_holding(self.slot, False)
-        self.acceptor.release()
-
-    def on_wake(self, events):
-        try:
-            os.read(self.board.pipes[self.slot][0], 4096)
-        except BlockingIOError:
-            pass
-        if not self.stopping:
-            self.look_at_the_board()
+    def tell_the_board(self):
+        if self.seat:
+            self.seat.publish(len(self.clients))
 
     def every_second(self):
         super().every_second()
-        if self.board is not None and not self.stopping:
-            self.look_at_the_board()  # in case two workers looked at the board at the same instant
+        self.tell_the_board()  # again: two workers may have looked at the board at the same instant
         # A master killed with SIGKILL cannot tell us to stop; nobody would reap or
         # replace us. Our parent is then someone else (init): stop, as gunicorn's workers do.
         if os.getppid() != self.master_pid and not self.stopping:
             self.request_stop()
+
+    def shut_down(self):
+        if self.seat:
+            self.seat.leave()  # the listening socket closes now: nothing left to hold back
+        super().shut_down()
 
 
 class Master:

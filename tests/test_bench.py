@@ -19,17 +19,15 @@ from part3_concurrency.measure.bench import (
     MODES,
     NAN,
     SERVERS,
-    LoadFailed,
     Measurement,
     file_servers,
-    parse_wrk,
     print_table,
     run_wrk,
     summarise,
-    wrk_failure,
 )
 from part3_concurrency.measure.census import answered_clients
 from part3_concurrency.measure.files_bench import LARGE_LEVELS, SMALL_LEVELS, parse_wrk_totals, tree_cpu_seconds
+from part3_concurrency.measure.wrk import LoadFailed, parse_wrk, wrk_failure
 from tests.conftest import require_program
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -9,6 +9,8 @@ server stops behaving as the notebook says:
   one a second, as the iterative server does;
 * sections 1.1 and 4.2: a forking server that never reaps leaves one zombie for each
   request it served (six in 1.1, where a first request comes before the five; five in 4.2);
+* section 4.1: a forking server whose parent keeps its copies holds one more descriptor
+  for every client, and one that closes them does not;
 * sections 5.3, 5.4 and 8.1: a silent connection costs the select server "two to three
   kilobytes here", by the notebook's own method.
 
@@ -86,13 +88,29 @@ def test_the_minimal_forking_mistakes_leave_six_zombies_after_a_first_request_an
 
 
 @pytest.mark.timeout(30)
-def test_forking_mistakes_no_reap_leaves_five_zombies_after_five_requests(serve):
+def test_the_minimal_forking_mistakes_leave_five_zombies_after_five_requests(serve):
     """Notebook 03, section 4.2: five requests, five children in state Z."""
-    server = serve("part3_concurrency/forking_mistakes.py", "--no-reap")
+    server = serve("part3_concurrency/minimal_servers.py", "--model", "forking-mistakes")
     for _ in range(5):
         get(server.url + "/")
     states = wait_for_zombies(server.pid, 5)
     assert states == ["Z"] * 5, states
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts descriptors in /proc (Linux)")
+def test_the_minimal_forking_mistakes_hold_a_descriptor_per_client_and_the_fix_none(serve):
+    """Notebook 03, section 4.1: twenty requests, twenty more descriptors in the parent
+    that keeps its copies; as many as before in the one that closes them."""
+    grown = {}
+    for model in ("forking-mistakes", "forking"):
+        server = serve("part3_concurrency/minimal_servers.py", "--model", model)
+        get(server.url + "/")  # a first request: whatever a server opens once is open now
+        before = len(list(Path(f"/proc/{server.pid}/fd").iterdir()))
+        for _ in range(20):
+            get(server.url + "/")
+        grown[model] = len(list(Path(f"/proc/{server.pid}/fd").iterdir())) - before
+    assert grown == {"forking-mistakes": 20, "forking": 0}, grown
 
 
 @pytest.mark.timeout(60)

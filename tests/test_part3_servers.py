@@ -1,4 +1,4 @@
-"""Part 3: the four servers (iterative, forking, threaded, select) as real processes.
+"""Part 3: the six servers (iterative, forking, threaded, select, prefork, asyncio) as real processes.
 
 Every server is started on port 0 and talked to over loopback, with raw sockets when
 the bytes on the wire matter and with ``http.client`` otherwise. Nothing sleeps to
@@ -48,8 +48,7 @@ SERVERS = {
     "prefork": (PREFORK, ("--workers", "2")),  # two select loops, in two processes
     "asyncio": (ASYNCIO, ()),
 }
-ALL_FOUR = ["iterative", "forking", "threaded", "select"]
-EVERY_MODEL = [*ALL_FOUR, "prefork", "asyncio"]
+EVERY_MODEL = ["iterative", "forking", "threaded", "select", "prefork", "asyncio"]
 CONCURRENT = ["forking", "threaded", "select", "prefork", "asyncio"]
 KEEPS_ALIVE = ["forking", "threaded", "select", "select-threads-0", "prefork", "asyncio"]
 
@@ -326,8 +325,10 @@ def test_silent_clients_never_delay_other_clients(serve, name):
     assert elapsed < 1.0, f"GET / took {elapsed:.2f} s with five silent clients connected"
 
 
-def test_threaded_server_serves_at_most_max_threads_connections_at_once(serve):
-    server = serve(THREADED, "--max-threads", "3")
+@pytest.mark.parametrize("script", [THREADED, "part3_concurrency/thread_pool.py"])
+def test_threaded_server_serves_at_most_max_threads_connections_at_once(serve, script):
+    """The threaded server, and the pool beside it, which hands a freed thread the 4th client."""
+    server = serve(script, "--max-threads", "3")
     silent = [socket.create_connection(server.address, timeout=10) for _ in range(2)]
     try:
         # Two silent clients hold two of three threads: the third is free to serve.

@@ -61,7 +61,6 @@ def run(command, *args):
     "command, says",
     [
         (["part3_concurrency/forking_server.py"], "this system has no fork() (Windows?); try threaded_server.py"),
-        (["part3_concurrency/forking_mistakes.py"], "this system has no fork() (Windows?)"),
         (["part3_concurrency/prefork_server.py"], "this system has no fork() (Windows?); try select_server.py"),
         (["part2_wsgi/mixmatch.py", "gunicorn-sync"], "runs on Unix only (it needs the fcntl module)"),
     ],

@@ -14,10 +14,10 @@ And a notebook shows a reference solution only once the student's own exercise p
 file, a reference function that a stub asks the student to write, or a function of the
 reference that such a function calls (the reaper that ``serve_forking`` installs, say),
 or a full server of part 3 that schedules connections as an exercise asks; nor any
-function or class, wherever it lives, shaped like a part 3 answer (``forking_mistakes.py``
-without its flags is a correct forking loop: its ``serve_forever`` is ``serve_forking``'s
-answer as surely as the reference is). And a cell that gates on a grade grades in that
-same cell: a report read from an earlier cell is a NameError for whoever skipped it.
+function or class, wherever it lives, shaped like a part 3 answer (a correct forking loop
+in any file is ``serve_forking``'s answer as surely as the reference is). And a cell
+that gates on a grade grades in that same cell: a report read from an earlier cell is a
+NameError for whoever skipped it.
 
 The docstrings are read from the untouched copy of the workbook (``grader/stubs/``) with
 ``ast``: nothing of the student's runs here, and their edits cannot break these tests.
@@ -273,13 +273,11 @@ def test_no_cell_prints_code_shaped_like_an_answer_before_it_is_earned(notebook)
 
 def test_the_shapes_know_an_answer_from_what_the_notebooks_may_show():
     """The reference answers have their shapes; the forking loop with its mistakes and the
-    three unbounded lines, which notebook 03 shows at once, do not; forking_mistakes.py's
-    loop, correct without its flags, does."""
+    three unbounded lines, which notebook 03 shows at once, do not."""
     for exercise in ("serve_forking", "serve_threaded", "serve_select"):
         assert answer_shaped(definition("part3_concurrency.minimal_servers", exercise)) == [exercise]
     for shown in ("serve_forking_with_mistakes", "serve_threads_unbounded"):
         assert answer_shaped(definition("part3_concurrency.minimal_servers", shown)) == []
-    assert answer_shaped(definition("part3_concurrency.forking_mistakes", "serve_forever")) == ["serve_forking"]
 
 
 GRADED = re.compile(r"^(\w+)\s*=\s*(?:grade|compare_with_reference)\(", re.MULTILINE)

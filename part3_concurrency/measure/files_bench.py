@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import ServerError, start_server
-from part3_concurrency.measure.bench import LoadFailed, parse_wrk, wrk_failure
+from part3_concurrency.measure.wrk import LoadFailed, parse_wrk, wrk_failure
 
 # The apps bench.py names as module:callable (read_and_send_app.py, whitenoise_app.py) find
 # the folder in this environment variable.

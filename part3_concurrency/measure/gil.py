@@ -22,7 +22,7 @@ The experiment sends four requests at once to each server, first four to ``/cpu?
 * prefork (a worker per core): each worker is one process with threads, so it depends
   on how the four connections fell on the workers. A worker with more open connections
   than another leaves new clients to it, and a worker not started yet counts as one
-  with none (prefork_server.py, ``LeastConnections``), so on 2 cores they fall two and
+  with none (least_connections.py, ``LeastConnections``), so on 2 cores they fall two and
   two from the first request on, and end like forking. (Four and none would end like
   threads: run the server with ``--reuse-port``, where the kernel spreads clients by a
   hash of both ends' addresses and ports, to see chance decide.)

@@ -1,0 +1,93 @@
+"""Each lesson file holds its idea and little else: the sizes set for them, checked.
+
+Sizes count code lines: not blank, not comments, not docstrings (``code_lines``). A
+diff of two servers is read as a student reads it, docstrings and comments stripped
+(``stripped``): what it adds is what the second server does besides the first.
+"""
+
+import ast
+import difflib
+import io
+import tokenize
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PART3 = ROOT / "part3_concurrency"
+
+
+def docstring_lines(tree):
+    """The line numbers of every module, class and function docstring."""
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+                lines.update(range(first.lineno, first.end_lineno + 1))
+    return lines
+
+
+def stripped(source):
+    """The code lines of ``source``, in order, each without its comment."""
+    docstrings = docstring_lines(ast.parse(source))
+    code, comments = set(), {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            comments[token.start[0]] = token.start[1]
+        elif token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+            code.update(n for n in range(token.start[0], token.end[0] + 1) if n not in docstrings)
+    lines = source.splitlines()
+    return [lines[n - 1][: comments.get(n)].rstrip() for n in sorted(code)]
+
+
+def code_lines(path):
+    return len(stripped(path.read_text(encoding="utf-8")))
+
+
+def added_lines(before, after):
+    """The lines a unified diff of the two files, stripped, marks with ``+``."""
+    diff = difflib.unified_diff(
+        stripped(before.read_text(encoding="utf-8")), stripped(after.read_text(encoding="utf-8")), lineterm="", n=0
+    )
+    return [line[1:] for line in diff if line.startswith("+") and not line.startswith("+++")]
+
+
+def test_the_counts_skip_docstrings_comments_and_blank_lines():
+    source = (
+        '"""Module."""\n\nimport os  # why\n\n\n'
+        'def f():\n    """Doc,\n    two lines."""\n    # a comment\n    return (1,\n            2)\n'
+    )
+    assert stripped(source) == ["import os", "def f():", "    return (1,", "            2)"]
+
+
+def test_the_prefork_server_shows_its_master_and_workers_in_at_most_150_code_lines():
+    assert code_lines(PART3 / "prefork_server.py") <= 150
+
+
+def test_the_prefork_server_leaves_the_board_and_its_shared_memory_to_least_connections():
+    source = (PART3 / "prefork_server.py").read_text(encoding="utf-8")
+    assert "mmap" not in source
+    assert "import mmap" in (PART3 / "least_connections.py").read_text(encoding="utf-8")
+
+
+def test_the_threaded_server_adds_at_most_20_lines_to_the_iterative_one():
+    added = added_lines(PART3 / "iterative_server.py", PART3 / "threaded_server.py")
+    assert len(added) <= 20, "\n".join(added)
+    assert any("threading.Thread(" in line and ".start()" in line for line in added)
+
+
+def imported_modules(path):
+    """Every module ``path`` imports, at its top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_no_two_modules_of_measure_import_each_other():
+    package = "part3_concurrency.measure"
+    imports = {f"{package}.{path.stem}": imported_modules(path) for path in (PART3 / "measure").glob("*.py")}
+    both_ways = [(a, b) for a in imports for b in imports if a < b and b in imports[a] and a in imports[b]]
+    assert not both_ways
