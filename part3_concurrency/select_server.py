@@ -186,11 +186,14 @@ class SelectServer:
 
         A worker whose client reads slowly waits above the high-water mark, so a streaming
         app cannot pile up its whole output in our memory; once the client is gone, the
-        wait ends in ClientDisconnected (as waitress does). With ``--threads 0`` the app
-        runs in the loop, which cannot empty the outbox meanwhile: it sends it itself, as
-        a blocking server does (``send_blocking``), and serves nobody else until then."""
+        wait ends in ClientDisconnected (as waitress does). With ``--threads 0`` the loop runs
+        the app, and sends the outbox itself as a blocking server does: nobody else meanwhile."""
         if not self.workers and len(client.outbox) > HIGH_WATER:
-            self.send_blocking(client)
+            waiting, client.outbox = client.outbox, bytearray()
+            try:
+                send(client.sock, client.http, waiting)
+            except (OSError, ClientDisconnected) as error:
+                self.close(client, client.http.connection_lost(error))
         with client.lock:
             while len(client.outbox) > HIGH_WATER and client.phase is not Phase.CLOSED:
                 client.drained.wait()
@@ -199,17 +202,8 @@ class SelectServer:
             client.outbox += data
         self.mailbox.post(partial(self.flush, client))
 
-    def send_blocking(self, client):
-        """Send the whole outbox now, waiting for this client alone, under its send deadline."""
-        waiting, client.outbox = client.outbox, bytearray()
-        try:
-            send(client.sock, client.http, waiting)
-        except (OSError, ClientDisconnected) as error:
-            self.close(client, client.http.connection_lost(error))
-
     def send_file_from_app(self, client, file, offset, count):
-        """The app's ``send_file``: hand the file to the loop, which sends it with sendfile
-        once the outbox is empty, and wait until it is sent, or the client gone."""
+        """The app's ``send_file``: the loop sends the file once the outbox is empty; wait for it."""
         wake_loop = partial(self.mailbox.post, partial(self.flush, client))
         return FileToSend(file, offset, count).hand_over(client, client.drained, wake_loop)
 

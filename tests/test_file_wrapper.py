@@ -1,11 +1,11 @@
 """wsgi.file_wrapper on every server: files sent whole, in range, slowly, and with sendfile.
 
 PEP 3333 lets a server offer ``environ["wsgi.file_wrapper"]``; an app that returns a file
-in it lets the server send the file its own way. Ours send a regular file with sendfile
-(``socket.sendfile`` on the blocking servers, ``os.sendfile`` a piece per writable event
-on the event loops), and anything else block by block. What every server must hold to:
-the bytes arrive whole and unchanged, never past the Content-Length, under the same send
-deadline as any response, HEAD without a body, and the file closed. Where a system has no
+in it lets the server send the file its own way. Ours send a regular file with
+``os.sendfile`` (what the socket takes, call by call), and anything else block by block.
+What every server must hold to: the bytes arrive whole and unchanged, never past the
+Content-Length, under the same send deadline as any response, HEAD without a body, and
+the file closed. Where a system has no
 ``os.sendfile`` (Windows, simulated), the server reads the file and sends it itself: a
 range too. A client that leaves in the middle is logged once, with what it really took.
 
