@@ -81,6 +81,6 @@ def unacknowledged_bytes(sock):
             return struct.unpack("i", answer)[0]
         if HOW_TO_ASK == "SO_NWRITE":
             return sock.getsockopt(socket.SOL_SOCKET, SO_NWRITE)
-    except OSError:
+    except (OSError, ValueError):  # (ValueError: a closed socket's descriptor is -1)
         pass
     return None
