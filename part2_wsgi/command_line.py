@@ -25,6 +25,7 @@ import socket
 import sys
 import time
 from dataclasses import fields, replace
+from functools import partial
 
 from part2_wsgi.apps.files_app import FilesApp
 from part2_wsgi.protocol import Deadlines
@@ -58,6 +59,7 @@ class Settings(argparse.Namespace):
     port = DEFAULT_PORT
     access_log = True  # one line per request on stderr; --quiet turns it off
     deadlines = Deadlines()  # how long clients may take; --deadlines changes them
+    send_buffer = None  # SO_SNDBUF of each client's socket, in bytes (--send-buffer); None: the system's
 
 
 # --- the command line -------------------------------------------------------------------
@@ -98,7 +100,7 @@ def count_option(name, default, help_text, minimum=1):
     return add_options
 
 
-def make_parser(description):
+def make_parser(description, deadlines=Deadlines()):
     parser = OneLineParser(description=description)
     parser.add_argument(
         "app",
@@ -124,14 +126,19 @@ def make_parser(description):
         action="store_false",
         help="no access log (benchmarks: gunicorn and waitress keep none by default)",
     )
-    defaults = Deadlines()
-    names = ",".join(f"{field.name}={getattr(defaults, field.name):g}" for field in fields(Deadlines))
+    names = ",".join(f"{field.name}={getattr(deadlines, field.name):g}" for field in fields(Deadlines))
     parser.add_argument(
         "--deadlines",
-        type=deadlines_setting,
-        default=defaults,
+        type=partial(deadlines_setting, defaults=deadlines),
         metavar="NAME=S,...",
         help=f"how long clients may take, in seconds (default {names}; see part2_wsgi/protocol.py's Deadlines)",
+    )
+    parser.add_argument(
+        "--send-buffer",
+        type=positive_int,
+        metavar="BYTES",
+        help="the kernel's send buffer for each client (SO_SNDBUF; Linux doubles it); default: the system's, "
+        "which grows as needed. A small one shows a slow reader's progress sooner (the tests use it)",
     )
     return parser
 
@@ -142,9 +149,8 @@ def existing_folder(text):
     return text
 
 
-def deadlines_setting(text):
-    """``head=2,idle=1``: the Deadlines with those values changed (tests use short ones)."""
-    defaults = Deadlines()
+def deadlines_setting(text, defaults=Deadlines()):
+    """``head=2,idle=1``: the server's ``defaults`` with those values changed (tests use short ones)."""
     known = {field.name for field in fields(Deadlines)}
     changes = {}
     for item in text.split(","):
@@ -333,12 +339,16 @@ def grace_period(busy, seconds=GRACE_PERIOD):
 # --- start and stop -------------------------------------------------------------------------
 
 
-def run(description, serve_forever, add_options=None, argv=None):
-    """Parse the command line, load the app, listen, announce, serve until Ctrl-C."""
-    parser = make_parser(description)
+def run(description, serve_forever, add_options=None, argv=None, serves_others_meanwhile=False):
+    """Parse the command line, load the app, listen, announce, serve until Ctrl-C.
+
+    ``serves_others_meanwhile``: while one client keeps the server waiting, others are
+    served; such a server waits longer for a slow reader (``Deadlines.for_server``)."""
+    deadlines = Deadlines.for_server(serves_others_meanwhile)
+    parser = make_parser(description, deadlines)
     if add_options:
         add_options(parser)
-    settings = parser.parse_args(argv, namespace=Settings())
+    settings = parser.parse_args(argv, namespace=Settings(deadlines=deadlines))
     program = parser.prog
     try:
         app = served_app(settings)

@@ -12,19 +12,25 @@ It takes the same road as part 1's http_server.py, but each stop now lives elsew
 The protocol ``Connection`` decides every HTTP rule (when to answer ``100 Continue``,
 whether to keep the connection, what to do after an error, how long the client may
 take); this file only carries out what it says: receive, send, keep time, close. A file
-an app returns in ``wsgi.file_wrapper`` goes out with ``socket.sendfile()`` (unless it
-fits in one block: wsgi.py then sends it with the head).
+an app returns in ``wsgi.file_wrapper`` goes out with ``os.sendfile()`` (unless it fits
+in one block: wsgi.py then sends it with the head).
 """
 
+import errno
+import os
 import socket
 import time
 from functools import partial
 
 from part2_wsgi.command_line import CHUNK, log_close, log_request
 from part2_wsgi.protocol import NEED_DATA, Connection, Request, Send
+from part2_wsgi.tcp import PROGRESS_LOOK, tune_accepted_socket, unacknowledged_bytes, wait_until_writable
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
 
-FILE_SLICE = 8 * 1024 * 1024  # bytes of a file per sendfile() call, between looks at the send deadline
+# os.sendfile's errors that mean "not this file, or not this system" rather than "the
+# client is gone": then we read the file and send it ourselves.
+CANNOT_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EOVERFLOW}
+FILE_BLOCK = 65536  # bytes read at once where the file is read and sent
 
 
 def handle_connection(
@@ -37,7 +43,7 @@ def handle_connection(
     wants, or (``False``) serve one request and close. ``multithread`` and
     ``multiprocess`` tell the app whether other requests run beside it (PEP 3333's
     environ keys)."""
-    disable_nagle(sock)
+    tune_accepted_socket(sock, settings.send_buffer)
     http = Connection(persistent=persistent, deadlines=settings.deadlines)
     try:
         while True:
@@ -93,39 +99,43 @@ def send(sock, http, data):
     """``sock.sendall(data)``, under the connection's send deadline.
 
     A client that reads nothing would hold this connection, and a thread or a process
-    with it, for ever. Each time the socket takes some bytes, the client has shown that it
-    reads, and its deadline starts again; one that takes nothing until then is dropped.
+    with it, for ever. Each time the socket takes some bytes, or the client acknowledges
+    more of those it took, the client has shown that it reads, and its deadline starts
+    again; one that shows nothing until then is dropped.
 
     Why not ``sock.settimeout(deadline)`` and ``sock.sendall(data)``? Since Python 3.5 the
     timeout covers the whole ``sendall`` call: 50 MB read at 2 MB/s would be cut off after
     the timeout, however steadily the client reads. ``send`` takes what the socket takes
-    now (a slice of the memoryview, without copying), and the deadline is per slice."""
+    now (a slice of the memoryview, without copying), and we wait in between ourselves."""
     view = memoryview(data)
+    sock.setblocking(False)  # send() takes what fits, or raises BlockingIOError: we do the waiting
     while view:
-        sock.settimeout(time_to_send(http))
-        try:
-            sent = sock.send(view)
-        except TimeoutError:
-            raise ClientDisconnected(http.send_deadline_passed().problem) from None
+        sent = when_writable(sock, http, sock.send, view)
         http.sent_some(sent)
         view = view[sent:]
 
 
 def send_file(sock, http, file, offset, count):
-    """Send ``count`` bytes of ``file`` from ``offset`` with ``sock.sendfile()``; return how
+    """Send ``count`` bytes of ``file`` from ``offset`` with ``os.sendfile()``; return how
     many were sent (fewer only if the file ended first).
 
-    ``socket.sendfile`` uses ``os.sendfile`` where the system has it: the kernel copies the
-    file's pages to the socket, and Python never sees the bytes. It waits for the socket
-    at most its timeout each time, so we give it slices of the file, and the deadline is
-    per slice, as ``send`` does."""
+    The kernel copies the file's pages to the socket, and Python never sees the bytes.
+    Each call sends what the socket takes now, and is counted at once: a client that
+    leaves is logged with what it really took. Why not ``socket.sendfile()``? It counts
+    only what a whole call sent, and loses the count when the call fails; where
+    ``os.sendfile`` fails, it falls back to ``file.seek()`` and ``read()``, which not every
+    wrapped file has (a range of a file, say)."""
+    if not hasattr(os, "sendfile"):  # Windows
+        return read_and_send(sock, http, file, offset, count)
+    sock.setblocking(False)
     sent = 0
     while sent < count:
-        sock.settimeout(time_to_send(http))
         try:
-            taken = sock.sendfile(file, offset + sent, min(count - sent, FILE_SLICE))
-        except TimeoutError:
-            raise ClientDisconnected(http.send_deadline_passed().problem) from None
+            taken = when_writable(sock, http, os.sendfile, sock.fileno(), file.fileno(), offset + sent, count - sent)
+        except OSError as error:
+            if error.errno not in CANNOT_SENDFILE:
+                raise
+            return sent + read_and_send(sock, http, file, offset + sent, count - sent)
         if not taken:
             break  # the file ended: it is shorter than when the app looked
         http.sent_some(taken)
@@ -133,14 +143,38 @@ def send_file(sock, http, file, offset, count):
     return sent
 
 
+def read_and_send(sock, http, file, offset, count):
+    """``send_file`` where ``os.sendfile`` is missing or refuses: read the file block by block
+    and send each. By its descriptor, from ``offset``: whatever the file object's own
+    position, and whether or not it can seek."""
+    fd, sent = file.fileno(), 0
+    os.lseek(fd, offset, os.SEEK_SET)
+    while sent < count and (block := os.read(fd, min(FILE_BLOCK, count - sent))):
+        send(sock, http, block)
+        sent += len(block)
+    return sent
+
+
+def when_writable(sock, http, send_now, *args):
+    """``send_now(*args)`` on the non-blocking socket, once the socket takes something."""
+    while True:
+        try:
+            return send_now(*args)
+        except BlockingIOError:
+            wait_for_client(sock, http)
+
+
+def wait_for_client(sock, http):
+    """Wait until the socket takes more, but no later than the send deadline; and once a
+    second, look at what the client acknowledged meanwhile (Connection.unacknowledged):
+    a client that receives steadily restarts its deadline, whenever the socket says
+    writable."""
+    while not wait_until_writable(sock, min(time_to_send(http), PROGRESS_LOOK)):
+        http.unacknowledged(unacknowledged_bytes(sock))
+        if time.monotonic() >= http.send_deadline():
+            raise ClientDisconnected(http.send_deadline_passed().problem)
+
+
 def time_to_send(http):
     """Seconds left before the send deadline (a moment at least: the socket may take some now)."""
     return max(http.send_deadline() - time.monotonic(), 0.001)
-
-
-def disable_nagle(sock):
-    """Send small writes at once. By default TCP holds a small write back until the
-    previous one is acknowledged (Nagle's algorithm), and the client delays its
-    acknowledgement (by 40 ms on Linux): a streamed response of small chunks on a kept-
-    alive connection would crawl at 40 ms a chunk. We write whole pieces, so no need."""
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

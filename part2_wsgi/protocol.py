@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from http import HTTPStatus
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 # --- errors that know their status code ----------------------------------------------
 
@@ -89,6 +89,15 @@ class Deadlines:
     request head 20 to 40 s and a body 20 s plus 1 s per 500 bytes received; nginx's
     client_header_timeout is 60 s and its keepalive_timeout 75 s; gunicorn keeps an idle
     connection 2 s. A small workshop server can afford to be stricter than the first two.
+
+    ``send`` runs between two bits of progress of a client reading its response (see
+    ``Connection.unacknowledged``), and how long it may be depends on the server
+    (``for_server``). Where others are served meanwhile (threaded, forking, select,
+    prefork, asyncio), a client that pauses holds only itself, and patient readers must
+    be served: ``curl --limit-rate`` reads megabytes at once and then takes nothing
+    until its average is down, for most of a minute. So those wait as nginx's
+    send_timeout does, 60 s. The single-threaded servers (part 2's, the iterative one)
+    serve nobody else while one client reads nothing, so they keep a short deadline.
     """
 
     head: float = 10.0  # the whole request head, from its first byte
@@ -97,6 +106,14 @@ class Deadlines:
     idle: float = 5.0  # a kept-alive connection waits this long for the next request
     send: float = 10.0  # a client that takes none of its response for this long is dropped
     linger: float = 1.0  # after the last answer, how long we read and discard what still comes
+
+    PATIENT_SEND: ClassVar[float] = 60.0  # nginx's send_timeout
+
+    @classmethod
+    def for_server(cls, serves_others_meanwhile):
+        """The defaults of a server: the patient send deadline where a client that reads
+        nothing holds only itself, the short one where it holds everybody."""
+        return cls(send=cls.PATIENT_SEND) if serves_others_meanwhile else cls()
 
 
 # --- the request ------------------------------------------------------------------------
@@ -534,7 +551,8 @@ class Connection:
     keeps two times: ``deadline()``, when the client must have sent more by (then it calls
     ``deadline_passed()``), and ``send_deadline()``, when it must have taken more of what
     we send (then ``send_deadline_passed()``); ``sent_some(count)`` tells us how many
-    bytes the socket took. So the connection knows what the client received, not only
+    bytes the socket took, and ``unacknowledged(count)`` how many of those the client has
+    not yet acknowledged. So the connection knows what the client received, not only
     what we framed: a client that leaves in the middle of a response is logged with it.
 
     A file can be sent by the driver itself (``sendfile()``, no copy through Python): it
@@ -568,6 +586,7 @@ class Connection:
         # bytes its socket took (sent_some). The difference is waiting for the client.
         self.bytes_framed = 0
         self.bytes_taken = 0
+        self.bytes_acknowledged = 0  # of those, the client had acknowledged this many at the last look
         self.response_start = None  # bytes_framed when the current response's head was framed
         self.response_size = None  # its head and declared body, in bytes, once known
         self.last_send = self.idle_since  # when the client last took some, or bytes began to wait
@@ -706,11 +725,26 @@ class Connection:
 
         What the socket took, and not what we framed: a response framed at once (one
         large bytes object, a file) may take many send deadlines to reach a slow client,
-        which keeps its connection as long as it takes some within each. (The kernel's
-        send buffer takes a few MB at once, and the client reads on from there: so the
-        socket takes more only once the client has read a good part of those.)"""
+        which keeps its connection as long as it takes some within each."""
         if count:
             self.bytes_taken += count
+            self.last_send = self.clock()
+
+    def unacknowledged(self, count):
+        """The driver looked at its socket: of the bytes it took, ``count`` still wait for the
+        client's acknowledgement (None: the system cannot tell). If the client has received
+        more than at the last look, it reads, and its send deadline starts again.
+
+        Why look, when ``sent_some`` says what the socket took? The kernel's send buffer
+        takes up to a few MB at once, and the socket takes more only once a good part of
+        it is free (on Linux, a third): a client reading steadily at 100 KiB/s frees that
+        much only after many seconds, and would look as if it read nothing. Drivers look
+        while a client keeps them waiting, and before they drop it."""
+        if count is None:
+            return
+        received = self.bytes_taken - count
+        if received > self.bytes_acknowledged:
+            self.bytes_acknowledged = received
             self.last_send = self.clock()
 
     def will_send(self, count):

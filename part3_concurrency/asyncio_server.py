@@ -42,8 +42,8 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.command_line import BACKLOG, CHUNK, count_option, grace_period, log_close, log_request, run
-from part2_wsgi.connection_handler import disable_nagle
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
+from part2_wsgi.tcp import PROGRESS_LOOK, tune_accepted_socket, unacknowledged_bytes
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
 from part3_concurrency.loop_tools import FileToSend, Phase, WorkerPool
 from part3_concurrency.select_server import DEFAULT_THREADS, HIGH_WATER
@@ -79,7 +79,7 @@ class HTTPProtocol(asyncio.Protocol):
         # asyncio turns Nagle's algorithm off only on a socket that says its protocol is
         # IPPROTO_TCP, and one accepted from socket.socket(AF_INET, SOCK_STREAM) says 0.
         # Left on, a file's last piece would wait 40 ms behind the head's acknowledgement.
-        disable_nagle(transport.get_extra_info("socket"))
+        tune_accepted_socket(transport.get_extra_info("socket"), self.server.settings.send_buffer)
         transport.set_write_buffer_limits(high=HIGH_WATER)
         self.server.clients.add(self)
         self.advance()
@@ -199,14 +199,19 @@ class HTTPProtocol(asyncio.Protocol):
             self.taken = taken
 
     def watch_sending(self):
-        """While bytes wait for the client, look again at the protocol's send deadline."""
+        """While bytes wait for the client, look again at the protocol's send deadline, and at
+        least once a second at what the client acknowledged (see check_sending)."""
         deadline = self.http.send_deadline()
         if deadline is not None and self.send_timer is None:
-            self.send_timer = self.loop.call_at(deadline, self.check_sending)
+            look = min(deadline, self.loop.time() + PROGRESS_LOOK)
+            self.send_timer = self.loop.call_at(look, self.check_sending)
 
     def check_sending(self):
+        """A client receiving steadily may go many seconds without the socket taking more:
+        what it acknowledged shows that it reads (Connection.unacknowledged)."""
         self.send_timer = None
         self.note_progress()
+        self.http.unacknowledged(unacknowledged_bytes(self.transport.get_extra_info("socket")))
         deadline = self.http.send_deadline()
         if deadline is not None and self.loop.time() >= deadline:
             log_close(self.address, self.http.send_deadline_passed())
@@ -277,18 +282,7 @@ class HTTPProtocol(asyncio.Protocol):
     def send_file_from_app(self, file, offset, count):
         """The app's ``send_file``: hand the file to the loop (start_file), after the bytes
         handed over before it, and wait until it is sent or the client is gone."""
-        job = FileToSend(file, offset, count)
-        with self.handover:
-            if self.phase is Phase.CLOSED:
-                raise ClientDisconnected("the client went away")
-            self.file = job
-        self.post()
-        with self.handover:
-            while self.file is job and self.phase is not Phase.CLOSED:
-                self.handover.wait()
-        if not job.done:
-            raise ClientDisconnected("the client went away")
-        return job.sent
+        return FileToSend(file, offset, count).hand_over(self, self.handover, self.post)
 
     def post(self, data=b"", app_finished=False):
         """From the app's thread: have the loop write ``data`` (and, once the app has
@@ -371,5 +365,10 @@ def serve_forever(listener, app, settings):
 if __name__ == "__main__":
     options = count_option("--threads", DEFAULT_THREADS, "worker threads that run the app")
     sys.exit(
-        run("An asyncio WSGI server: asyncio's loop for I/O, a pool of threads for the app.", serve_forever, options)
+        run(
+            "An asyncio WSGI server: asyncio's loop for I/O, a pool of threads for the app.",
+            serve_forever,
+            options,
+            serves_others_meanwhile=True,
+        )
     )

@@ -103,4 +103,5 @@ if __name__ == "__main__":
     if not hasattr(os, "fork"):
         sys.exit("forking_server.py: this system has no fork() (Windows?); try threaded_server.py")
     options = count_option("--max-children", 64, "most child processes at once; more clients wait in the backlog")
-    sys.exit(run("A forking WSGI server: one child process per connection.", serve_forever, options))
+    description = "A forking WSGI server: one child process per connection."
+    sys.exit(run(description, serve_forever, options, serves_others_meanwhile=True))

@@ -24,6 +24,7 @@ from collections import deque
 from enum import Enum
 
 from part2_wsgi.command_line import ACCEPT_PAUSE, SHORTAGES, log_problem
+from part2_wsgi.wsgi import ClientDisconnected
 
 
 class Phase(Enum):
@@ -56,6 +57,22 @@ class FileToSend:
         self.offset, self.left, self.sent = self.offset + taken, self.left - taken, self.sent + taken
         self.done = not self.left or not taken  # (nothing taken from a writable socket: the file ended)
         return taken
+
+    def hand_over(self, client, handover, wake_loop):
+        """From the app's thread: make this the file ``client.file`` that the loop sends, wake
+        the loop (``wake_loop()``), and wait on the condition ``handover`` until it is sent
+        or the client is gone (``client.phase``); return how many bytes were sent."""
+        with handover:
+            if client.phase is Phase.CLOSED:
+                raise ClientDisconnected("the client went away")
+            client.file = self
+        wake_loop()
+        with handover:
+            while client.file is self and client.phase is not Phase.CLOSED:
+                handover.wait()
+        if not self.done:
+            raise ClientDisconnected("the client went away")
+        return self.sent
 
 
 class Mailbox:

@@ -230,5 +230,10 @@ if __name__ == "__main__":
     if "--reuse-port" in sys.argv and not hasattr(socket, "SO_REUSEPORT"):
         sys.exit("prefork_server.py: this system has no SO_REUSEPORT; run without --reuse-port")
     sys.exit(
-        run("A prefork WSGI server: a master and --workers processes, each a select loop.", serve_forever, add_options)
+        run(
+            "A prefork WSGI server: a master and --workers processes, each a select loop.",
+            serve_forever,
+            add_options,
+            serves_others_meanwhile=True,
+        )
     )

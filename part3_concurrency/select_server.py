@@ -33,8 +33,9 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.command_line import CHUNK, count_option, grace_period, log_close, log_request, run
-from part2_wsgi.connection_handler import disable_nagle
+from part2_wsgi.connection_handler import send
 from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
+from part2_wsgi.tcp import tune_accepted_socket, unacknowledged_bytes
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
 from part3_concurrency.loop_tools import Acceptor, FileToSend, Mailbox, Phase, WorkerPool
 
@@ -45,11 +46,11 @@ HIGH_WATER = 1024 * 1024  # response bytes a client may have waiting before the 
 class Client:
     """Everything the loop knows about one client."""
 
-    def __init__(self, sock, address, on_ready, deadlines):
-        disable_nagle(sock)
+    def __init__(self, sock, address, on_ready, settings):
+        tune_accepted_socket(sock, settings.send_buffer)
         self.sock, self.address = sock, address
         self.on_ready = partial(on_ready, self)  # the selector key's data: called when the socket is ready
-        self.http = Connection(deadlines=deadlines)
+        self.http = Connection(deadlines=settings.deadlines)
         self.phase = Phase.READING
         self.outbox = bytearray()  # response bytes waiting for the socket to take them
         self.file = None  # a FileToSend, once the outbox is empty: the app's thread waits for it
@@ -117,7 +118,7 @@ class SelectServer:
             self.workers.dispatch()  # the requests this turn started: see WorkerPool.dispatch
 
     def add_client(self, sock, address):
-        client = Client(sock, address, self.on_ready, self.settings.deadlines)
+        client = Client(sock, address, self.on_ready, self.settings)
         self.clients.add(client)
         self.watch(client)
 
@@ -185,9 +186,16 @@ class SelectServer:
 
         A worker whose client reads slowly waits above the high-water mark, so a streaming
         app cannot pile up its whole output in our memory; once the client is gone, the
-        wait ends in ClientDisconnected (as waitress does)."""
+        wait ends in ClientDisconnected (as waitress does). With ``--threads 0`` the loop runs
+        the app, and sends the outbox itself as a blocking server does: nobody else meanwhile."""
+        if not self.workers and len(client.outbox) > HIGH_WATER:
+            waiting, client.outbox = client.outbox, bytearray()
+            try:
+                send(client.sock, client.http, waiting)
+            except (OSError, ClientDisconnected) as error:
+                self.close(client, client.http.connection_lost(error))
         with client.lock:
-            while self.workers and len(client.outbox) > HIGH_WATER and client.phase is not Phase.CLOSED:
+            while len(client.outbox) > HIGH_WATER and client.phase is not Phase.CLOSED:
                 client.drained.wait()
             if client.phase is Phase.CLOSED:
                 raise ClientDisconnected("the client went away")
@@ -195,20 +203,9 @@ class SelectServer:
         self.mailbox.post(partial(self.flush, client))
 
     def send_file_from_app(self, client, file, offset, count):
-        """The app's ``send_file``: hand the file to the loop, which sends it with sendfile
-        once the outbox is empty, and wait until it is sent, or the client gone."""
-        job = FileToSend(file, offset, count)
-        with client.lock:
-            if client.phase is Phase.CLOSED:
-                raise ClientDisconnected("the client went away")
-            client.file = job
-        self.mailbox.post(partial(self.flush, client))
-        with client.lock:
-            while client.file is job and client.phase is not Phase.CLOSED:
-                client.drained.wait()
-        if not job.done:
-            raise ClientDisconnected("the client went away")
-        return job.sent
+        """The app's ``send_file``: the loop sends the file once the outbox is empty; wait for it."""
+        wake_loop = partial(self.mailbox.post, partial(self.flush, client))
+        return FileToSend(file, offset, count).hand_over(client, client.drained, wake_loop)
 
     def app_done(self, client):
         if client.phase is Phase.APP:
@@ -294,6 +291,8 @@ class SelectServer:
         """Carry out the protocol's deadlines: for what a client sends, and for what it takes."""
         for client in list(self.clients):
             http = client.http
+            if http.send_deadline() is not None:  # bytes wait for the client: has it received more?
+                http.unacknowledged(unacknowledged_bytes(client.sock))
             send_deadline = http.send_deadline()  # None while nothing waits for the client
             if client.phase is Phase.READING and now > http.deadline():
                 http.deadline_passed()
@@ -326,4 +325,5 @@ def serve_forever(listener, app, settings):
 
 if __name__ == "__main__":
     options = count_option("--threads", DEFAULT_THREADS, "worker threads that run the app; 0 runs it in the loop", 0)
-    sys.exit(run("A selectors event-loop WSGI server: one thread for I/O, a pool for the app.", serve_forever, options))
+    description = "A selectors event-loop WSGI server: one thread for I/O, a pool for the app."
+    sys.exit(run(description, serve_forever, options, serves_others_meanwhile=True))

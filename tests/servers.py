@@ -1,7 +1,8 @@
-"""The seven servers that serve WSGI apps, by name: the one table the tests take them from.
+"""The servers the tests start, by name: the one table that test modules share.
 
-Part 2's server and the iterative server serve one client at a time; the other five serve
-others meanwhile (a process, a thread, or an event loop)."""
+Seven servers, one per lesson: part 2's, and part 3's six ways of scheduling the same
+connection handling. A test that must hold on every server takes its names from here.
+"""
 
 SERVERS = {
     "part2": "part2_wsgi/server.py",
@@ -12,5 +13,5 @@ SERVERS = {
     "prefork": "part3_concurrency/prefork_server.py",
     "asyncio": "part3_concurrency/asyncio_server.py",
 }
-ONE_AT_A_TIME = ["part2", "iterative"]
-CONCURRENT = [name for name in SERVERS if name not in ONE_AT_A_TIME]
+SINGLE_THREADED = ["part2", "iterative"]  # a client that reads nothing holds everybody else
+CONCURRENT = [name for name in SERVERS if name not in SINGLE_THREADED]

@@ -337,6 +337,29 @@ def test_no_send_deadline_while_nothing_waits_for_the_client():
     assert http.send_deadline() == clock.now + Deadlines().send  # the wait starts with the bytes
 
 
+def test_what_the_client_acknowledged_restarts_the_send_deadline_only_when_it_grows():
+    http, clock = connection()
+    received(http, GET)
+    http.send_head("200 OK", [("Content-Length", "100000")])
+    http.sent_some(50_000)  # the socket took 50,000 bytes at once, then nothing for a while
+    http.send_body(b"x" * 100_000)
+    started = clock.now
+    clock.now += 3
+    http.unacknowledged(40_000)  # the client has 10,000 of them: it reads
+    assert http.send_deadline() == clock.now + Deadlines().send
+    clock.now += 3
+    http.unacknowledged(40_000)  # nothing more since the last look
+    assert http.send_deadline() == clock.now - 3 + Deadlines().send
+    http.unacknowledged(None)  # the system cannot tell: nothing learnt
+    assert http.send_deadline() == started + 3 + Deadlines().send
+
+
+def test_a_server_that_serves_others_meanwhile_waits_a_minute_for_a_slow_reader():
+    assert Deadlines.for_server(serves_others_meanwhile=True).send == 60  # nginx's send_timeout
+    assert Deadlines.for_server(serves_others_meanwhile=False) == Deadlines()  # a short one: 10 s
+    assert Deadlines().send == 10
+
+
 def test_a_file_is_sent_up_to_the_declared_length_and_no_further():
     http, _ = connection()
     received(http, GET)

@@ -1,11 +1,13 @@
 """wsgi.file_wrapper on every server: files sent whole, in range, slowly, and with sendfile.
 
 PEP 3333 lets a server offer ``environ["wsgi.file_wrapper"]``; an app that returns a file
-in it lets the server send the file its own way. Ours send a regular file with sendfile
-(``socket.sendfile`` on the blocking servers, ``os.sendfile`` a piece per writable event
-on the event loops), and anything else block by block. What every server must hold to:
-the bytes arrive whole and unchanged, never past the Content-Length, under the same send
-deadline as any response, HEAD without a body, and the file closed.
+in it lets the server send the file its own way. Ours send a regular file with
+``os.sendfile`` (what the socket takes, call by call), and anything else block by block.
+What every server must hold to: the bytes arrive whole and unchanged, never past the
+Content-Length, under the same send deadline as any response, HEAD without a body, and
+the file closed. Where a system has no
+``os.sendfile`` (Windows, simulated), the server reads the file and sends it itself: a
+range too. A client that leaves in the middle is logged once, with what it really took.
 
 That sendfile is really used cannot be counted from outside the server's process; what
 it saves can: the server's CPU time for a large file, sent with sendfile and read by the
@@ -14,21 +16,24 @@ app in 64 KiB blocks.
 
 import http.client
 import os
+import re
 import socket
 
 import pytest
 
+from tests.servers import SERVERS
 from tests.slow_reader_apps import expected_body
 from tests.test_part3_servers import children_of, wait_until
 from tests.test_slow_readers import (
     ALL,
     RATE,
+    RECEIVE_BUFFER,
     SEND_DEADLINE,
-    SERVERS,
     SIZE,
     connect_slowly,
     read_slowly,
     request,
+    reset,
     split_response,
 )
 
@@ -212,3 +217,91 @@ def test_sendfile_costs_the_server_far_less_cpu_than_reading_the_file(serve, nam
             spent[route].append(seconds)
     with_sendfile, reading = min(spent["file"]), min(spent["blocks"])
     assert with_sendfile < 0.6 * reading, f"{with_sendfile:.2f} s of CPU with sendfile, {reading:.2f} s without"
+
+
+# --- without os.sendfile, and clients that leave in the middle -----------------------------------
+
+# A system without os.sendfile (Windows), simulated: it is taken away before anything imports
+# the socket module, which decides at import whether socket.sendfile() can use it.
+WITHOUT_SENDFILE = """
+import os, runpy, sys
+del os.sendfile
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+SEND_BUFFER = 65536  # the server's SO_SNDBUF (--send-buffer): what it holds for the client stays small
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A folder for --files: a file of 9 MB (more than one 8 MB sendfile slice), random bytes."""
+    folder = tmp_path_factory.mktemp("site")
+    (folder / "large.bin").write_bytes(os.urandom(9 * 1024 * 1024))
+    return folder
+
+
+@pytest.fixture
+def without_sendfile(tmp_path):
+    launcher = tmp_path / "without_sendfile.py"
+    launcher.write_text(WITHOUT_SENDFILE)
+    return (launcher,)
+
+
+def serve_files(serve, name, site, launcher=()):
+    args = ("--files", site, "--deadlines", f"send={SEND_DEADLINE:g}", "--send-buffer", SEND_BUFFER)
+    return serve(*launcher, SERVERS[name], *args)
+
+
+def ranged(target, first):
+    return f"GET {target} HTTP/1.1\r\nHost: t\r\nRange: bytes={first}-\r\nConnection: close\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_without_sendfile_a_range_and_a_large_file_arrive_whole(serve, name, site, without_sendfile):
+    server = serve_files(serve, name, site, without_sendfile)
+    data = (site / "large.bin").read_bytes()
+    with socket.create_connection(server.address, timeout=10) as client:
+        client.sendall(ranged("/large.bin", 1000))
+        status, headers, body = split_response(client.makefile("rb").read())
+    assert status == 206 and headers["content-range"] == f"bytes 1000-{len(data) - 1}/{len(data)}"
+    assert body == data[1000:]
+    assert get(server, "/large.bin")[2] == data
+    assert "Traceback" not in server.log, server.log
+
+
+@pytest.mark.parametrize("sendfile", [True, False], ids=["with-sendfile", "without-sendfile"])
+@pytest.mark.parametrize("name", ALL)
+def test_an_abandoned_ranged_download_is_one_went_away_line(serve, name, site, sendfile, without_sendfile):
+    server = serve_files(serve, name, site, () if sendfile else without_sendfile)
+    client = connect_slowly(server)
+    client.sendall(ranged("/large.bin", 1000))
+    read_slowly(client, rate=1e9, until=1024 * 1024)
+    reset(client)
+    server.wait_for_log("went away", timeout=10)
+    assert get(server, "/large.bin")[0] == 200  # and the server serves on
+    assert server.log.count("went away") == 1 and "Traceback" not in server.log, server.log
+
+
+TAKEN = re.compile(r"went away: .*received ([\d,]+) of the ([\d,]+) bytes of its response")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_went_away_line_says_what_the_client_took(serve, name, site):
+    """Within what the kernel holds between the server and the client: the server's send
+    buffer (Linux doubles the number asked) and the client's receive buffer."""
+    server = serve_files(serve, name, site)
+    client = connect_slowly(server)
+    client.sendall(request("/large.bin"))
+    took = len(read_slowly(client, rate=1e9, until=3 * 1024 * 1024)[0])
+    reset(client)
+    line = TAKEN.search(server.wait_for_log("went away", timeout=10))
+    assert line, server.log
+    logged = int(line[1].replace(",", ""))
+    in_between = 2 * SEND_BUFFER + 4 * client_buffer_size()
+    assert took <= logged <= took + in_between, f"the client took {took:,} bytes; the log:\n{server.log}"
+
+
+def client_buffer_size():
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        return probe.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)

@@ -12,29 +12,30 @@ receive buffer is pinned small (SO_RCVBUF, set before connecting: the kernel the
 grow it), and a body of a few MB read at a few MB/s. (The server's socket takes a few MB
 into the kernel at once, and takes more once the client has read a third of those: the
 rate must let that happen well within the deadline.)
+
+Slower readers, and readers that pause, are served because the servers look at what the
+client has acknowledged (part2_wsgi/tcp.py), not only at what the socket took: the tests
+pin the server's send buffer small (``--send-buffer``), so that the socket would say
+"writable" too seldom to show their progress within the deadline.
 """
 
 import http.client
 import socket
 import struct
+import subprocess
+import sys
 import time
 
 import pytest
 
+from harness import ROOT
+from part3_concurrency.select_server import HIGH_WATER
+from tests.servers import CONCURRENT, SERVERS, SINGLE_THREADED
 from tests.slow_reader_apps import OWN_DATE, OWN_SERVER, PAUSE, expected_body
 from tests.test_part3_servers import fetch
 
 pytestmark = pytest.mark.timeout(60)
 
-SERVERS = {
-    "part2": "part2_wsgi/server.py",
-    "iterative": "part3_concurrency/iterative_server.py",
-    "forking": "part3_concurrency/forking_server.py",
-    "threaded": "part3_concurrency/threaded_server.py",
-    "select": "part3_concurrency/select_server.py",
-    "prefork": "part3_concurrency/prefork_server.py",
-    "asyncio": "part3_concurrency/asyncio_server.py",
-}
 ALL = list(SERVERS)
 SEND_DEADLINE = 1.0
 SIZE = 12 * 1024 * 1024
@@ -173,3 +174,159 @@ def test_a_second_small_write_leaves_at_once_not_held_back_by_nagle(serve, name)
         "Nagle's algorithm holds the second write back until the client acknowledges the first "
         "(TCP_NODELAY not set)"
     )
+
+
+# --- patient readers: progress the socket does not show ---------------------------------------
+
+SEND_BUFFER = 65536  # the server's SO_SNDBUF (--send-buffer): its socket says writable once a third is free
+STEADY_RATE = 28 * 1024  # bytes per second: a third of the send buffer takes longer than the deadline
+PATIENT_SIZE = 200_000  # some more than the buffers hold at once: the last bytes wait for the client
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A folder to serve with --files, with the file the patient readers read."""
+    folder = tmp_path_factory.mktemp("site")
+    (folder / "patient.bin").write_bytes(expected_body(PATIENT_SIZE))
+    return folder
+
+
+def start_patient(serve, name, site, *args, launcher=()):
+    return serve(
+        *launcher,
+        SERVERS[name],
+        "--files",
+        site,
+        "--deadlines",
+        f"send={SEND_DEADLINE:g}",
+        "--send-buffer",
+        SEND_BUFFER,
+        *args,
+    )
+
+
+def read_in_bursts(client, pause):
+    """Sleep ``pause``, then take what has arrived in one recv(); again, until the end."""
+    received = bytearray()
+    client.setblocking(False)
+    while True:
+        time.sleep(pause)
+        try:
+            piece = client.recv(1 << 20)
+        except BlockingIOError:
+            continue
+        if not piece:
+            return bytes(received)
+        received += piece
+
+
+def assert_whole(server, raw, size):
+    status, _, body = split_response(raw)
+    assert status == 200 and len(body) == size, f"{len(body):,} of {size:,} bytes; the log:\n{server.log}"
+    assert body == expected_body(size)
+    assert "took none" not in server.log and "went away" not in server.log, server.log
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_steady_reader_is_served_though_its_socket_seldom_says_writable(serve, name, site):
+    """A third of the send buffer takes the reader longer than the send deadline to free:
+    the socket says nothing for that long, and only the acknowledgements show it reads."""
+    server = start_patient(serve, name, site)
+    with connect_slowly(server) as client:
+        client.sendall(request("/patient.bin"))
+        raw, seconds = read_slowly(client, rate=STEADY_RATE)
+    assert_whole(server, raw, PATIENT_SIZE)
+    assert seconds > 3 * SEND_DEADLINE, f"read in {seconds:.1f} s: too fast to prove anything"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_reader_that_pauses_for_most_of_the_deadline_between_reads_is_served(serve, name, site):
+    """As curl --limit-rate reads: all that has arrived at once, then nothing for a while.
+    Each read frees less than a third of the server's send buffer, so for several pauses
+    in a row the socket says nothing; the client acknowledges bytes after each pause."""
+    server = start_patient(serve, name, site)
+    with connect_slowly(server) as client:
+        client.sendall(request("/patient.bin"))
+        raw = read_in_bursts(client, pause=0.9 * SEND_DEADLINE)
+    assert_whole(server, raw, PATIENT_SIZE)
+
+
+# A system that cannot say what the client acknowledged, simulated: Linux's SIOCOUTQ taken
+# away before the server starts. The servers then count only what the socket takes.
+WITHOUT_ACKNOWLEDGEMENTS = """
+import runpy, sys, termios
+del termios.TIOCOUTQ
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="simulates a Linux without SIOCOUTQ")
+@pytest.mark.parametrize("name", ALL)
+def test_without_acknowledgements_readers_are_served_and_one_that_stops_is_dropped(serve, name, site, tmp_path):
+    launcher = tmp_path / "without_acknowledgements.py"
+    launcher.write_text(WITHOUT_ACKNOWLEDGEMENTS)
+    server = start_patient(serve, name, site, launcher=(launcher,))
+    with connect_slowly(server) as client:  # a reader at full speed
+        client.sendall(request("/patient.bin"))
+        raw, _ = read_slowly(client, rate=1e9)
+    assert_whole(server, raw, PATIENT_SIZE)
+    with connect_slowly(server) as client:  # a reader that takes a little, then nothing
+        client.sendall(request("/patient.bin"))
+        client.recv(1000)
+        stopped = time.monotonic()
+        server.wait_for_log("took none of its response", timeout=10)
+        assert time.monotonic() - stopped < SEND_DEADLINE + 3
+    assert fetch(server, "GET", "/")[0] in (200, 404)  # and the server serves on
+    assert "Traceback" not in server.log, server.log
+
+
+def help_text(name):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / SERVERS[name]), "--help"], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    return " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_servers_that_serve_others_meanwhile_wait_a_minute_for_a_slow_reader(name):
+    """nginx's send_timeout, 60 s, where a client that reads nothing holds only itself; a
+    short one where it holds everybody: --help says which."""
+    expected = "send=60" if name in CONCURRENT else "send=10"
+    assert name in CONCURRENT or name in SINGLE_THREADED
+    assert expected in help_text(name), help_text(name)
+
+
+# --- memory: a client that reads nothing costs a bounded outbox, even with --threads 0 -------
+
+
+def resident_bytes(pid):
+    """The resident memory of a process, from ps (Linux and macOS)."""
+    output = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True).stdout
+    return int(output.strip()) * 1024
+
+
+def only_child(pid):
+    output = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    assert len(output) == 1, output
+    return int(output[0])
+
+
+@pytest.mark.parametrize("name", ["select", "prefork"])
+def test_with_threads_0_a_client_that_reads_nothing_costs_no_more_than_the_high_water_mark(serve, name):
+    """With --threads 0 the loop runs the app itself: it must pull the next piece of a body
+    only once the outbox is below the high-water mark, waiting for the client meanwhile
+    (and serving nobody else), until the send deadline drops it."""
+    workers = ("--workers", "1") if name == "prefork" else ()
+    server = serve(SERVERS[name], "tests.slow_reader_apps:app", "--threads", "0", *workers, "--deadlines", "send=2")
+    assert fetch(server, "GET", "/")[0] == 200
+    pid = only_child(server.pid) if name == "prefork" else server.pid
+    before = most = resident_bytes(pid)
+    with connect_slowly(server) as client:
+        client.sendall(request(f"/pieces?size={200 * 1024 * 1024}"))  # ... and reads nothing
+        while "took none of its response" not in server.log:
+            most = max(most, resident_bytes(pid))
+            time.sleep(0.05)  # (the test's timeout bounds this wait)
+    grown = most - before
+    assert grown < 2 * HIGH_WATER + 8 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MB"
+    assert fetch(server, "GET", "/")[0] == 200
