@@ -28,7 +28,7 @@ from dataclasses import fields, replace
 from functools import partial
 
 from part2_wsgi.apps.files_app import FilesApp
-from part2_wsgi.protocol import Deadlines
+from part2_wsgi.connection import Deadlines
 
 DEFAULT_APP = "part2_wsgi.apps.demo_app:app"
 DEFAULT_HOST = "127.0.0.1"  # loopback: only this machine can connect, unless you ask
@@ -131,7 +131,7 @@ def make_parser(description, deadlines=Deadlines()):
         "--deadlines",
         type=partial(deadlines_setting, defaults=deadlines),
         metavar="NAME=S,...",
-        help=f"how long clients may take, in seconds (default {names}; see part2_wsgi/protocol.py's Deadlines)",
+        help=f"how long clients may take, in seconds (default {names}; see part2_wsgi/connection.py's Deadlines)",
     )
     parser.add_argument(
         "--send-buffer",
@@ -301,7 +301,7 @@ def log_request(address, request, status_code, size):
 
 
 def log_close(address, close):
-    """The log lines for a protocol ``Close``: the refused request, and what went wrong."""
+    """The log lines for a connection's ``Close``: the refused request, and what went wrong."""
     if close.status:
         log_request(address, None, close.status, 0)
     if close.problem:

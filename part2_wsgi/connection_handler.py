@@ -6,7 +6,7 @@ differ only in how they hand connections to it.
 
 It takes the same road as part 1's http_server.py, but each stop now lives elsewhere:
 
-    recv() bytes --> Connection (protocol.py) --> Request
+    recv() bytes --> Connection (connection.py) --> Request
                  --> build_environ + run_app (wsgi.py) --> the app --> send()
 
 The protocol ``Connection`` decides every HTTP rule (when to answer ``100 Continue``,
@@ -23,7 +23,8 @@ import time
 from functools import partial
 
 from part2_wsgi.command_line import CHUNK, log_close, log_request
-from part2_wsgi.protocol import NEED_DATA, Connection, Request, Send
+from part2_wsgi.connection import NEED_DATA, Connection, Send
+from part2_wsgi.protocol import Request
 from part2_wsgi.tcp import PROGRESS_LOOK, tune_accepted_socket, unacknowledged_bytes, wait_until_writable
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
 
@@ -83,7 +84,7 @@ def receive(sock, http):
 
     A single-threaded server serves nobody else while it waits on one client, so a client
     that connects and says nothing, or trickles a byte at a time, must not hold it long:
-    the connection sets the deadline (protocol.Deadlines), and we only keep the time."""
+    the connection sets the deadline (connection.Deadlines), and we only keep the time."""
     time_left = http.deadline() - time.monotonic()
     if time_left <= 0:
         return http.deadline_passed()
@@ -111,7 +112,7 @@ def send(sock, http, data):
     sock.setblocking(False)  # send() takes what fits, or raises BlockingIOError: we do the waiting
     while view:
         sent = when_writable(sock, http, sock.send, view)
-        http.sent_some(sent)
+        http.took(sent)
         view = view[sent:]
 
 
@@ -138,7 +139,7 @@ def send_file(sock, http, file, offset, count):
             return sent + read_and_send(sock, http, file, offset + sent, count - sent)
         if not taken:
             break  # the file ended: it is shorter than when the app looked
-        http.sent_some(taken)
+        http.took(taken)
         sent += taken
     return sent
 

@@ -7,7 +7,7 @@
 This file owns the socket loop and nothing else. It takes the same road as part 1's
 http_server.py, but each stop now has a module of its own:
 
-    recv() bytes --> Connection (protocol.py) --> Request
+    recv() bytes --> Connection (connection.py) --> Request
                  --> build_environ + run_app (wsgi.py) --> the app --> send()
 
 ``handle_connection`` (connection_handler.py) serves one client on its socket: it feeds

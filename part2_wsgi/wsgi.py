@@ -12,8 +12,8 @@ the bytes the app returns. Flask and Django are such callables; so is this works
 demo app. Any server that keeps this contract runs any of them: mix and match.
 
 This module knows PEP 3333 and nothing about sockets. It is handed a ``Request``, the
-protocol ``Connection`` it came from (which frames the response: protocol.py decides
-every HTTP rule), and a ``send(bytes)`` function; the socket loop (``server.py``, or part
+``Connection`` it came from (which frames the response: connection.py decides every
+HTTP rule), and a ``send(bytes)`` function; the socket loop (``server.py``, or part
 3's servers) owns the socket and decides what ``send`` does.
 """
 

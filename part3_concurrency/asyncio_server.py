@@ -42,7 +42,8 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.command_line import BACKLOG, CHUNK, count_option, grace_period, log_close, log_request, run
-from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
+from part2_wsgi.connection import NEED_DATA, Close, Connection, Send
+from part2_wsgi.protocol import Request
 from part2_wsgi.tcp import PROGRESS_LOOK, tune_accepted_socket, unacknowledged_bytes
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
 from part3_concurrency.loop_tools import FileToSend, Phase, WorkerPool
@@ -195,7 +196,7 @@ class HTTPProtocol(asyncio.Protocol):
         the size would grow while the client takes megabytes.)"""
         taken = self.written - self.transport.get_write_buffer_size()
         if taken > self.taken:
-            self.http.sent_some(taken - self.taken)
+            self.http.took(taken - self.taken)
             self.taken = taken
 
     def watch_sending(self):
@@ -241,7 +242,7 @@ class HTTPProtocol(asyncio.Protocol):
             taken = self.file.send_piece(self.file_fd)
         except OSError as error:
             return self.close(self.http.connection_lost(error))
-        self.http.sent_some(taken)
+        self.http.took(taken)
         if self.file.done:
             self.stop_file()
 

@@ -12,7 +12,7 @@ together take five seconds: the last one waits four seconds before its one secon
 The servers in this folder differ in one thing, what happens to a connection once
 accepted: diff any two to see it. What every server needs besides (deadlines for slow
 clients, running out of descriptors, a grace period on Ctrl-C) lives once, in
-part2_wsgi/protocol.py and part2_wsgi/command_line.py.
+part2_wsgi/connection.py and part2_wsgi/command_line.py.
 """
 
 import sys

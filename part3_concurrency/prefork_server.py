@@ -55,7 +55,7 @@ from part2_wsgi.command_line import (
     wait_out_shortage,
     write_log_line,
 )
-from part2_wsgi.protocol import Close
+from part2_wsgi.connection import Close
 from part3_concurrency.child_processes import stop_children
 from part3_concurrency.forking_server import fork, reap
 from part3_concurrency.least_connections import LeastConnections

@@ -33,8 +33,9 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.command_line import CHUNK, count_option, grace_period, log_close, log_request, run
+from part2_wsgi.connection import NEED_DATA, Close, Connection, Send
 from part2_wsgi.connection_handler import send
-from part2_wsgi.protocol import NEED_DATA, Close, Connection, Request, Send
+from part2_wsgi.protocol import Request
 from part2_wsgi.tcp import tune_accepted_socket, unacknowledged_bytes
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
 from part3_concurrency.loop_tools import Acceptor, FileToSend, Mailbox, Phase, WorkerPool
@@ -226,7 +227,7 @@ class SelectServer:
                         sent += client.file.send_piece(client.sock.fileno())
                 except OSError as error:
                     return self.close(client, client.http.connection_lost(error))
-                client.http.sent_some(sent)  # the client reads: its send deadline starts again
+                client.http.took(sent)  # the client reads: its send deadline starts again
                 if client.file and client.file.done:
                     client.file = None
                     client.drained.notify_all()

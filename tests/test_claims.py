@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 
 from harness import ROOT
-from part2_wsgi.protocol import Deadlines
+from part2_wsgi.connection import Deadlines
 from part3_concurrency.measure.client import run_load
 
 

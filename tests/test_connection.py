@@ -1,4 +1,4 @@
-"""Part 2, the protocol ``Connection``, the rules of one conversation, without a socket.
+"""Part 2, connection.py's ``Connection``: the rules of one conversation, without a socket.
 
 Bytes go in with ``receive_data``; ``next_event`` says what to do (serve a Request, send
 bytes, wait for more, close); the ``send_*`` methods frame a response and return its
@@ -7,16 +7,8 @@ bytes. Time is a fake clock the tests move by hand, so deadlines are tested exac
 
 import pytest
 
-from part2_wsgi.protocol import (
-    CONTINUE,
-    NEED_DATA,
-    Close,
-    Connection,
-    Deadlines,
-    Request,
-    Send,
-    State,
-)
+from part2_wsgi.connection import NEED_DATA, Close, Connection, Deadlines, Send, State
+from part2_wsgi.protocol import CONTINUE, Request
 
 GET = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
 
@@ -282,7 +274,7 @@ def test_a_reset_after_the_whole_response_was_framed_is_quiet():
     http, _ = connection()
     received(http, GET)
     sent = http.send_head("200 OK", [("Content-Length", "2")]) + http.send_body(b"hi")
-    http.sent_some(len(sent))  # the socket took all of it
+    http.took(len(sent))  # the socket took all of it
     assert http.connection_lost(ConnectionResetError("reset")) == Close()
 
 
@@ -293,7 +285,7 @@ def test_a_reset_before_the_socket_took_the_whole_response_says_how_much_arrived
     received(http, GET)
     head = http.send_head("200 OK", [("Content-Length", "5000")])
     http.send_body(b"x" * 5000)
-    http.sent_some(len(head) + 1000)
+    http.took(len(head) + 1000)
     problem = http.connection_lost(ConnectionResetError("reset")).problem
     whole = len(head) + 5000
     assert problem == f"went away: reset; it received {len(head) + 1000:,} of the {whole:,} bytes of its response"
@@ -316,7 +308,7 @@ def test_a_client_that_takes_nothing_is_dropped_at_its_send_deadline():
     http.send_head("200 OK", [])
     assert http.send_deadline() == clock.now + Deadlines().send
     clock.now += 4
-    http.sent_some(10)  # the socket took some: the deadline starts again
+    http.took(10)  # the socket took some: the deadline starts again
     assert http.send_deadline() == clock.now + Deadlines().send
     clock.now += 4
     http.send_body(b"more")  # more to send is no progress of the client's
@@ -330,7 +322,7 @@ def test_no_send_deadline_while_nothing_waits_for_the_client():
     http, clock = connection()
     received(http, GET)
     head = http.send_head("200 OK", [("Content-Length", "4")])
-    http.sent_some(len(head))
+    http.took(len(head))
     assert http.send_deadline() is None  # the app may take its time: the client is not late
     clock.now += 60
     http.send_body(b"more")
@@ -341,7 +333,7 @@ def test_what_the_client_acknowledged_restarts_the_send_deadline_only_when_it_gr
     http, clock = connection()
     received(http, GET)
     http.send_head("200 OK", [("Content-Length", "100000")])
-    http.sent_some(50_000)  # the socket took 50,000 bytes at once, then nothing for a while
+    http.took(50_000)  # the socket took 50,000 bytes at once, then nothing for a while
     http.send_body(b"x" * 100_000)
     started = clock.now
     clock.now += 3

@@ -8,6 +8,7 @@ diff of two servers is read as a student reads it, docstrings and comments strip
 import ast
 import difflib
 import io
+import json
 import tokenize
 from pathlib import Path
 
@@ -91,3 +92,45 @@ def test_no_two_modules_of_measure_import_each_other():
     imports = {f"{package}.{path.stem}": imported_modules(path) for path in (PART3 / "measure").glob("*.py")}
     both_ways = [(a, b) for a in imports for b in imports if a < b and b in imports[a] and a in imports[b]]
     assert not both_ways
+
+
+def test_the_protocol_keeps_message_syntax_in_at_most_400_code_lines():
+    assert code_lines(ROOT / "part2_wsgi" / "protocol.py") <= 400
+
+
+def private_names_of_connection():
+    """The ``_`` names the Connection class defines: its methods and its ``self._`` fields."""
+    tree = ast.parse((ROOT / "part2_wsgi" / "connection.py").read_text(encoding="utf-8"))
+    [connection] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Connection"]
+    names = set()
+    for node in ast.walk(connection):
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+            names.add(node.attr)
+    return {name for name in names if name.startswith("_") and not name.endswith("__")}
+
+
+def python_sources():
+    """Every Python file of the repository, and the code of every notebook, but connection.py."""
+    for path in sorted(ROOT.rglob("*.py")):
+        if path.name != "connection.py" and not path.relative_to(ROOT).parts[0].startswith("."):
+            yield str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for number, cell in enumerate(cells):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and not source.lstrip().startswith(("%", "!")):
+                yield f"{path.name}, cell {number}", source
+
+
+def test_nothing_outside_connection_py_touches_a_private_name_of_a_connection():
+    private = private_names_of_connection()
+    assert {"_state", "_framed", "_taken", "_acknowledged", "_frame"} <= private
+    touched = [
+        f"{where}: .{node.attr}"
+        for where, source in python_sources()
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and node.attr in private
+    ]
+    assert not touched

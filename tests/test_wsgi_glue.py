@@ -16,7 +16,8 @@ from wsgiref.validate import WSGIWarning, validator
 
 import pytest
 
-from part2_wsgi.protocol import Connection, HTTPError, Request, RequestParser
+from part2_wsgi.connection import Connection
+from part2_wsgi.protocol import HTTPError, Request, RequestParser
 from part2_wsgi.wsgi import SERVER_SOFTWARE, ClientDisconnected, build_environ, run_app
 
 # The validator's warnings (an unknown method, a status without a reason) are failures too.
