@@ -9,70 +9,64 @@ the standard library; its pieces map one to one:
     selector.select(), key.data(events)      the event loop (the same epoll or kqueue inside)
     Acceptor                                 loop.create_server()
     Client, on_ready, receive                a Protocol: connection_made, data_received, ...
-    outbox, send_some, EVENT_WRITE           transport.write() keeps what the socket does not take
-    HIGH_WATER, drained.wait()               pause_writing() and resume_writing()
-    Mailbox.post                             loop.call_soon_threadsafe()
-    WorkerPool.gather                        loop.run_in_executor(), or the pool and call_soon_threadsafe
-    check_deadlines once a second            loop.call_at(deadline, ...)
+    send_some, EVENT_WRITE                   transport.write() keeps what the socket does not take
+    the outbox, until EVENT_WRITE            the outbox, until resume_writing() (see flush)
+    SelectorMailbox's socket pair            loop.call_soon_threadsafe()
+    check_deadlines once a second            a timer per client: loop.call_at(when, on_timer)
     request_stop and the mailbox's wake-up   loop.add_signal_handler()
     FileToSend on EVENT_WRITE                the same, on loop.add_writer() (see start_file)
 
 What stays ours is what the select server's loop never decided either: the HTTP rules,
-part 2's protocol ``Connection``. The protocol below feeds it the bytes that arrived and
-carries out its events, as every other server here does. A WSGI app blocks (it sleeps,
-queries, computes), so it runs on a pool of threads, never in the loop. An app written
-with ``async def`` (ASGI, as uvicorn serves) would run in the loop itself, and would have
-to ``await`` wherever it waits.
+part 2's ``Connection``. The protocol below feeds it the bytes that arrived and carries
+out its events, as every other server here does. A WSGI app blocks (it sleeps, queries,
+computes), so it runs on a pool of threads, never in the loop: what an app's thread does
+(its outbox, its file, posting back to the loop's mailbox) is loop_tools.py's
+``LoopClient``, as in the select server. An app written with ``async def`` (ASGI, as
+uvicorn serves) would run in the loop itself, and would have to ``await`` wherever it waits.
 
 asyncio's own way to run a blocking call on a thread is ``await loop.run_in_executor(pool,
 call)``. It wraps each call in two futures (one for the thread, one for the loop) and
 chains them, and that machinery is Python code run for every request (docs/bench/tuning.md
 has what it cost). So the pool runs the app, and the app's thread posts "done" back itself
-with ``call_soon_threadsafe``: the select server's mailbox, once more.
+to a ``Mailbox``, as in the select server, which ``call_soon_threadsafe`` wakes.
 """
 
 import asyncio
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi.command_line import BACKLOG, CHUNK, count_option, grace_period, log_close, log_request, run
-from part2_wsgi.connection import NEED_DATA, Close, Connection, Send
+from part2_wsgi.command_line import BACKLOG, CHUNK, count_option, grace_period, log_close, run
+from part2_wsgi.connection import NEED_DATA, Close, Send
 from part2_wsgi.protocol import Request
 from part2_wsgi.tcp import PROGRESS_LOOK, tune_accepted_socket, unacknowledged_bytes
-from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
-from part3_concurrency.loop_tools import FileToSend, Phase, WorkerPool
-from part3_concurrency.select_server import DEFAULT_THREADS, HIGH_WATER
+from part3_concurrency.loop_tools import (
+    DEFAULT_THREADS,
+    HIGH_WATER,
+    LoopClient,
+    Mailbox,
+    Phase,
+    WorkerPool,
+    environ_args,
+)
 
 
-class HTTPProtocol(asyncio.Protocol):
+class HTTPProtocol(asyncio.Protocol, LoopClient):
     """One client. asyncio calls the methods up to ``resume_writing`` when something happens
-    on its connection."""
+    on its connection; the app's thread calls LoopClient's."""
 
     def __init__(self, server):
-        self.server, self.loop = server, server.loop
-        self.http = Connection(deadlines=server.settings.deadlines)
-        self.phase = Phase.READING  # as the select server's clients: who has the connection now
-        self.timer = None  # wakes us at the protocol's deadline
-        self.send_timer = None  # wakes us at the send deadline, while the transport holds bytes
-        # The hand-over from the app's thread to the loop, and backpressure: the app's thread
-        # waits while the client reads too slowly.
-        self.handover = threading.Condition()
-        self.outgoing = []  # bytes the app handed over that the loop has not yet written
-        self.queued = 0  # how many
-        self.app_finished = False  # the app has returned: the loop is to call app_done
-        self.posted = False  # hand_over is scheduled in the loop: no need to wake it again
-        self.paused = False  # the transport holds more than its high-water mark
+        LoopClient.__init__(self, server, address=None)  # (connection_made tells the address)
+        self.loop = server.loop
+        self.timer = None  # rings at the next time the protocol names: see set_timer
         # What the client took: the bytes we gave the transport, less what it still holds.
         self.written = 0
-        self.taken = 0  # as far as the protocol was told (sent_some)
-        self.file = None  # a FileToSend the app's thread handed over, and waits for
-        self.file_fd = None  # our duplicate of the socket's descriptor while it is sent
+        self.taken = 0  # as far as the protocol was told (took)
+        self.file_fd = None  # our duplicate of the socket's descriptor while a file is sent
 
     def connection_made(self, transport):
         self.transport = transport
@@ -110,21 +104,12 @@ class HTTPProtocol(asyncio.Protocol):
             # protocol says whether the client had it all. (The transport has emptied its
             # buffer by now: what the client took is what we last saw, see note_progress.)
             log_close(self.address, self.http.connection_lost(error))
-        for timer in (self.timer, self.send_timer):
-            if timer:
-                timer.cancel()
+        if self.timer:
+            self.timer.cancel()
         self.server.clients.discard(self)
 
-    def pause_writing(self):
-        with self.handover:
-            self.paused = True
-        self.watch_sending()
-
     def resume_writing(self):
-        self.note_progress()
-        with self.handover:
-            self.paused = False
-            self.handover.notify_all()
+        self.flush()  # the transport has room again: give it what waits in the outbox
 
     # --- carrying out the protocol's events ------------------------------------------------
 
@@ -154,74 +139,34 @@ class HTTPProtocol(asyncio.Protocol):
             return
         self.mark_closed()
         self.transport.close()
-        self.watch_sending()  # a client that takes nothing must not keep what the transport holds
+        self.set_timer()  # a client that takes nothing must not keep what the transport holds
+
+    def mark_closed(self):
+        self.stop_file()
+        LoopClient.mark_closed(self)
 
     def write(self, data):
         """``transport.write``, counted: the transport sends at once what the socket takes."""
         self.transport.write(data)
         self.written += len(data)
         self.note_progress()
-        self.watch_sending()
+        self.set_timer()
 
-    def mark_closed(self):
-        self.stop_file()
-        with self.handover:
-            self.phase = Phase.CLOSED
-            self.handover.notify_all()  # an app's thread waiting to send: the client is gone
+    # --- what the app's thread posts: its bytes, its file, its end ----------------------------
 
-    # --- deadlines: the protocol says when, a timer keeps the time -------------------------
-
-    def set_timer(self):
-        deadline = self.http.deadline()
-        if deadline is None or (self.timer and self.timer.when() <= deadline):
-            return  # the timer set already rings first, and then looks again
-        if self.timer:
-            self.timer.cancel()
-        self.timer = self.loop.call_at(deadline, self.on_timer)  # loop.time() is time.monotonic()
-
-    def on_timer(self):
-        self.timer = None
-        if self.phase is not Phase.READING:
-            return  # app_done sets the next timer
-        if self.loop.time() >= self.http.deadline():
-            self.http.deadline_passed()  # then next_event says what to do: a 408, or close
-            self.advance()
-        else:
-            self.set_timer()  # the deadline moved on since the timer was set
-
-    def note_progress(self):
-        """Tell the protocol what the socket took since we last looked. The transport does
-        the sending, so that is what we gave it less what it still holds. (Not the size of
-        what it holds: the app's thread may refill it faster than a slow client reads, and
-        the size would grow while the client takes megabytes.)"""
-        taken = self.written - self.transport.get_write_buffer_size()
-        if taken > self.taken:
-            self.http.took(taken - self.taken)
-            self.taken = taken
-
-    def watch_sending(self):
-        """While bytes wait for the client, look again at the protocol's send deadline, and at
-        least once a second at what the client acknowledged (see check_sending)."""
-        deadline = self.http.send_deadline()
-        if deadline is not None and self.send_timer is None:
-            look = min(deadline, self.loop.time() + PROGRESS_LOOK)
-            self.send_timer = self.loop.call_at(look, self.check_sending)
-
-    def check_sending(self):
-        """A client receiving steadily may go many seconds without the socket taking more:
-        what it acknowledged shows that it reads (Connection.unacknowledged)."""
-        self.send_timer = None
-        self.note_progress()
-        self.http.unacknowledged(unacknowledged_bytes(self.transport.get_extra_info("socket")))
-        deadline = self.http.send_deadline()
-        if deadline is not None and self.loop.time() >= deadline:
-            log_close(self.address, self.http.send_deadline_passed())
-            self.mark_closed()
-            self.transport.abort()
-        else:
-            self.watch_sending()
-
-    # --- a file, with os.sendfile on writable events ------------------------------------------
+    def flush(self):
+        """Give the transport what the outbox holds; while the app still writes, only below the
+        transport's high-water mark (resume_writing comes back then). After the outbox, the file."""
+        full = self.phase is Phase.APP and self.transport.get_write_buffer_size() > HIGH_WATER
+        if full or self.phase is Phase.CLOSED:
+            return
+        with self.lock:
+            data, self.outbox = self.outbox, bytearray()
+            self.drained.notify_all()
+        if data:
+            self.write(data)
+        if self.file and self.file_fd is None:
+            self.start_file()
 
     def start_file(self):
         """Send the file the app's thread handed over, a piece each time the socket is writable.
@@ -233,7 +178,7 @@ class HTTPProtocol(asyncio.Protocol):
         of its descriptor, the same socket under a number of our own."""
         self.file_fd = os.dup(self.transport.get_extra_info("socket").fileno())
         self.loop.add_writer(self.file_fd, self.send_file_piece)
-        self.watch_sending()
+        self.set_timer()
 
     def send_file_piece(self):
         if self.transport.get_write_buffer_size():
@@ -252,83 +197,71 @@ class HTTPProtocol(asyncio.Protocol):
             self.loop.remove_writer(self.file_fd)
             os.close(self.file_fd)
             self.file_fd = None
-        with self.handover:
-            self.file = None
-            self.handover.notify_all()
-
-    # --- the app: on a worker thread --------------------------------------------------------
-
-    def call_app(self, request):
-        environ = build_environ(request, client_address=self.address, **self.server.environ_args)
-        try:
-            send_file = self.send_file_from_app if hasattr(os, "sendfile") else None
-            response = run_app(self.server.app, environ, self.http, self.send_from_app, send_file)
-            if self.server.settings.access_log:
-                log_request(self.address, request, response.status_code, response.bytes_sent)
-        except ClientDisconnected:
-            pass  # the loop has closed the connection already
-        finally:  # whatever happened, the connection goes back to the loop
-            self.post(app_finished=True)
-
-    def send_from_app(self, data):
-        """The app's ``send``: only the loop touches the transport, so hand it the bytes.
-        Above the high-water mark, wait for the client to read (as the select server does)."""
-        with self.handover:
-            while (self.paused or self.queued > HIGH_WATER) and self.phase is not Phase.CLOSED:
-                self.handover.wait()
-            if self.phase is Phase.CLOSED:
-                raise ClientDisconnected("the client went away")
-        self.post(data)
-
-    def send_file_from_app(self, file, offset, count):
-        """The app's ``send_file``: hand the file to the loop (start_file), after the bytes
-        handed over before it, and wait until it is sent or the client is gone."""
-        return FileToSend(file, offset, count).hand_over(self, self.handover, self.post)
-
-    def post(self, data=b"", app_finished=False):
-        """From the app's thread: have the loop write ``data`` (and, once the app has
-        returned, call app_done). Each call_soon_threadsafe wakes the loop with a system
-        call; under load the loop has not yet run the last one, which takes these too
-        (the select server's Mailbox does the same)."""
-        with self.handover:
-            self.outgoing.append(data)
-            self.queued += len(data)
-            self.app_finished |= app_finished
-            if self.posted:
-                return
-            self.posted = True
-        self.loop.call_soon_threadsafe(self.hand_over)
-
-    def hand_over(self):
-        """In the loop: write what the app handed over, in order; then app_done, if it returned."""
-        with self.handover:
-            data, finished, file = b"".join(self.outgoing), self.app_finished, self.file
-            self.outgoing.clear()
-            self.queued, self.app_finished, self.posted = 0, False, False
-            self.handover.notify_all()
-        if data and self.phase is not Phase.CLOSED:
-            self.write(data)
-        if file and self.file_fd is None and self.phase is not Phase.CLOSED:
-            self.start_file()
-        if finished:
-            self.app_done()
+        self.file_sent()
 
     def app_done(self):
         """Back in the loop, after the app's last bytes were handed to the transport."""
         if self.phase is not Phase.APP:
             return  # closed meanwhile
         self.phase = Phase.READING
+        self.flush()  # the app's last bytes, if the transport was full: before anything said next
         self.http.end_connection()  # nothing to end, unless the response was left unfinished (a bug)
         self.transport.resume_reading()
         self.advance()  # a pipelined request may be waiting already
+
+    # --- deadlines: the protocol says when, a timer keeps the time -------------------------
+
+    def set_timer(self):
+        """Ring at the protocol's deadline while reading; and while bytes wait for the client,
+        at its send deadline, or in a second to see what it acknowledged (on_timer)."""
+        when = self.http.deadline() if self.phase is Phase.READING else None
+        if (send_deadline := self.http.send_deadline()) is not None:
+            look = min(send_deadline, self.loop.time() + PROGRESS_LOOK)  # loop.time() is time.monotonic()
+            when = look if when is None else min(when, look)
+        if when is None or (self.timer and self.timer.when() <= when):
+            return  # the timer set already rings first, and then looks again
+        if self.timer:
+            self.timer.cancel()
+        self.timer = self.loop.call_at(when, self.on_timer)
+
+    def on_timer(self):
+        """The select server's check_deadlines, for this client alone. A client receiving
+        steadily may go many seconds without the socket taking more: what it acknowledged
+        shows that it reads (Connection.unacknowledged)."""
+        self.timer = None
+        http, now = self.http, self.loop.time()
+        self.note_progress()
+        if http.send_deadline() is not None:
+            http.unacknowledged(unacknowledged_bytes(self.transport.get_extra_info("socket")))
+        deadline = http.deadline() if self.phase is Phase.READING else None
+        send_deadline = http.send_deadline()
+        if deadline is not None and now >= deadline:
+            http.deadline_passed()  # then next_event says what to do: a 408, or close
+            self.advance()
+        elif send_deadline is not None and now >= send_deadline:
+            log_close(self.address, http.send_deadline_passed())
+            self.mark_closed()
+            self.transport.abort()
+        else:
+            self.set_timer()
+
+    def note_progress(self):
+        """Tell the protocol what the socket took since we last looked. The transport does
+        the sending, so that is what we gave it less what it still holds. (Not the size of
+        what it holds: the app's thread may refill it faster than a slow client reads, and
+        the size would grow while the client takes megabytes.)"""
+        taken = self.written - self.transport.get_write_buffer_size()
+        if taken > self.taken:
+            self.http.took(taken - self.taken)
+            self.taken = taken
 
 
 class AsyncioServer:
     def __init__(self, listener, app, settings):
         self.listener, self.app, self.settings = listener, app, settings
-        address = (settings.host, listener.getsockname()[1])
-        self.environ_args = dict(server_address=address, multithread=True, multiprocess=False)
+        self.environ_args = environ_args(settings, listener, multithread=True, multiprocess=False)
         self.workers = WorkerPool(settings.threads)  # daemon threads: see loop_tools.WorkerPool
+        self.sends_files = hasattr(os, "sendfile")
         self.clients = set()
 
     def start_app(self, call_app, request):
@@ -340,23 +273,22 @@ class AsyncioServer:
 
     async def serve_forever(self):
         self.loop = asyncio.get_running_loop()
+        # How the app's threads reach the loop: the select server's mailbox, woken by asyncio.
+        self.mailbox = Mailbox(wake_loop=lambda: self.loop.call_soon_threadsafe(self.mailbox.run_posted))
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 self.loop.add_signal_handler(signum, stop.set)  # a flag and a wake-up, as request_stop
             except NotImplementedError:  # Windows' event loop has no signal handlers: the same by hand
-                signal.signal(signum, lambda *_: self.loop.call_soon_threadsafe(stop.set))
+                signal.signal(signum, lambda *_: self.mailbox.post(stop.set))
         server = await self.loop.create_server(lambda: HTTPProtocol(self), sock=self.listener, backlog=BACKLOG)
         await stop.wait()
         server.close()  # stop accepting: new clients are refused at once
-        for _ in grace_period(self.busy):  # requests in flight may finish, for a while
-            await asyncio.sleep(0.02)
+        for _ in grace_period(lambda: any(c.busy or c.transport.get_write_buffer_size() for c in self.clients)):
+            await asyncio.sleep(0.02)  # requests in flight may finish, for a while
         for client in list(self.clients):
             client.mark_closed()
             client.transport.abort()
-
-    def busy(self):
-        return any(c.phase is Phase.APP or c.file or c.transport.get_write_buffer_size() for c in self.clients)
 
 
 def serve_forever(listener, app, settings):

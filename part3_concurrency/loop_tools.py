@@ -1,16 +1,18 @@
-"""The machinery an event loop needs besides its idea: where a client stands, a mailbox,
-a worker pool, an acceptor.
+"""The machinery an event loop needs besides its idea: where a client stands and what its
+app's thread does, a mailbox, a worker pool, an acceptor; for the select and the asyncio
+servers both.
 
-The select server's loop owns every socket, and no other thread may touch the selector.
-So a worker that has finished (or a signal handler that wants the loop to stop) does not
-act itself: it *posts* a callback to the loop's ``Mailbox`` and wakes the loop, which
-runs the callback on its own thread at its next turn. asyncio calls the same idea
-``call_soon_threadsafe``; gunicorn's gthread worker has its twin, ``PollableMethodQueue``:
-a queue of callbacks, and a pipe that wakes the worker's selector.
+The loop owns every socket, and no other thread may touch the selector (or asyncio's
+transports). So a worker that has finished (or a signal handler that wants the loop to
+stop) does not act itself: it *posts* a callback to the loop's ``Mailbox`` and wakes the
+loop, which runs the callback on its own thread at its next turn. gunicorn's gthread
+worker has its twin, ``PollableMethodQueue``: a queue of callbacks, and a pipe that wakes
+the worker's selector.
 
-The ``Acceptor`` accepts clients for the loop, and survives running out of descriptors.
-``Phase`` is where one client stands, and ``FileToSend`` a file on its way to it with
-``os.sendfile``, for the select and the asyncio servers both.
+A ``LoopClient`` is one client as the loop and its app's thread share it: the app's
+thread fills its outbox (or hands over a ``FileToSend``, a file the loop sends with
+``os.sendfile``) and posts; the loop sends. The ``Acceptor`` accepts clients for the
+select loop, and survives running out of descriptors.
 """
 
 import os
@@ -23,8 +25,12 @@ import traceback
 from collections import deque
 from enum import Enum
 
-from part2_wsgi.command_line import ACCEPT_PAUSE, SHORTAGES, log_problem
-from part2_wsgi.wsgi import ClientDisconnected
+from part2_wsgi.command_line import ACCEPT_PAUSE, SHORTAGES, log_problem, log_request
+from part2_wsgi.connection import Connection
+from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
+
+DEFAULT_THREADS = 8  # worker threads that run the app
+HIGH_WATER = 1024 * 1024  # response bytes a client may have waiting before the app must wait too
 
 
 class Phase(Enum):
@@ -41,7 +47,8 @@ class FileToSend:
     """A file an event loop sends with ``os.sendfile()``, a piece each time the socket is
     writable, keeping the offset: the kernel hands the file's pages to the socket, and
     Python never sees the bytes. The app's thread hands it to the loop and waits until
-    ``done``: the file stays open until then, and the next response cannot overtake it."""
+    ``done`` (``LoopClient.send_file_from_app``): the file stays open until then, and the
+    next response cannot overtake it."""
 
     def __init__(self, file, offset, count):
         self.fd, self.offset, self.left = file.fileno(), offset, count
@@ -58,74 +65,153 @@ class FileToSend:
         self.done = not self.left or not taken  # (nothing taken from a writable socket: the file ended)
         return taken
 
-    def hand_over(self, client, handover, wake_loop):
-        """From the app's thread: make this the file ``client.file`` that the loop sends, wake
-        the loop (``wake_loop()``), and wait on the condition ``handover`` until it is sent
-        or the client is gone (``client.phase``); return how many bytes were sent."""
-        with handover:
-            if client.phase is Phase.CLOSED:
+
+class LoopClient:
+    """One client of an event loop, where the loop and the app's thread meet.
+
+    Only the loop touches the socket. The app runs on a worker thread (``call_app``); what
+    it sends goes into the ``outbox``, a file into ``file``, and the thread posts the loop's
+    ``flush`` to the mailbox: the loop sends. A thread whose client reads slowly waits
+    (``drained``) while the outbox is above the high-water mark, so a streaming app cannot
+    pile up its whole output in our memory; once the client is gone, the wait ends in
+    ClientDisconnected (as waitress's ``write_soon`` does). When the app returns, the thread
+    posts ``app_done``: the connection is the loop's again.
+
+    Each server has its own ``flush`` and ``app_done``; ``server`` holds what every request
+    needs: ``app``, ``settings``, ``mailbox``, ``environ_args`` and ``sends_files``."""
+
+    def __init__(self, server, address):
+        self.server, self.address = server, address
+        self.http = Connection(deadlines=server.settings.deadlines)
+        self.phase = Phase.READING
+        self.outbox = bytearray()  # response bytes waiting for the socket to take them
+        self.file = None  # a FileToSend, once the outbox is empty: the app's thread waits for it
+        self.lock = threading.RLock()  # the app's thread adds to the outbox while the loop sends from it
+        self.drained = threading.Condition(self.lock)  # the app's thread waits here for the loop
+
+    def call_app(self, request):
+        """On a worker thread: run the app for ``request``, then hand the connection back."""
+        server = self.server
+        environ = build_environ(request, client_address=self.address, **server.environ_args)
+        send_file = self.send_file_from_app if server.sends_files else None
+        try:
+            response = run_app(server.app, environ, self.http, self.send_from_app, send_file)
+            if server.settings.access_log:
+                log_request(self.address, request, response.status_code, response.bytes_sent)
+        except ClientDisconnected:
+            pass  # the loop has closed the connection already
+        finally:  # whatever happened, the connection goes back to the loop: never left without an owner
+            server.mailbox.post(self.app_done)
+
+    def send_from_app(self, data):
+        """The app's ``send``: add to the outbox, and let the loop write it."""
+        with self.lock:
+            while len(self.outbox) > HIGH_WATER and self.phase is not Phase.CLOSED:
+                self.drained.wait()
+            if self.phase is Phase.CLOSED:
                 raise ClientDisconnected("the client went away")
-            client.file = self
-        wake_loop()
-        with handover:
-            while client.file is self and client.phase is not Phase.CLOSED:
-                handover.wait()
-        if not self.done:
+            self.outbox += data
+        self.server.mailbox.post(self.flush)
+
+    def send_file_from_app(self, file, offset, count):
+        """The app's ``send_file``: the loop sends the file after the outbox; wait until it is
+        sent or the client is gone, and return how many bytes were sent."""
+        to_send = FileToSend(file, offset, count)
+        with self.lock:
+            if self.phase is Phase.CLOSED:
+                raise ClientDisconnected("the client went away")
+            self.file = to_send
+        self.server.mailbox.post(self.flush)
+        with self.lock:
+            while self.file is to_send and self.phase is not Phase.CLOSED:
+                self.drained.wait()
+        if not to_send.done:
             raise ClientDisconnected("the client went away")
-        return self.sent
+        return to_send.sent
+
+    # --- in the loop -----------------------------------------------------------------------
+
+    def file_sent(self):
+        """The file is sent (or the client is gone): the app's thread may go on."""
+        with self.lock:
+            self.file = None
+            self.drained.notify_all()
+
+    def mark_closed(self):
+        with self.lock:
+            self.phase = Phase.CLOSED
+            self.drained.notify_all()  # an app's thread waiting to send: the client is gone
+
+    @property
+    def busy(self):
+        """The app has the request, or its response is still going out: worth a grace period."""
+        return self.phase is Phase.APP or bool(self.outbox) or bool(self.file)
+
+
+def environ_args(settings, listener, multithread, multiprocess):
+    """What ``build_environ`` needs besides the request and the client's address."""
+    address = (settings.host, listener.getsockname()[1])
+    return dict(server_address=address, multithread=multithread, multiprocess=multiprocess)
 
 
 class Mailbox:
-    """Callbacks for the loop to run, and a socket pair that wakes ``select()`` for them.
+    """Callbacks for the loop to run, posted from any thread, and one wake-up for many.
 
-    A byte written to one end of the pair makes the other end readable, and the selector
-    watches that end, so ``select()`` returns at once, however long its timeout."""
+    ``wake_loop()`` makes the loop look: the select server writes a byte to a socket pair
+    its selector watches (``SelectorMailbox``); asyncio has ``loop.call_soon_threadsafe``. Under
+    load many workers finish while the loop is busy, and one wake-up is enough for all of
+    them: we send one only when none is pending."""
 
-    def __init__(self, selector):
-        self.selector = selector
+    def __init__(self, wake_loop):
+        self.wake_loop = wake_loop
         self.posted = deque()  # callbacks, in the order they were posted
-        self.wake_pending = False  # a wake-up byte is on its way: no need for another
-        self.wake_reader, self.wake_writer = socket.socketpair()
-        self.wake_reader.setblocking(False)
-        self.wake_writer.setblocking(False)
-        selector.register(self.wake_reader, selectors.EVENT_READ, self.drain)
+        self.wake_pending = False
 
     def post(self, callback):
         """From any thread: have the loop call ``callback()`` soon."""
         self.posted.append(callback)
-        self.wake()
+        if not self.wake_pending:
+            self.wake_pending = True
+            self.wake_loop()
 
-    def wake(self):
-        """Under load many workers finish while the loop is busy: one wake-up byte is enough
-        for all of them, so only send one when none is pending."""
-        if self.wake_pending:
-            return
-        self.wake_pending = True
+    def run_posted(self):
+        """In the loop: run what was posted, oldest first. The flag goes down first: a callback
+        posted from here on wakes the loop again, and one posted earlier is in the deque."""
+        self.wake_pending = False
+        while self.posted:
+            self.posted.popleft()()
+
+
+class SelectorMailbox(Mailbox):
+    """The select loop's mailbox, woken by a socket pair: a byte written to one end makes
+    the other end readable, and the selector watches that end, so ``select()`` returns at
+    once, however long its timeout."""
+
+    def __init__(self, selector):
+        super().__init__(wake_loop=self.send_wake_up_byte)
+        self.selector = selector
+        self.reader, self.writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self.writer.setblocking(False)
+        selector.register(self.reader, selectors.EVENT_READ, self.drain)
+
+    def send_wake_up_byte(self):
         try:
-            self.wake_writer.send(b"\0")
+            self.writer.send(b"\0")
         except BlockingIOError:
             pass  # the pair is full of wake-ups already: the loop will wake anyway
 
     def drain(self, events):
-        """The selector's callback: read the wake-up bytes away."""
+        """The selector's callback: read the wake-up bytes away (then the loop runs what was posted)."""
         try:
-            self.wake_reader.recv(4096)  # a byte or two: wake() sends one per turn; if more, the next turn reads them
+            self.reader.recv(4096)  # a byte or two; if more, the next turn reads them
         except BlockingIOError:
             pass
-        # Clear the flag only now that the bytes are read, and before the loop runs the
-        # callbacks (run_posted comes next): a callback posted from here on sends a new
-        # byte, and one posted earlier is in the deque already.
-        self.wake_pending = False
-
-    def run_posted(self):
-        """In the loop: run what was posted, oldest first."""
-        while self.posted:
-            self.posted.popleft()()
 
     def close(self):
-        self.selector.unregister(self.wake_reader)
-        self.wake_reader.close()
-        self.wake_writer.close()
+        self.selector.unregister(self.reader)
+        self.reader.close()
+        self.writer.close()
 
 
 class WorkerPool:

@@ -11,8 +11,9 @@ of connections, each costing a small object: nginx, Node.js and asyncio work so.
 The price: nothing in the loop may block, but a WSGI app *does* block (it sleeps, queries,
 computes); run inside the loop it freezes every connection (``--threads 0`` shows it).
 So, as waitress does, the loop keeps all socket I/O and hands each request to a pool of
-worker threads (``--threads N``), which post the response back. Each client's HTTP rules
-are part 2's protocol ``Connection``, which the loop feeds and obeys, as the others do.
+worker threads (``--threads N``), which post the response back: what an app's thread does
+is loop_tools.py's ``LoopClient``, which the asyncio server shares. Each client's HTTP
+rules are part 2's ``Connection``, which the loop feeds and obeys, as the others do.
 
 A file an app returns in ``wsgi.file_wrapper`` goes out with ``os.sendfile``, a piece each
 time the socket is writable (``FileToSend``): the kernel copies it, Python never sees it.
@@ -24,7 +25,6 @@ import selectors
 import signal
 import socket
 import sys
-import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -32,33 +32,47 @@ from pathlib import Path
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi.command_line import CHUNK, count_option, grace_period, log_close, log_request, run
-from part2_wsgi.connection import NEED_DATA, Close, Connection, Send
+from part2_wsgi.command_line import CHUNK, count_option, grace_period, log_close, run
+from part2_wsgi.connection import NEED_DATA, Close, Send
 from part2_wsgi.connection_handler import send
 from part2_wsgi.protocol import Request
 from part2_wsgi.tcp import tune_accepted_socket, unacknowledged_bytes
-from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
-from part3_concurrency.loop_tools import Acceptor, FileToSend, Mailbox, Phase, WorkerPool
+from part2_wsgi.wsgi import ClientDisconnected
+from part3_concurrency.loop_tools import (
+    DEFAULT_THREADS,
+    HIGH_WATER,
+    Acceptor,
+    LoopClient,
+    Phase,
+    SelectorMailbox,
+    WorkerPool,
+    environ_args,
+)
 
-DEFAULT_THREADS = 8
-HIGH_WATER = 1024 * 1024  # response bytes a client may have waiting before the app must wait too
 
+class Client(LoopClient):
+    """One client: its socket, and what LoopClient shares with the app's thread."""
 
-class Client:
-    """Everything the loop knows about one client."""
-
-    def __init__(self, sock, address, on_ready, settings):
-        tune_accepted_socket(sock, settings.send_buffer)
-        self.sock, self.address = sock, address
-        self.on_ready = partial(on_ready, self)  # the selector key's data: called when the socket is ready
-        self.http = Connection(deadlines=settings.deadlines)
-        self.phase = Phase.READING
-        self.outbox = bytearray()  # response bytes waiting for the socket to take them
-        self.file = None  # a FileToSend, once the outbox is empty: the app's thread waits for it
-        self.lock = threading.RLock()  # a worker appends to the outbox while the loop sends from it
-        self.drained = threading.Condition(self.lock)  # a worker waits here above the high-water mark
+    def __init__(self, sock, address, server):
+        super().__init__(server, address)
+        tune_accepted_socket(sock, server.settings.send_buffer)
+        self.sock = sock
+        self.on_ready = partial(server.on_ready, self)  # the selector key's data: called when the socket is ready
+        self.flush = partial(server.flush, self)  # what the app's thread posts: the loop sends ...
+        self.app_done = partial(server.app_done, self)  # ... and takes the connection back
         self.linger = False  # once closing: shut our side, and read on for a moment (Connection.start_lingering)
         self.events = 0  # what the selector watches this socket for (0: not registered)
+
+    def send_from_app(self, data):
+        """With ``--threads 0`` the loop runs the app and cannot wait for itself: above the
+        high-water mark it sends the outbox as a blocking server does, nobody else meanwhile."""
+        if not self.server.workers and len(self.outbox) > HIGH_WATER:
+            waiting, self.outbox = self.outbox, bytearray()
+            try:
+                send(self.sock, self.http, waiting)
+            except (OSError, ClientDisconnected) as error:
+                self.server.close(self, self.http.connection_lost(error))
+        super().send_from_app(data)
 
 
 def send_some(sock, outbox):
@@ -81,14 +95,10 @@ class SelectServer:
 
     def __init__(self, listener, app, settings):
         self.app, self.settings = app, settings
-        # What build_environ needs besides the request and the client's address:
-        address = (settings.host, listener.getsockname()[1])
-        self.environ_args = dict(
-            server_address=address, multithread=bool(settings.threads), multiprocess=self.multiprocess
-        )
+        self.environ_args = environ_args(settings, listener, bool(settings.threads), self.multiprocess)
         self.selector = selectors.DefaultSelector()
         self.acceptor = Acceptor(self.selector, listener, self.add_client)
-        self.mailbox = Mailbox(self.selector)  # how workers and signal handlers reach the loop
+        self.mailbox = SelectorMailbox(self.selector)  # how workers and signal handlers reach the loop
         self.workers = WorkerPool(settings.threads) if settings.threads else None
         # sendfile needs a worker that can wait for the file (with --threads 0 the loop
         # itself runs the app, and cannot): else a file is read and sent as any body.
@@ -119,7 +129,7 @@ class SelectServer:
             self.workers.dispatch()  # the requests this turn started: see WorkerPool.dispatch
 
     def add_client(self, sock, address):
-        client = Client(sock, address, self.on_ready, self.settings)
+        client = Client(sock, address, self)
         self.clients.add(client)
         self.watch(client)
 
@@ -161,52 +171,14 @@ class SelectServer:
     def start_app(self, client, request):
         client.phase = Phase.APP
         if self.workers:
-            return self.workers.gather(self.call_app, client, request)
+            return self.workers.gather(client.call_app, request)
         self.app_running_in_loop = True
         try:
-            self.call_app(client, request)  # --threads 0: the whole loop waits for the app
+            client.call_app(request)  # --threads 0: the whole loop waits for the app
         finally:
             self.app_running_in_loop = False
 
-    # --- the app: in a worker thread (or, with --threads 0, in the loop) ----------------------
-
-    def call_app(self, client, request):
-        environ = build_environ(request, client_address=client.address, **self.environ_args)
-        send_file = partial(self.send_file_from_app, client) if self.sends_files else None
-        try:
-            response = run_app(self.app, environ, client.http, partial(self.send_from_app, client), send_file)
-            if self.settings.access_log:
-                log_request(client.address, request, response.status_code, response.bytes_sent)
-        except ClientDisconnected:
-            pass  # the loop has closed the connection already
-        finally:  # whatever happened, the connection goes back to the loop: never left without an owner
-            self.mailbox.post(partial(self.app_done, client))
-
-    def send_from_app(self, client, data):
-        """The app's ``send``: add to the outbox, and let the loop write it.
-
-        A worker whose client reads slowly waits above the high-water mark, so a streaming
-        app cannot pile up its whole output in our memory; once the client is gone, the
-        wait ends in ClientDisconnected (as waitress does). With ``--threads 0`` the loop runs
-        the app, and sends the outbox itself as a blocking server does: nobody else meanwhile."""
-        if not self.workers and len(client.outbox) > HIGH_WATER:
-            waiting, client.outbox = client.outbox, bytearray()
-            try:
-                send(client.sock, client.http, waiting)
-            except (OSError, ClientDisconnected) as error:
-                self.close(client, client.http.connection_lost(error))
-        with client.lock:
-            while len(client.outbox) > HIGH_WATER and client.phase is not Phase.CLOSED:
-                client.drained.wait()
-            if client.phase is Phase.CLOSED:
-                raise ClientDisconnected("the client went away")
-            client.outbox += data
-        self.mailbox.post(partial(self.flush, client))
-
-    def send_file_from_app(self, client, file, offset, count):
-        """The app's ``send_file``: the loop sends the file once the outbox is empty; wait for it."""
-        wake_loop = partial(self.mailbox.post, partial(self.flush, client))
-        return FileToSend(file, offset, count).hand_over(client, client.drained, wake_loop)
+    # --- back from the app (LoopClient runs it, in a worker thread or with --threads 0 in the loop) ---
 
     def app_done(self, client):
         if client.phase is Phase.APP:
@@ -217,7 +189,6 @@ class SelectServer:
     def flush(self, client):
         """Write what the socket takes now, the outbox first, then a file; let a waiting
         worker go on once below the mark, or once its file is sent."""
-        # (A worker that fills an empty outbox, or hands over a file, posts a flush.)
         if (client.outbox or client.file) and client.phase is not Phase.CLOSED:
             with client.lock:
                 was_full = len(client.outbox) > HIGH_WATER
@@ -229,8 +200,7 @@ class SelectServer:
                     return self.close(client, client.http.connection_lost(error))
                 client.http.took(sent)  # the client reads: its send deadline starts again
                 if client.file and client.file.done:
-                    client.file = None
-                    client.drained.notify_all()
+                    client.file_sent()
                 elif was_full and len(client.outbox) <= HIGH_WATER:
                     client.drained.notify_all()
         if client.phase is Phase.CLOSING and not client.outbox:
@@ -272,9 +242,7 @@ class SelectServer:
         log_close(client.address, close)
         if client.phase is Phase.CLOSED:
             return
-        with client.lock:
-            client.phase = Phase.CLOSED
-            client.drained.notify_all()  # a worker waiting to send: the client is gone
+        client.mark_closed()
         if client.events:
             self.selector.unregister(client.sock)
         client.sock.close()
@@ -305,14 +273,14 @@ class SelectServer:
         """The signal handler: only set a flag and wake the loop (never real work here). With
         --threads 0 the loop may be stuck in the app: then interrupt it, as Ctrl-C does."""
         self.stopping = True
-        self.mailbox.wake()
+        self.mailbox.wake_loop()
         if self.app_running_in_loop:
             raise KeyboardInterrupt
 
     def shut_down(self):
         """Stop accepting, let requests in flight finish a moment, close the rest (workers are daemons)."""
         self.acceptor.close()
-        for _ in grace_period(lambda: any(c.phase is Phase.APP or c.outbox or c.file for c in self.clients)):
+        for _ in grace_period(lambda: any(client.busy for client in self.clients)):
             self.run_once(timeout=0.05)
         for client in list(self.clients):
             self.close(client)

@@ -29,7 +29,7 @@ import time
 import pytest
 
 from harness import ROOT
-from part3_concurrency.select_server import HIGH_WATER
+from part3_concurrency.loop_tools import HIGH_WATER
 from tests.servers import CONCURRENT, SERVERS, SINGLE_THREADED
 from tests.slow_reader_apps import OWN_DATE, OWN_SERVER, PAUSE, expected_body
 from tests.test_part3_servers import fetch

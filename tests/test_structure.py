@@ -134,3 +134,11 @@ def test_nothing_outside_connection_py_touches_a_private_name_of_a_connection():
         if isinstance(node, ast.Attribute) and node.attr in private
     ]
     assert not touched
+
+
+def test_the_select_server_stays_under_300_lines():
+    assert len((PART3 / "select_server.py").read_text(encoding="utf-8").splitlines()) < 300
+
+
+def test_the_asyncio_server_is_shorter_than_the_select_loop_it_writes_for_you():
+    assert code_lines(PART3 / "asyncio_server.py") < code_lines(PART3 / "select_server.py")
