@@ -16,6 +16,7 @@ import argparse
 import socket
 import sys
 
+# Part 1's files import nothing from one another: each keeps its own copy of these.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 CHUNK = 65536

@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 
+# Part 1's files import nothing from one another: each keeps its own copy of these.
 DEFAULT_HOST = "127.0.0.1"  # loopback only: nobody else on the network can connect
 DEFAULT_PORT = 8888
 BACKLOG = 128  # how many finished handshakes the kernel queues while we are busy

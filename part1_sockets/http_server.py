@@ -37,6 +37,7 @@ import sys
 import time
 from urllib.parse import parse_qsl
 
+# Part 1's files import nothing from one another: each keeps its own copy of these.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 BACKLOG = 128

@@ -26,12 +26,11 @@ from part2_wsgi.command_line import CHUNK, log_close, log_request
 from part2_wsgi.connection import NEED_DATA, Connection, Send
 from part2_wsgi.protocol import Request
 from part2_wsgi.tcp import PROGRESS_LOOK, tune_accepted_socket, unacknowledged_bytes, wait_until_writable
-from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
+from part2_wsgi.wsgi import FILE_BLOCK, ClientDisconnected, build_environ, run_app
 
 # os.sendfile's errors that mean "not this file, or not this system" rather than "the
 # client is gone": then we read the file and send it ourselves.
 CANNOT_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EOVERFLOW}
-FILE_BLOCK = 65536  # bytes read at once where the file is read and sent
 
 
 def handle_connection(

@@ -37,6 +37,8 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
 
 from part2_wsgi.command_line import run
 
+# This one screen keeps its own constants, to read without opening another module (the
+# full servers take theirs from command_line.py and protocol.py's Limits).
 CHUNK = 65536  # the most we ask recv() for at once
 MAX_HEAD = 64 * 1024  # a request head longer than this is refused
 MAX_BODY = 10 * 1024 * 1024  # and so is a body larger than this

@@ -125,6 +125,9 @@ class ClientDisconnected(Exception):
     """The client went away while we were sending. Not the app's fault."""
 
 
+FILE_BLOCK = 65536  # bytes read at once from a file that is read and sent as any body
+
+
 class FileWrapper:
     """``environ["wsgi.file_wrapper"]`` (PEP 3333, "Optional Platform-Specific File Handling").
 
@@ -136,7 +139,7 @@ class FileWrapper:
     any body: that is what happens when sendfile cannot be used (a pipe, a BytesIO; a body
     that must be chunked). ``close()`` closes the file."""
 
-    def __init__(self, filelike, block_size=65536):
+    def __init__(self, filelike, block_size=FILE_BLOCK):
         self.filelike, self.block_size = filelike, block_size
 
     def __iter__(self):

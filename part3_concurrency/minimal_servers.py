@@ -26,10 +26,7 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.command_line import positive_int, run
-from part2_wsgi.minimal_server import serve_connection
-
-CHUNK = 65536
-MAX_HEAD = 64 * 1024
+from part2_wsgi.minimal_server import CHUNK, MAX_HEAD, serve_connection
 
 # --- fork: a child process per connection --------------------------------------------------
 
