@@ -77,8 +77,9 @@ class LoopClient:
     ClientDisconnected (as waitress's ``write_soon`` does). When the app returns, the thread
     posts ``app_done``: the connection is the loop's again.
 
-    Each server has its own ``flush`` and ``app_done``; ``server`` holds what every request
-    needs: ``app``, ``settings``, ``mailbox``, ``environ_args`` and ``sends_files``."""
+    ``server`` holds what every request needs: ``app``, ``settings``, ``mailbox``,
+    ``environ_args`` and ``sends_files``; and, in the select server, the loop's side:
+    ``flush(client)`` and ``app_done(client)``. asyncio's protocol has its own."""
 
     def __init__(self, server, address):
         self.server, self.address = server, address
@@ -130,6 +131,14 @@ class LoopClient:
         return to_send.sent
 
     # --- in the loop -----------------------------------------------------------------------
+
+    def flush(self):
+        """Send what the outbox holds, then the file, as far as the socket takes them now."""
+        self.server.flush(self)
+
+    def app_done(self):
+        """The app has returned: the connection is the loop's again."""
+        self.server.app_done(self)
 
     def file_sent(self):
         """The file is sent (or the client is gone): the app's thread may go on."""

@@ -58,8 +58,6 @@ class Client(LoopClient):
         tune_accepted_socket(sock, server.settings.send_buffer)
         self.sock = sock
         self.on_ready = partial(server.on_ready, self)  # the selector key's data: called when the socket is ready
-        self.flush = partial(server.flush, self)  # what the app's thread posts: the loop sends ...
-        self.app_done = partial(server.app_done, self)  # ... and takes the connection back
         self.linger = False  # once closing: shut our side, and read on for a moment (Connection.start_lingering)
         self.events = 0  # what the selector watches this socket for (0: not registered)
 
