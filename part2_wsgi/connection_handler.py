@@ -9,7 +9,7 @@ It takes the same road as part 1's http_server.py, but each stop now lives elsew
     recv() bytes --> Connection (connection.py) --> Request
                  --> build_environ + run_app (wsgi.py) --> the app --> send()
 
-The protocol ``Connection`` decides every HTTP rule (when to answer ``100 Continue``,
+The ``Connection`` (connection.py) decides every HTTP rule (when to answer ``100 Continue``,
 whether to keep the connection, what to do after an error, how long the client may
 take); this file only carries out what it says: receive, send, keep time, close. A file
 an app returns in ``wsgi.file_wrapper`` goes out with ``os.sendfile()`` (unless it fits
@@ -36,7 +36,7 @@ CANNOT_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP,
 def handle_connection(
     sock, address, app, server_address, settings, *, persistent, multithread=False, multiprocess=False
 ):
-    """Serve one client, doing what its protocol ``Connection`` says, until it says close.
+    """Serve one client, doing what its ``Connection`` says, until it says close.
 
     ``settings``: what the command line said (the deadlines, the access log).
     ``persistent``: keep the connection open for more requests, as long as the client

@@ -11,7 +11,7 @@ http_server.py, but each stop now has a module of its own:
                  --> build_environ + run_app (wsgi.py) --> the app --> send()
 
 ``handle_connection`` (connection_handler.py) serves one client on its socket: it feeds
-the protocol ``Connection`` what arrives and carries out what it decides (when to answer
+the ``Connection`` what arrives and carries out what it decides (when to answer
 ``100 Continue``, whether to keep the connection, what to do after an error, how long to
 wait). The command line, loading the app, the listening socket and the log are
 command_line.py's. What is left here is the loop: accept a connection, serve it, close

@@ -173,7 +173,7 @@ class Response:
       can still change its mind until then.
 
     How the body is framed (Content-Length, chunked, or until the connection closes) and
-    whether the connection outlives the response, the protocol ``Connection`` decides.
+    whether the connection outlives the response, the ``Connection`` decides.
     """
 
     def __init__(self, http, send, send_file=None):

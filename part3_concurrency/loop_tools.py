@@ -34,8 +34,8 @@ HIGH_WATER = 1024 * 1024  # response bytes a client may have waiting before the 
 
 
 class Phase(Enum):
-    """Where one client of an event loop stands. (Its HTTP rules stand in its protocol
-    ``Connection``: this is only who has the connection now, the loop or the app.)"""
+    """Where one client of an event loop stands. (Its HTTP rules stand in its ``Connection``:
+    this is only who has the connection now, the loop or the app.)"""
 
     READING = "reading"  # the protocol wants bytes: a request, or what a lingering client still sends
     APP = "the app has the request"  # a worker runs it; we keep reading, to see the client leave

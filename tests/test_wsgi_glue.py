@@ -1,6 +1,6 @@
 """Part 2, the WSGI glue, tested without sockets.
 
-A request is parsed from bytes by a protocol ``Connection``, ``build_environ`` turns it
+A request is parsed from bytes by a ``Connection``, ``build_environ`` turns it
 into an environ, and ``run_app`` calls the app with ``send`` being a list's ``append``; the bytes collected
 are then read back by ``http.client``, which is strict about framing. Well-behaved apps
 are wrapped in ``wsgiref.validate.validator``: it checks the environ and the
@@ -38,7 +38,7 @@ def parse(data):
 
 
 def connection_for(data, persistent=True):
-    """A protocol Connection that has received ``data``, and the request it holds."""
+    """A Connection that has received ``data``, and the request it holds."""
     http = Connection(persistent=persistent)
     http.receive_data(data)
     request = http.next_event()
