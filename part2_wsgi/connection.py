@@ -16,22 +16,25 @@ keeps its own as tables):
     RECEIVING   the rest of it arrives (next_event)          RESPONDING  the Request
     IDLE        the client closes (next_event)               CLOSED      Close()
     RECEIVING   the client closes (next_event)               CLOSED      Close("went away ...")
-    IDLE,       a malformed request (next_event)             CLOSED      Send(4xx), Close(linger=True)
-    RECEIVING
+    IDLE,       a malformed request (next_event)             CLOSED      Send(4xx),
+    RECEIVING                                                            Close("bad request ...",
+                                                                               linger=True)
     IDLE        the idle deadline passes (deadline_passed)   CLOSED      Close()
-    RECEIVING   its deadline passes (deadline_passed)        CLOSED      Send(408), Close()
+    RECEIVING   its deadline passes (deadline_passed)        CLOSED      Send(408),
+                                                                         Close("too slow ...")
     RESPONDING  the response ends, kept alive (send_end)     IDLE        NEED_DATA
-    RESPONDING  the response ends, or is cut short           CLOSED      Close(linger=bytes unread)
-                (send_end, send_body, end_connection)
-    CLOSED      the driver shut its sending side             LINGERING   NEED_DATA
-                after Close(linger=True) (start_lingering)
+    RESPONDING  the response ends, or is cut short           CLOSED      Close(linger=True if
+                (send_end, send_body, end_connection)                    more bytes came)
+    CLOSED      the driver shut its sending side after a     LINGERING   NEED_DATA
+                Close(linger=True) (start_lingering)
     LINGERING   the client closes (next_event)               CLOSED      Close()
     LINGERING   the linger deadline passes (deadline_passed) CLOSED      Close()
-    any         the socket fails (connection_lost)           CLOSED      (its return value)
-    any         the client takes nothing in time             CLOSED      (its return value)
-                (send_deadline_passed)
+    any         the socket fails (connection_lost)           CLOSED      the Close it returns
+    any         the client takes nothing of what we send     CLOSED      the Close it returns
+                in time (send_deadline_passed)
 
-(A ``Send(100 Continue)`` comes out of RECEIVING without a move, once the head asks for it.)
+(Once a head that asks for it is complete, ``Send(100 Continue)`` comes instead of a
+NEED_DATA, without a move.)
 
 Bytes are counted three ways, from the connection's start: *framed*, handed to the
 driver to send; *taken* by its socket (the driver says so, ``took``); and, of those,
