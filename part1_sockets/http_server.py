@@ -99,10 +99,10 @@ def parse_head(head):
     programs on the road (a proxy, then this server) must never read one request as two
     different ones.
 
-    A byte beyond ASCII is refused too (400), though only in the request line is that
-    the RFCs' rule: RFC 9112's grammar has no room for one there. In a header value RFC
-    9110 (section 5.5) allows such bytes, as obs-text; this server refuses them to stay
-    small, and decodes the whole head as ASCII.
+    A byte beyond ASCII is refused too (400), though only in the request line and in a
+    header's name is that the RFCs' rule: their grammar has no room for one there. In a
+    header value RFC 9110 (section 5.5) allows such bytes, as obs-text; this server
+    refuses them to stay small, and decodes the whole head as ASCII.
     """
     try:
         text = head.decode("ascii")  # beyond ASCII: not HTTP in the request line, obs-text in a value

@@ -339,16 +339,19 @@ def grace_period(busy, seconds=GRACE_PERIOD):
 # --- start and stop -------------------------------------------------------------------------
 
 
-def run(description, serve_forever, add_options=None, argv=None, serves_others_meanwhile=False):
+def run(description, serve_forever, add_options=None, argv=None, one_at_a_time=False):
     """Parse the command line, load the app, listen, announce, serve until Ctrl-C.
 
-    ``serves_others_meanwhile``: while one client keeps the server waiting, others are
-    served; such a server waits longer for a slow reader (``Deadlines.for_server``)."""
-    deadlines = Deadlines.for_server(serves_others_meanwhile)
+    ``one_at_a_time``: while one client keeps the server waiting, nobody else is served
+    (True, or a function of the settings that says so: an event loop with ``--threads
+    0``); such a server waits less for a slow reader (``Deadlines.for_server``)."""
+    deadlines = Deadlines.for_server(one_at_a_time is True)
     parser = make_parser(description, deadlines)
     if add_options:
         add_options(parser)
     settings = parser.parse_args(argv, namespace=Settings(deadlines=deadlines))
+    if callable(one_at_a_time) and one_at_a_time(settings) and settings.deadlines is deadlines:
+        settings.deadlines = Deadlines.for_server(one_at_a_time=True)  # (--deadlines not given)
     program = parser.prog
     try:
         app = served_app(settings)

@@ -75,11 +75,12 @@ class Deadlines:
     ``send`` runs between two bits of progress of a client reading its response (see
     ``Connection.unacknowledged``), and how long it may be depends on the server
     (``for_server``). Where others are served meanwhile (threaded, forking, select,
-    prefork, asyncio), a client that pauses holds only itself, and patient readers must
-    be served: ``curl --limit-rate`` reads megabytes at once and then takes nothing
-    until its average is down, for most of a minute. So those wait as nginx's
-    send_timeout does, 60 s. The single-threaded servers (part 2's, the iterative one)
-    serve nobody else while one client reads nothing, so they keep a short deadline.
+    prefork, asyncio, thread_pool.py), a client that pauses holds only itself, and
+    patient readers must be served: ``curl --limit-rate`` reads megabytes at once and
+    then takes nothing until its average is down, for most of a minute. So those wait as
+    nginx's send_timeout does, 60 s. A server that serves one client at a time (part 2's,
+    the iterative one, and an event loop that runs an app in the loop with ``--threads
+    0``) serves nobody else while that client reads nothing, so it keeps a short deadline.
     """
 
     head: float = 10.0  # the whole request head, from its first byte
@@ -92,10 +93,10 @@ class Deadlines:
     PATIENT_SEND: ClassVar[float] = 60.0  # nginx's send_timeout
 
     @classmethod
-    def for_server(cls, serves_others_meanwhile):
-        """The defaults of a server: the patient send deadline where a client that reads
-        nothing holds only itself, the short one where it holds everybody."""
-        return cls(send=cls.PATIENT_SEND) if serves_others_meanwhile else cls()
+    def for_server(cls, one_at_a_time):
+        """The defaults of a server: the short send deadline where a client that reads
+        nothing holds everybody, the patient one where it holds only itself."""
+        return cls() if one_at_a_time else cls(send=cls.PATIENT_SEND)
 
 
 class State(Enum):

@@ -119,10 +119,10 @@ def send_file(sock, http, file, offset, count):
     """Send ``count`` bytes of ``file`` from ``offset`` with ``os.sendfile()``; return how
     many were sent (fewer only if the file ended first).
 
-    The kernel copies the file's pages to the socket, and Python never sees the bytes.
+    The kernel hands the file's pages to the socket, and Python never sees the bytes.
     Each call sends what the socket takes now, and is counted at once: a client that
-    leaves is logged with what it really took. Why not ``socket.sendfile()``? It counts
-    only what a whole call sent, and loses the count when the call fails; where
+    leaves is logged with what it took (within what the kernel's send buffer held). Why
+    not ``socket.sendfile()``? It counts only what a whole call sent, and loses the count when the call fails; where
     ``os.sendfile`` fails, it falls back to ``file.seek()`` and ``read()``, which not every
     wrapped file has (a range of a file, say)."""
     if not hasattr(os, "sendfile"):  # Windows

@@ -41,4 +41,5 @@ def serve_forever(listener, app, settings):
 
 
 if __name__ == "__main__":
-    sys.exit(run("A single-threaded WSGI server: one connection at a time, one request per connection.", serve_forever))
+    description = "A single-threaded WSGI server: one connection at a time, one request per connection."
+    sys.exit(run(description, serve_forever, one_at_a_time=True))

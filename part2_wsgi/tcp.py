@@ -34,7 +34,8 @@ SO_NWRITE = 0x1024
 
 if sys.platform.startswith("linux") and hasattr(termios, "TIOCOUTQ"):
     # SIOCOUTQ, which Linux numbers as the terminal's TIOCOUTQ: for a TCP socket, the
-    # bytes written and not yet acknowledged (man 7 tcp).
+    # bytes written and not yet acknowledged (the kernel's write_seq - snd_una; man 7 tcp
+    # calls them "unsent", but what was sent stays queued until the peer acknowledges it).
     HOW_TO_ASK = "SIOCOUTQ"
 elif sys.platform == "darwin":
     HOW_TO_ASK = "SO_NWRITE"

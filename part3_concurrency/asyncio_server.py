@@ -298,10 +298,5 @@ def serve_forever(listener, app, settings):
 if __name__ == "__main__":
     options = count_option("--threads", DEFAULT_THREADS, "worker threads that run the app")
     sys.exit(
-        run(
-            "An asyncio WSGI server: asyncio's loop for I/O, a pool of threads for the app.",
-            serve_forever,
-            options,
-            serves_others_meanwhile=True,
-        )
+        run("An asyncio WSGI server: asyncio's loop for I/O, a pool of threads for the app.", serve_forever, options)
     )

@@ -104,4 +104,4 @@ if __name__ == "__main__":
         sys.exit("forking_server.py: this system has no fork() (Windows?); try threaded_server.py")
     options = count_option("--max-children", 64, "most child processes at once; more clients wait in the backlog")
     description = "A forking WSGI server: one child process per connection."
-    sys.exit(run(description, serve_forever, options, serves_others_meanwhile=True))
+    sys.exit(run(description, serve_forever, options))

@@ -35,4 +35,4 @@ def serve_forever(listener, app, settings):
 
 
 if __name__ == "__main__":
-    sys.exit(run("An iterative WSGI server: one connection at a time.", serve_forever))
+    sys.exit(run("An iterative WSGI server: one connection at a time.", serve_forever, one_at_a_time=True))

@@ -33,6 +33,13 @@ DEFAULT_THREADS = 8  # worker threads that run the app
 HIGH_WATER = 1024 * 1024  # response bytes a client may have waiting before the app must wait too
 
 
+def runs_the_app_in_the_loop(settings):
+    """``--threads 0``: the loop runs the app, and waits while one client takes what the app
+    sends; so the server serves one client at a time, for the send deadline's sake
+    (command_line.run gives it the short one)."""
+    return settings.threads == 0
+
+
 class Phase(Enum):
     """Where one client of an event loop stands. (Its HTTP rules stand in its ``Connection``:
     this is only who has the connection now, the loop or the app.)"""

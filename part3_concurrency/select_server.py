@@ -47,6 +47,7 @@ from part3_concurrency.loop_tools import (
     SelectorMailbox,
     WorkerPool,
     environ_args,
+    runs_the_app_in_the_loop,
 )
 
 
@@ -293,4 +294,4 @@ def serve_forever(listener, app, settings):
 if __name__ == "__main__":
     options = count_option("--threads", DEFAULT_THREADS, "worker threads that run the app; 0 runs it in the loop", 0)
     description = "A selectors event-loop WSGI server: one thread for I/O, a pool for the app."
-    sys.exit(run(description, serve_forever, options, serves_others_meanwhile=True))
+    sys.exit(run(description, serve_forever, options, one_at_a_time=runs_the_app_in_the_loop))

@@ -52,5 +52,4 @@ def serve_forever(listener, app, settings):
 
 if __name__ == "__main__":
     options = count_option("--max-threads", 100, "most connections served at once; more wait in the backlog")
-    description = "A threaded WSGI server: one thread per connection, up to --max-threads."
-    sys.exit(run(description, serve_forever, options, serves_others_meanwhile=True))
+    sys.exit(run("A threaded WSGI server: one thread per connection, up to --max-threads.", serve_forever, options))

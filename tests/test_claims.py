@@ -137,11 +137,12 @@ def test_mixmatch_offers_only_the_options_it_honours(server):
 
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(not Path("/proc/sys/net/ipv4/tcp_wmem").exists(), reason="Linux's default buffer sizes")
-def test_the_buffers_hide_a_peer_that_reads_nothing_for_8_mb_and_not_for_64(serve):
-    """Notebook 01, section 2.3: sendall to the echo server, reading nothing of the echo."""
+def test_the_buffers_hide_a_peer_that_reads_nothing_for_4_mb_and_not_for_64(serve):
+    """Notebook 01, section 2.3: sendall to the echo server, reading nothing of the echo.
+    (8 MB is at the edge of what the four buffers hold: most times, not every time.)"""
     server = serve("part1_sockets/echo_server.py")
     with socket.create_connection(server.address, timeout=5) as client:
-        client.sendall(bytes(8 << 20))  # completes: the four buffers on the way hold it
+        client.sendall(bytes(4 << 20))  # completes: the four buffers on the way hold it
     with socket.create_connection(server.address, timeout=3) as client:
         with pytest.raises(TimeoutError):
             client.sendall(bytes(64 << 20))  # stuck: the echo fills them, nobody reads it

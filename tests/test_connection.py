@@ -347,8 +347,8 @@ def test_what_the_client_acknowledged_restarts_the_send_deadline_only_when_it_gr
 
 
 def test_a_server_that_serves_others_meanwhile_waits_a_minute_for_a_slow_reader():
-    assert Deadlines.for_server(serves_others_meanwhile=True).send == 60  # nginx's send_timeout
-    assert Deadlines.for_server(serves_others_meanwhile=False) == Deadlines()  # a short one: 10 s
+    assert Deadlines.for_server(one_at_a_time=False).send == 60  # nginx's send_timeout
+    assert Deadlines.for_server(one_at_a_time=True) == Deadlines()  # a short one: 10 s
     assert Deadlines().send == 10
 
 
