@@ -207,6 +207,11 @@ def served_app(settings):
     return FilesApp(settings.files, fallback=load_app(settings.app) if settings.app else None)
 
 
+def serves_files_only(settings):
+    """Is the app the files app alone (``--files DIR`` without an APP)?"""
+    return settings.files is not None and not settings.app
+
+
 # --- the listening socket ------------------------------------------------------------------
 
 

@@ -52,6 +52,7 @@ from part3_concurrency.loop_tools import (
     Phase,
     WorkerPool,
     environ_args,
+    runs_the_app_in_the_loop,
 )
 
 
@@ -142,8 +143,8 @@ class HTTPProtocol(asyncio.Protocol, LoopClient):
         self.set_timer()  # a client that takes nothing must not keep what the transport holds
 
     def mark_closed(self):
-        self.stop_file()
         LoopClient.mark_closed(self)
+        self.stop_file()
 
     def write(self, data):
         """``transport.write``, counted: the transport sends at once what the socket takes."""
@@ -197,12 +198,17 @@ class HTTPProtocol(asyncio.Protocol, LoopClient):
             self.loop.remove_writer(self.file_fd)
             os.close(self.file_fd)
             self.file_fd = None
-        self.file_sent()
+        if self.file_sent():
+            self.close(Close("the file ended before its Content-Length"))
 
     def app_done(self):
-        """Back in the loop, after the app's last bytes were handed to the transport."""
+        """Back in the loop, after the app's last bytes were handed to the transport (and its
+        file, if the app ran in the loop: see LoopClient.send_file_after_app)."""
         if self.phase is not Phase.APP:
             return  # closed meanwhile
+        if self.file is not None and self.file.own:
+            self.app_returned = True
+            return
         self.phase = Phase.READING
         self.flush()  # the app's last bytes, if the transport was full: before anything said next
         self.http.end_connection()  # nothing to end, unless the response was left unfinished (a bug)
@@ -259,14 +265,18 @@ class HTTPProtocol(asyncio.Protocol, LoopClient):
 class AsyncioServer:
     def __init__(self, listener, app, settings):
         self.listener, self.app, self.settings = listener, app, settings
-        self.environ_args = environ_args(settings, listener, multithread=True, multiprocess=False)
-        self.workers = WorkerPool(settings.threads)  # daemon threads: see loop_tools.WorkerPool
+        self.app_in_loop = runs_the_app_in_the_loop(settings)
+        self.workers = None if self.app_in_loop else WorkerPool(settings.threads)  # daemons: see WorkerPool
+        self.environ_args = environ_args(settings, listener, multithread=bool(self.workers), multiprocess=False)
         self.sends_files = hasattr(os, "sendfile")
         self.clients = set()
 
     def start_app(self, call_app, request):
         """Gather the requests of this turn, for the workers to take in one go (see
-        WorkerPool.dispatch): call_soon runs it after the callbacks of this turn."""
+        WorkerPool.dispatch): call_soon runs it after the callbacks of this turn. Files
+        alone run in the loop (runs_the_app_in_the_loop)."""
+        if self.app_in_loop:
+            return call_app(request)
         if not self.workers.gathered:
             self.loop.call_soon(self.workers.dispatch)
         self.workers.gather(call_app, request)

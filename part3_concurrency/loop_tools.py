@@ -25,7 +25,7 @@ import traceback
 from collections import deque
 from enum import Enum
 
-from part2_wsgi.command_line import ACCEPT_PAUSE, SHORTAGES, log_problem, log_request
+from part2_wsgi.command_line import ACCEPT_PAUSE, SHORTAGES, log_problem, log_request, serves_files_only
 from part2_wsgi.connection import Connection
 from part2_wsgi.wsgi import ClientDisconnected, build_environ, run_app
 
@@ -34,10 +34,22 @@ HIGH_WATER = 1024 * 1024  # response bytes a client may have waiting before the 
 
 
 def runs_the_app_in_the_loop(settings):
-    """``--threads 0``: the loop runs the app, and waits while one client takes what the app
-    sends; so the server serves one client at a time, for the send deadline's sake
+    """``--threads 0``, or files alone (``--files DIR`` without an APP): the loop runs the app.
+
+    The files app never waits on a client or a lock, and a small file costs it a few system
+    calls: less than handing it to a worker thread and back, where every system call of the
+    worker gives the GIL to the loop and takes it back (docs/bench/tuning.md). Its one wait
+    is reading a file the page cache lacks (nginx has ``aio threads`` for that); a large
+    file goes out after the app has returned (``LoopClient.send_file_after_app``), which
+    needs ``os.sendfile``: without it, files are read and sent by the worker threads."""
+    return settings.threads == 0 or (serves_files_only(settings) and hasattr(os, "sendfile"))
+
+
+def serves_one_client_at_a_time(settings):
+    """An app in the loop that is not the files app waits while one client takes what it
+    sends: for the send deadline's sake, such a server serves one client at a time
     (command_line.run gives it the short one)."""
-    return settings.threads == 0
+    return settings.threads == 0 and not serves_files_only(settings)
 
 
 class Phase(Enum):
@@ -57,10 +69,22 @@ class FileToSend:
     ``done`` (``LoopClient.send_file_from_app``): the file stays open until then, and the
     next response cannot overtake it."""
 
-    def __init__(self, file, offset, count):
+    def __init__(self, file, offset, count, own=False):
         self.fd, self.offset, self.left = file.fileno(), offset, count
+        if own:  # the loop's own descriptor of the file: the app's close() leaves it open
+            self.fd = os.dup(self.fd)
+        self.own = own
         self.sent = 0
         self.done = not count  # all sent, or the file ended first
+
+    @property
+    def ended_early(self):
+        return self.done and self.left > 0
+
+    def close(self):
+        if self.own and self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def send_piece(self, sock_fd):
         """Send what the non-blocking socket takes now; return how much (0: not now)."""
@@ -96,6 +120,7 @@ class LoopClient:
         self.file = None  # a FileToSend, once the outbox is empty: the app's thread waits for it
         self.lock = threading.RLock()  # the app's thread adds to the outbox while the loop sends from it
         self.drained = threading.Condition(self.lock)  # the app's thread waits here for the loop
+        self.app_returned = False  # the app ran in the loop and returned; its file is still on its way
 
     def call_app(self, request):
         """On a worker thread: run the app for ``request``, then hand the connection back."""
@@ -124,6 +149,8 @@ class LoopClient:
     def send_file_from_app(self, file, offset, count):
         """The app's ``send_file``: the loop sends the file after the outbox; wait until it is
         sent or the client is gone, and return how many bytes were sent."""
+        if self.server.app_in_loop:
+            return self.send_file_after_app(file, offset, count)
         to_send = FileToSend(file, offset, count)
         with self.lock:
             if self.phase is Phase.CLOSED:
@@ -137,6 +164,13 @@ class LoopClient:
             raise ClientDisconnected("the client went away")
         return to_send.sent
 
+    def send_file_after_app(self, file, offset, count):
+        """The app's ``send_file`` when the loop runs the app: the loop cannot wait for itself.
+        It keeps a descriptor of the file and sends it once the app has returned; the next
+        request waits for it (``app_done``). If the file ends early, the connection closes."""
+        self.file = FileToSend(file, offset, count, own=True)
+        return count
+
     # --- in the loop -----------------------------------------------------------------------
 
     def flush(self):
@@ -144,19 +178,33 @@ class LoopClient:
         self.server.flush(self)
 
     def app_done(self):
-        """The app has returned: the connection is the loop's again."""
+        """The app has returned: the connection is the loop's again, once its file is out."""
+        if self.file is not None and self.file.own:
+            self.app_returned = True
+            return
         self.server.app_done(self)
 
     def file_sent(self):
-        """The file is sent (or the client is gone): the app's thread may go on."""
+        """The file is sent (or the client is gone): the app's thread may go on. Return
+        whether the file ended before the count it promised (then the caller closes)."""
         with self.lock:
-            self.file = None
+            file, self.file = self.file, None
             self.drained.notify_all()
+        if file is not None:
+            file.close()
+            if file.own and file.ended_early:
+                return True
+        if self.app_returned:
+            self.app_returned = False
+            self.app_done()
+        return False
 
     def mark_closed(self):
         with self.lock:
             self.phase = Phase.CLOSED
             self.drained.notify_all()  # an app's thread waiting to send: the client is gone
+            if self.file is not None:
+                self.file.close()
 
     @property
     def busy(self):

@@ -59,7 +59,7 @@ from part2_wsgi.connection import Close
 from part3_concurrency.child_processes import stop_children
 from part3_concurrency.forking_server import fork, reap
 from part3_concurrency.least_connections import LeastConnections
-from part3_concurrency.loop_tools import runs_the_app_in_the_loop
+from part3_concurrency.loop_tools import serves_one_client_at_a_time
 from part3_concurrency.select_server import DEFAULT_THREADS, SelectServer
 
 RESTART_PAUSE = 1.0  # a worker that dies this soon after its start is replaced only after this pause
@@ -231,4 +231,4 @@ if __name__ == "__main__":
     if "--reuse-port" in sys.argv and not hasattr(socket, "SO_REUSEPORT"):
         sys.exit("prefork_server.py: this system has no SO_REUSEPORT; run without --reuse-port")
     description = "A prefork WSGI server: a master and --workers processes, each a select loop."
-    sys.exit(run(description, serve_forever, add_options, one_at_a_time=runs_the_app_in_the_loop))
+    sys.exit(run(description, serve_forever, add_options, one_at_a_time=serves_one_client_at_a_time))

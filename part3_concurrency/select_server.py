@@ -48,6 +48,7 @@ from part3_concurrency.loop_tools import (
     WorkerPool,
     environ_args,
     runs_the_app_in_the_loop,
+    serves_one_client_at_a_time,
 )
 
 
@@ -94,14 +95,13 @@ class SelectServer:
 
     def __init__(self, listener, app, settings):
         self.app, self.settings = app, settings
-        self.environ_args = environ_args(settings, listener, bool(settings.threads), self.multiprocess)
         self.selector = selectors.DefaultSelector()
         self.acceptor = Acceptor(self.selector, listener, self.add_client)
         self.mailbox = SelectorMailbox(self.selector)  # how workers and signal handlers reach the loop
-        self.workers = WorkerPool(settings.threads) if settings.threads else None
-        # sendfile needs a worker that can wait for the file (with --threads 0 the loop
-        # itself runs the app, and cannot): else a file is read and sent as any body.
-        self.sends_files = bool(self.workers) and hasattr(os, "sendfile")
+        self.app_in_loop = runs_the_app_in_the_loop(settings)
+        self.workers = None if self.app_in_loop else WorkerPool(settings.threads)
+        self.environ_args = environ_args(settings, listener, bool(self.workers), self.multiprocess)
+        self.sends_files = hasattr(os, "sendfile")
         self.clients = set()
         self.app_running_in_loop = False  # --threads 0: Ctrl-C must be able to interrupt it
         self.stopping, self.next_check = False, 0.0  # next_check: when to look at the deadlines again
@@ -198,8 +198,8 @@ class SelectServer:
                 except OSError as error:
                     return self.close(client, client.http.connection_lost(error))
                 client.http.took(sent)  # the client reads: its send deadline starts again
-                if client.file and client.file.done:
-                    client.file_sent()
+                if client.file and client.file.done and client.file_sent():
+                    return self.close(client, Close("the file ended before its Content-Length"))
                 elif was_full and len(client.outbox) <= HIGH_WATER:
                     client.drained.notify_all()
         if client.phase is Phase.CLOSING and not client.outbox:
@@ -294,4 +294,4 @@ def serve_forever(listener, app, settings):
 if __name__ == "__main__":
     options = count_option("--threads", DEFAULT_THREADS, "worker threads that run the app; 0 runs it in the loop", 0)
     description = "A selectors event-loop WSGI server: one thread for I/O, a pool for the app."
-    sys.exit(run(description, serve_forever, options, one_at_a_time=runs_the_app_in_the_loop))
+    sys.exit(run(description, serve_forever, options, one_at_a_time=serves_one_client_at_a_time))
