@@ -101,10 +101,14 @@ def test_clients_left_without_an_answer_are_flagged_in_the_table_and_the_prose(t
 def test_the_files_blocks_render_from_files_csv(tmp_path):
     copy = tmp_path / "bench"
     shutil.copytree(BENCH, copy)
-    servers = ("prefork", "select", "prefork-read", "select-read", "nginx", "whitenoise", "http.server")
+    servers = ("prefork", "select", "asyncio", "prefork-read", "select-read", "nginx", "whitenoise", "http.server")
+    servers += ("prefork-hello", "select-hello", "asyncio-hello")
     rows = []
     for index, server in enumerate(servers, start=1):
-        for file, size, level in [("small", 10240, 1), ("small", 10240, 100), ("large", 104857600, 10)]:
+        files = [("small", 10240, 1), ("small", 10240, 100), ("large", 104857600, 10)]
+        if server.endswith("-hello"):
+            files = [("hello", 0, 1), ("hello", 0, 100)]
+        for file, size, level in files:
             rows.append(
                 {
                     "server": server,
@@ -125,9 +129,14 @@ def test_the_files_blocks_render_from_files_csv(tmp_path):
         writer.writerows(rows)
     blocks = render(copy)
     assert "| 10 KB, 100, req/s | 100 MB, 10, MB/s |" in blocks["files-table"]
+    assert "| hello world, 100, req/s |" in blocks["files-table"] and "select-hello" not in blocks["files-table"]
+    assert "| select | 2,000 | 200 | 0.20 | 10,000 |" in blocks["files-table"].replace(" 2,000 | 2,000 |", " 2,000 |")
     ratios = blocks["files-ratios"]
-    assert "**prefork against nginx**, 100 MB, 10 connections: 20% of nginx's MB/s" in ratios
-    assert "1.0 times less CPU" not in ratios and "3.0 times less CPU time per GB" in ratios.replace("\n  ", " ")
+    flat = " ".join(ratios.split())
+    assert "**asyncio against whitenoise on gunicorn gthread**, 10 KB, keep-alive, 100 connections: 0.43 times" in flat
+    assert "**select: the 10 KB file against its own hello world**, 100 connections: 20% of its hello-world" in flat
+    assert "**prefork against nginx**, 100 MB, 10 connections: 17% of nginx's MB/s" in ratios
+    assert "1.0 times less CPU" not in ratios and "4.0 times less CPU time per GB" in ratios.replace("\n  ", " ")
     assert str(ROOT) not in ratios
 
 

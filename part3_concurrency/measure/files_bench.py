@@ -12,7 +12,9 @@ One generated folder, with a small file (10 KB) and a large one (100 MB), is ser
   as our 2-worker servers have, and ``sendfile on``): the speed to aim at;
 * ``whitenoise`` on gunicorn gthread, 2 workers of 4 threads (whitenoise_app.py): what a
   Python deployment serves its files with;
-* ``http.server``: ``python -m http.server``, what a student tries first.
+* ``http.server``: ``python -m http.server``, what a student tries first;
+* and each of ours again on the hello app (``select-hello`` ...), in the same rounds, at
+  the small file's levels: what a small file costs a server beside what a request costs.
 
 wrk measures the small file in requests per second (keep-alive, 1, 10 and 100
 connections) and the large one in MB/s (1 and 10 connections), and for the large one the
@@ -44,7 +46,8 @@ SMALL_BYTES = 10 * 1024
 LARGE_BYTES = 100 * 1024 * 1024
 SMALL_LEVELS = (1, 10, 100)
 LARGE_LEVELS = (1, 10)
-FILE_NAMES = {"small": "small.bin", "large": "large.bin"}
+FILE_NAMES = {"small": "small.bin", "large": "large.bin", "hello": ""}
+HELLO_APP = "part2_wsgi.apps.hello_app:app"
 MB, GB = 1 << 20, 1 << 30
 
 
@@ -210,6 +213,8 @@ def start_http_server(folder, tmp):
 
 # --- the servers -------------------------------------------------------------------------------
 
+HELLO_SUFFIX = "-hello"  # "select-hello": the select server on the hello app, measured at SMALL_LEVELS
+
 
 def servers(ours, workers):
     """name -> a function of (folder, tmp) that starts it and returns a running server."""
@@ -218,10 +223,16 @@ def servers(ours, workers):
     def our(script, *args):
         return lambda folder, tmp: start_server(script, *args, "--files", folder, timeout=30)
 
+    def hello(script, *args):
+        return lambda folder, tmp: start_server(script, *args, HELLO_APP, timeout=30)
+
     def reading(script, *args):
         return lambda folder, tmp: start_server(script, *args, read_app, env={ROOT_VARIABLE: str(folder)}, timeout=30)
 
     starters = {name: our(*command) for name, command in ours.items()}
+    # Each of ours on the hello app too, in the same rounds: a file's cost beside a request's.
+    for name, command in ours.items():
+        starters[f"{name}{HELLO_SUFFIX}"] = hello(*command)
     starters["prefork-read"] = reading(*ours["prefork"])
     starters["select-read"] = reading(*ours["select"])
     starters["nginx"] = lambda folder, tmp: start_nginx(folder, tmp / "nginx")
@@ -342,35 +353,40 @@ def measure_files(names, starters, rounds, seconds, small_bytes, large_bytes, pr
             except ServerError as error:
                 unavailable[name] = str(error).splitlines()[-1][-200:]
         plan = [("small", level) for level in SMALL_LEVELS] + [("large", level) for level in LARGE_LEVELS]
-        measurements, total = [], rounds * len(running) * len(plan)
+        plan += [("hello", level) for level in SMALL_LEVELS]
+        sizes["hello"] = 0  # (hello world's body: its size does not matter here)
+
+        def measured_on(name, file):
+            return (file == "hello") == name.endswith(HELLO_SUFFIX)
+
+        steps = [(file, level, name) for file, level in plan for name in running if measured_on(name, file)]
+        measurements, total = [], rounds * len(steps)
         try:
             for round_number in range(1, rounds + 1):
-                for file, level in plan:
-                    for name, server in running.items():
-                        try:
-                            figures = measure_file(server, file, sizes[file], level, seconds)
-                            failure = ""
-                        except LoadFailed as error:
-                            figures, failure = (nan, nan, nan, 0), str(error)
-                        rate, mb, cpu, errors = figures
-                        measurements.append(
-                            FileMeasurement(
-                                name, file, sizes[file], level, round_number, rate, mb, cpu, errors, "wrk", failure
-                            )
+                for file, level, name in steps:
+                    server = running[name]
+                    try:
+                        figures = measure_file(server, file, sizes[file], level, seconds)
+                        failure = ""
+                    except LoadFailed as error:
+                        figures, failure = (nan, nan, nan, 0), str(error)
+                    rate, mb, cpu, errors = figures
+                    measurements.append(
+                        FileMeasurement(
+                            name, file, sizes[file], level, round_number, rate, mb, cpu, errors, "wrk", failure
                         )
-                        said = (
-                            f"error: {failure}" if failure else f"{rate:9.0f} req/s {mb:8.0f} MB/s {cpu:6.2f} CPU s/GB"
-                        )
-                        progress(
-                            f"[{len(measurements)}/{total}] round {round_number} {file:5} c={level:<4} {name:13} {said}"
-                        )
+                    )
+                    said = f"error: {failure}" if failure else f"{rate:9.0f} req/s {mb:8.0f} MB/s {cpu:6.2f} CPU s/GB"
+                    progress(
+                        f"[{len(measurements)}/{total}] round {round_number} {file:5} c={level:<4} {name:13} {said}"
+                    )
         finally:
             for server in running.values():
                 server.stop(timeout=10)
-    return summarise_files(measurements, unavailable, sizes, plan)
+    return summarise_files(measurements, unavailable, sizes, plan, measured_on)
 
 
-def summarise_files(measurements, unavailable, sizes, plan):
+def summarise_files(measurements, unavailable, sizes, plan, measured_on=lambda name, file: True):
     """Median over rounds; a failed round makes its row an error; a row per unavailable server."""
     nan = float("nan")
     groups = {}
@@ -397,7 +413,8 @@ def summarise_files(measurements, unavailable, sizes, plan):
         )
     for name, reason in unavailable.items():
         for file, level in plan:
-            rows.append(FileRow(name, file, sizes[file], level, nan, nan, nan, 0, "-", f"unavailable: {reason}"))
+            if measured_on(name, file):
+                rows.append(FileRow(name, file, sizes[file], level, nan, nan, nan, 0, "-", f"unavailable: {reason}"))
     return rows
 
 
