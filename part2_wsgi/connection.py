@@ -290,8 +290,10 @@ class Connection:
 
     @property
     def receiving_body(self):
-        """Streaming: the request's body has more to come (``want_body``, then ``next_event``)."""
-        return self._state is State.BODY
+        """Streaming: the request's body has more to come (``want_body``, then ``next_event``).
+        False as soon as its last piece is handed out, before ``END_OF_BODY``: an ASGI driver
+        says ``more_body: False`` with that piece."""
+        return self._state is State.BODY and not self._body_complete
 
     @property
     def keep_alive(self):

@@ -155,13 +155,17 @@ class Cycle:
                 if not self.body_given:
                     self.body_given = True
                     return {"type": "http.request", "body": b"", "more_body": False}
-                await client.gone.wait()  # the body is all given: the next news is the client leaving
+                if http.client_done:
+                    return DISCONNECT  # it closed its side: it will send no more, and may be gone
+                await client.more_data()  # the body is all given: the next news is the client leaving
                 continue
             http.want_body()
             event = http.next_event()
             if isinstance(event, BodyData):
                 client.read_on()  # below the high-water mark again?
-                return {"type": "http.request", "body": event.data, "more_body": True}
+                more = http.receiving_body  # (False: that was the last piece)
+                self.body_given = not more
+                return {"type": "http.request", "body": event.data, "more_body": more}
             if event is END_OF_BODY:
                 self.body_given = True
                 return {"type": "http.request", "body": b"", "more_body": False}

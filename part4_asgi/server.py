@@ -161,7 +161,8 @@ class ASGIProtocol(HTTPProtocol):
     async def send(self, data):
         """Write, then wait while the transport holds more than the high-water mark: a slow
         client slows the app down, and a streaming app cannot fill our memory."""
-        if self.phase is Phase.CLOSED:
+        if self.phase is Phase.CLOSED or self.transport.is_closing():
+            # (is_closing: the socket failed, and asyncio tells us only at its next turn)
             raise ClientDisconnected("the client went away")
         self.write(data)
         while self.transport.get_write_buffer_size() > HIGH_WATER and self.phase is not Phase.CLOSED:
