@@ -436,3 +436,19 @@ def test_many_apps_waiting_at_once_hold_nobody_back(serve):
     assert exchange(server, get("/echo"))[0] == 200
     for client in clients:
         client.sock.close()
+
+
+# --- the one-screen server -------------------------------------------------------------------------
+
+MINIMAL = "part4_asgi/minimal_asgi_server.py"
+
+
+def test_the_minimal_server_fits_one_screen_and_serves_fastapi(serve):
+    assert len((ROOT / MINIMAL).read_text(encoding="utf-8").splitlines()) <= 130
+    server = serve(MINIMAL)
+    assert exchange(server, get("/"))[2] == b"Hello, world!\n"
+    pytest.importorskip("fastapi")
+    server = serve(MINIMAL, "part4_asgi.apps.fastapi_app:app")
+    assert requests.get(f"{server.url}/items/3?q=y", timeout=10).json() == {"item_id": 3, "q": "y"}
+    assert requests.post(f"{server.url}/count", data=b"z" * 1000, timeout=10).json() == {"size": 1000}
+    assert server.stop() == 0
