@@ -100,22 +100,26 @@ def count_option(name, default, help_text, minimum=1):
     return add_options
 
 
-def make_parser(description, deadlines=Deadlines()):
+def make_parser(description, deadlines=Deadlines(), interface="WSGI", default_app=DEFAULT_APP, files=True):
+    """The options every server shares. Part 4's ASGI server says ``interface="ASGI"``,
+    its own default app, and ``files=False`` (the files app is a WSGI app)."""
     parser = OneLineParser(description=description)
+    with_files = "; with --files, none" if files else ""
     parser.add_argument(
         "app",
         nargs="?",
         default=None,
         metavar="APP",
-        help=f"the WSGI app to serve, as module:callable (default {DEFAULT_APP}; with --files, none)",
+        help=f"the {interface} app to serve, as module:callable (default {default_app}{with_files})",
     )
-    parser.add_argument(
-        "--files",
-        type=existing_folder,
-        metavar="DIR",
-        help="serve the files of DIR (as python -m http.server does); with an APP, a file that exists "
-        "wins and the rest goes to the APP",
-    )
+    if files:
+        parser.add_argument(
+            "--files",
+            type=existing_folder,
+            metavar="DIR",
+            help="serve the files of DIR (as python -m http.server does); with an APP, a file that exists "
+            "wins and the rest goes to the APP",
+        )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument(
         "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"

@@ -36,6 +36,36 @@ keeps its own as tables):
 (Once a head that asks for it is complete, ``Send(100 Continue)`` comes instead of a
 NEED_DATA, without a move.)
 
+Streaming (``Connection(streaming=True)``, for ASGI), the app has the request as soon as
+its head is whole, and asks for its body piece by piece (``want_body``, then
+``next_event``); the response may start before the body has all arrived:
+
+    from        what happens (who says so)                   to          the driver is told
+    IDLE,       a whole head arrives, a body to follow       BODY        the Request, its body empty
+    RECEIVING   (next_event)
+    IDLE,       a whole head arrives, no body (next_event)   RESPONDING  the Request
+    RECEIVING
+    BODY        the app asks (want_body), the head asked     BODY        Send(100 Continue), once
+                for Expect: 100-continue (next_event)
+    BODY        body bytes arrive, asked for (next_event)    BODY        BodyData(bytes)
+    BODY        the body ends, asked for (next_event)        RESPONDING  END_OF_BODY
+    BODY        the client closes (next_event)               CLOSED      Close("went away ...")
+    BODY        a malformed chunk (next_event)               CLOSED      Send(400) unless a response
+                                                                         head went out, Close(linger=True)
+    BODY        its deadline passes while the app asks       CLOSED      Send(408) unless a response
+                (deadline_passed)                                        head went out, Close()
+    BODY        the response ends (send_end), the rest of    IDLE        NEED_DATA
+                the body here already: it is discarded
+    BODY        the response ends, the rest of the body      CLOSED      Close(linger=True)
+                not here (send_end, end_connection)
+
+The body's deadline runs only while the app asks for more: an app that takes its time
+between two ``receive()`` calls does not make its client late. And the driver stops
+reading while ``should_read`` is False: more than ``high_water`` bytes wait for the app,
+which is how a client that sends faster than the app reads is slowed down (TCP's own
+window does the rest). ``Limits.max_body`` then bounds what one request may send in all,
+not what the server holds.
+
 Bytes are counted three ways, from the connection's start: *framed*, handed to the
 driver to send; *taken* by its socket (the driver says so, ``took``); and, of those,
 *acknowledged* by the client (``unacknowledged``). What is framed and not yet taken is
@@ -104,6 +134,7 @@ class State(Enum):
 
     IDLE = "waiting for a request"  # nothing of the next request has arrived
     RECEIVING = "receiving a request"  # some of it has: its deadline runs
+    BODY = "receiving a body"  # streaming: the app has the head; the body comes as it asks
     RESPONDING = "responding"  # the app has the request; the response is being written
     LINGERING = "lingering"  # our side is shut; what the client still sends is discarded
     CLOSED = "closed"  # nothing more is read or written
@@ -124,6 +155,21 @@ class Send(NamedTuple):
     """Send these bytes to the client now (``100 Continue``, or an error response)."""
 
     data: bytes
+
+
+class BodyData(NamedTuple):
+    """Streaming: a piece of the request's body, decoded (no chunk sizes), for the app."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class EndOfBody:
+    """Streaming: the request's body is complete."""
+
+
+END_OF_BODY = EndOfBody()
+STREAM_HIGH_WATER = 256 * 1024  # body bytes that may wait for the app before the driver stops reading
 
 
 class Close(NamedTuple):
@@ -159,6 +205,13 @@ class Connection:
     acknowledged. So the connection knows what the client received, not only what we
     framed: a client that leaves in the middle of a response is logged with it.
 
+    ``streaming=True`` hands the body out as it comes (the module's docstring has the
+    states): ``next_event()`` gives the ``Request`` at the end of its head, then, each time
+    the driver says the app asks for more (``want_body()``), ``BodyData`` or
+    ``END_OF_BODY`` (or ``NEED_DATA``, ``Send``, ``Close`` as before). ``100 Continue`` goes
+    out only then, at the app's first ask: an app that answers without reading the body
+    spares the client sending it. The driver reads while ``should_read`` says so.
+
     A file can be sent by the driver itself (``sendfile()``, no copy through Python): it
     asks ``body_allowance()`` how many body bytes it may still send, and reserves what it
     will send with ``send_file_body(count)``.
@@ -167,9 +220,19 @@ class Connection:
     connection's own.
     """
 
-    def __init__(self, persistent=True, limits=Limits(), deadlines=Deadlines(), clock=time.monotonic):
+    def __init__(
+        self,
+        persistent=True,
+        limits=Limits(),
+        deadlines=Deadlines(),
+        clock=time.monotonic,
+        streaming=False,
+        high_water=STREAM_HIGH_WATER,
+    ):
         # The server's policy, and the tools: a parser, and a clock.
         self._persistent = persistent
+        self._streaming = streaming
+        self._high_water = high_water
         self._deadlines = deadlines
         self._clock = clock
         self._parser = RequestParser(limits)
@@ -183,6 +246,12 @@ class Connection:
         self._lingering_since = None
         self._continue_sent = False
         self._client_done = False  # it has sent all it will send (end of file)
+        # Streaming: whether the app asks for body now, since when, and how long it has
+        # waited for body while asking, over the whole body (its deadline counts only that).
+        self._body_wanted = False
+        self._asking_since = None
+        self._body_waited = 0.0
+        self._body_complete = False  # the last piece was handed out; END_OF_BODY is next
         # The response being written.
         self._request = None
         self._framing = None  # "length", "chunked", "close" or "none": see response_framing
@@ -218,6 +287,19 @@ class Connection:
         return len(self._parser.buffer)
 
     @property
+    def should_read(self):
+        """Whether the driver reads from the socket now: not while more than the high-water
+        mark of what the client sent waits to be handed out (streaming mode)."""
+        return len(self._parser.buffer) <= self._high_water
+
+    @property
+    def receiving_body(self):
+        """Streaming: the request's body has more to come (``want_body``, then ``next_event``).
+        False as soon as its last piece is handed out, before ``END_OF_BODY``: an ASGI driver
+        says ``more_body: False`` with that piece."""
+        return self._state is State.BODY and not self._body_complete
+
+    @property
     def keep_alive(self):
         """Whether this connection carries another request after the current response."""
         return self._keep_alive
@@ -241,7 +323,7 @@ class Connection:
     def response_framed(self):
         """Every byte the response declared has been framed for sending: the client may have
         it all, and leave, before the app's thread has said that it is done."""
-        if self._state is not State.RESPONDING:
+        if self._state not in (State.RESPONDING, State.BODY) or self._framing is None:
             return False
         return self._framing == "none" or (self._framing == "length" and self._body_sent == self._declared_length)
 
@@ -267,10 +349,12 @@ class Connection:
                 return NEED_DATA
             self._state = State.CLOSED
             return Close()  # the client has closed too: every byte of our answer reached it
-        if self._state in (State.RESPONDING, State.CLOSED):
+        if self._state is State.BODY and self._body_wanted:
+            return self._next_body_event()
+        if self._state in (State.RESPONDING, State.CLOSED, State.BODY):
             raise RuntimeError(f"next_event() while {self._state.value}: finish the response first")
         try:
-            request = self._parser.next_request()
+            request = self._parser.next_head() if self._streaming else self._parser.next_request()
         except HTTPError as error:
             # The stream cannot be trusted past a malformed request: answer, then hang up.
             self._refuse(error, f"bad request: {error.status_line}: {error.detail}")
@@ -280,6 +364,11 @@ class Connection:
             self._request, self._continue_sent, self._body_started = request, False, None
             self._framing = None  # decided by send_head, for this response
             self._response_start = self._response_size = None
+            if self._streaming and self._parser.framing != ("length", 0):
+                self._state, self._body_wanted, self._body_waited = State.BODY, False, 0.0
+                self._body_complete = False
+            elif self._streaming:
+                self._parser.take_body()  # nothing to take: the parser moves on to the next request
             return request
         if self._parser.has_partial_request:
             if self._state is State.IDLE:
@@ -300,6 +389,53 @@ class Connection:
             return Close()  # the client closed between requests: the normal end of keep-alive
         return NEED_DATA
 
+    # --- streaming: the body as the app asks for it -------------------------------------------
+
+    def want_body(self):
+        """Streaming: the app asks for more of the body (ASGI's ``receive()``); the body's
+        deadline runs until ``next_event`` hands it some."""
+        if self._state is State.BODY and not self._body_wanted:
+            self._body_wanted, self._asking_since = True, self._clock()
+
+    def _next_body_event(self):
+        if self._body_complete:
+            self._state, self._body_wanted = State.RESPONDING, False
+            return END_OF_BODY
+        head = self._request
+        if head.expects_continue and not self._continue_sent:
+            # curl sends "Expect: 100-continue" before a large upload and waits for this
+            # go-ahead. Streaming, it goes out when the app first asks for the body: an app
+            # that answers without reading it spares the client sending it at all.
+            self._continue_sent = True
+            self._frame(len(CONTINUE))
+            return Send(CONTINUE)
+        try:
+            data, complete = self._parser.take_body()
+        except HTTPError as error:
+            self._refuse_body(error, f"bad request: {error.status_line}: {error.detail}", linger=True)
+            return self._pending.pop(0)
+        if complete and not data:
+            self._state, self._body_wanted = State.RESPONDING, False
+            return END_OF_BODY
+        if data:
+            self._body_complete = complete  # then END_OF_BODY, at the app's next ask
+            self._body_wanted = False  # the app has what it asked for: its body deadline pauses
+            self._body_waited += self._clock() - self._asking_since
+            return BodyData(data)
+        if self._client_done:
+            self._state = State.CLOSED
+            return Close("went away: closed the connection in the middle of a request")
+        return NEED_DATA
+
+    def _refuse_body(self, error, problem, linger):
+        """A body gone wrong, streaming: the error's answer if no response head went out
+        yet; if one did, the client would read the answer as part of that response: close."""
+        if self._response_start is None:
+            self._refuse(error, problem, linger=linger)
+        else:
+            self._state = State.CLOSED
+            self._pending.append(Close(problem))
+
     def connection_lost(self, reason):
         """The socket failed (a reset, say): close. A client that leaves between requests,
         having taken every byte we sent, is normal, and says nothing to the log; one that
@@ -310,7 +446,7 @@ class Connection:
         # A response is cut short if bytes we framed wait for a socket that failed, or if
         # the app had more to send. (Closed or lingering, with every byte taken: we were
         # closing anyway, and said why when we decided to.)
-        unfinished = self._state is State.RESPONDING and not self.response_framed
+        unfinished = self._state in (State.RESPONDING, State.BODY) and not self.response_framed
         cut_short = self._taken < self._framed or unfinished
         quiet = not cut_short and not self._parser.has_partial_request
         self._state = State.CLOSED
@@ -345,6 +481,11 @@ class Connection:
             return self._idle_since + self._deadlines.idle
         if self._state is State.LINGERING:
             return self._lingering_since + self._deadlines.linger
+        if self._state is State.BODY:
+            if not self._body_wanted:
+                return None  # the app is not asking: no client is late for that
+            earned = self._parser.body_received / self._deadlines.body_min_rate
+            return self._asking_since + self._deadlines.body + earned - self._body_waited
         if self._state is not State.RECEIVING:
             return None
         if self._body_started is None:
@@ -363,6 +504,10 @@ class Connection:
             error = HTTPError(408, f"the request's {part} was not complete after {waited:.0f} s")
             # No lingering for a client that was too slow already: it would only win more time.
             self._refuse(error, f"too slow: {error.detail}", linger=False)
+        elif self._state is State.BODY and self._body_wanted:
+            waited = self._body_waited + self._clock() - self._asking_since
+            error = HTTPError(408, f"the request's body was not complete after {waited:.0f} s of waiting for it")
+            self._refuse_body(error, f"too slow: {error.detail}", linger=False)
 
     # --- the deadline for what it takes: the three counts ----------------------------------
 
@@ -444,8 +589,12 @@ class Connection:
             headers.append(("Content-Length", "0"))
             self._framing = "length"
         self._declared_length = declared_content_length(headers)
+        # Streaming, an app that answers before asking for a body the client holds back
+        # (Expect: 100-continue) will not read it: say that the connection ends here.
+        unread = self._state is State.BODY and request.expects_continue and not self._continue_sent
         self._keep_alive = (
-            self._persistent
+            not unread
+            and self._persistent
             and request.wants_keep_alive
             and self._framing != "close"
             and not close
@@ -534,14 +683,32 @@ class Connection:
     def end_connection(self):
         """The response cannot be finished as declared (an app error after the head went out,
         say): the connection ends with it, so that the client sees it was cut short."""
-        if self._state is State.RESPONDING:
+        if self._state in (State.RESPONDING, State.BODY):
             self._keep_alive = False
             self._finish_response()
 
     def _finish_response(self):
         self._request = None
+        if self._state is State.BODY:
+            self._discard_body()
         if self._keep_alive:
             self._state, self._idle_since = State.IDLE, self._clock()
         else:
             self._state = State.CLOSED
             self._pending.append(Close(linger=self._parser.has_partial_request))
+
+    def _discard_body(self):
+        """Streaming, the response ended before the app read the whole body. If the rest is
+        here already, it is dropped and the connection goes on; else the client is still
+        sending (or waits for a 100 Continue that will not come): the connection ends."""
+        self._body_wanted = False
+        complete = self._body_complete
+        try:
+            while not complete:
+                data, complete = self._parser.take_body()
+                if not data:
+                    break
+        except HTTPError:
+            complete = False
+        if not complete:
+            self._keep_alive = False

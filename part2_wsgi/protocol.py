@@ -71,7 +71,11 @@ class Limits:
     max_request_line: int = 8 * 1024  # longer: 414 URI Too Long
     max_head: int = 64 * 1024  # request line and headers together; longer: 431
     max_headers: int = 100  # more header lines: 431
-    max_body: int = 16 * 1024 * 1024  # a larger body is refused before it is read: 413
+    # A larger body is refused before it is read: 413. Read whole (WSGI), a body is held in
+    # memory, and this bounds that memory; streamed (ASGI, connection.py), the server holds
+    # no more than a high-water mark of it at once, and this only bounds what one request
+    # may send in all, as nginx's client_max_body_size does: a policy, not memory.
+    max_body: int = 16 * 1024 * 1024
 
 
 # --- the request ------------------------------------------------------------------------
@@ -276,6 +280,10 @@ class RequestParser:
 
     Bytes after one request stay in the buffer for the next (pipelining, keep-alive).
     Once it raises HTTPError the stream cannot be trusted: answer and close.
+
+    Or, streaming (an ASGI server hands the body to the app as it comes): ``next_head()``
+    gives the request as soon as its head is whole, and ``take_body()`` the body bytes
+    decoded since, until it says the body is complete.
     """
 
     def __init__(self, limits=Limits()):
@@ -283,7 +291,8 @@ class RequestParser:
         self.buffer = bytearray()
         self.head = None  # a Request whose head is parsed and whose body is not yet whole
         self.framing = None
-        self.body = bytearray()
+        self.body = bytearray()  # decoded body bytes not yet handed out
+        self.body_received = 0  # decoded body bytes of this request so far, handed out or not
         # A chunked body's decoder: where it stands, and how much of this chunk is to come.
         self.chunked_state = ChunkedState.SIZE_LINE
         self.bytes_in_chunk = 0
@@ -300,14 +309,33 @@ class RequestParser:
         """The next complete Request, or None if more bytes are needed."""
         if self.head is None and (not self.buffer or not self._read_head()):
             return None
-        kind, length = self.framing
-        done = self._read_chunked() if kind == "chunked" else self._read_fixed(length)
-        if not done:
+        if not self._read_body():
             return None
         request, self.head = self.head, None
         request.body = bytes(self.body)
         self.body.clear()
         return request
+
+    def next_head(self):
+        """Streaming: the next Request as soon as its head is whole (its ``body`` stays
+        empty: ``take_body`` hands it out), or None if more bytes are needed."""
+        if self.head is None and self.buffer and self._read_head():
+            return self.head
+        return None
+
+    def take_body(self):
+        """Streaming: ``(data, complete)``, the body bytes decoded since the last call and
+        whether the body is now complete (then the parser moves on to the next request)."""
+        complete = self._read_body()
+        data = bytes(self.body)
+        self.body.clear()
+        if complete:
+            self.head = None
+        return data, complete
+
+    def _read_body(self):
+        kind, length = self.framing
+        return self._read_chunked() if kind == "chunked" else self._read_fixed(length)
 
     def _read_head(self):
         if not self.buffer:
@@ -326,6 +354,7 @@ class RequestParser:
         self.head = parse_head(head, self.limits)
         self.framing = body_framing(self.head, self.limits)
         self.chunked_state = ChunkedState.SIZE_LINE
+        self.body_received = 0
         return True
 
     def _check_incomplete_head(self):
@@ -340,10 +369,11 @@ class RequestParser:
     def _read_fixed(self, length):
         if length == 0:
             return True  # no body: most requests
-        take = min(length - len(self.body), len(self.buffer))
+        take = min(length - self.body_received, len(self.buffer))
         self.body += self.buffer[:take]
         del self.buffer[:take]
-        return len(self.body) == length
+        self.body_received += take
+        return self.body_received == length
 
     def _read_chunked(self):
         """Decode "SIZE\\r\\nDATA\\r\\n ... 0\\r\\n[trailers]\\r\\n" as far as the buffer goes."""
@@ -356,7 +386,7 @@ class RequestParser:
                 if not match:
                     raise bad_request(f"malformed chunk size line {line[:40]!r}")
                 self.bytes_in_chunk = int(match["size"], 16)
-                if len(self.body) + self.bytes_in_chunk > self.limits.max_body:
+                if self.body_received + self.bytes_in_chunk > self.limits.max_body:
                     raise HTTPError(413, f"the chunked body is over the limit of {self.limits.max_body} bytes")
                 # A chunk of size zero is the last one: trailer fields follow.
                 self.chunked_state = ChunkedState.DATA if self.bytes_in_chunk else ChunkedState.TRAILERS
@@ -366,6 +396,7 @@ class RequestParser:
                 take = min(self.bytes_in_chunk, len(self.buffer))
                 self.body += self.buffer[:take]
                 del self.buffer[:take]
+                self.body_received += take
                 self.bytes_in_chunk -= take
                 if self.bytes_in_chunk:
                     return False

@@ -217,10 +217,16 @@ class HTTPProtocol(asyncio.Protocol, LoopClient):
 
     # --- deadlines: the protocol says when, a timer keeps the time -------------------------
 
+    @property
+    def reading(self):
+        """Whether the client's deadline for sending runs: while we read a request (part 4's
+        server adds: while its app waits for the body)."""
+        return self.phase is Phase.READING
+
     def set_timer(self):
         """Ring at the protocol's deadline while reading; and while bytes wait for the client,
         at its send deadline, or in a second to see what it acknowledged (on_timer)."""
-        when = self.http.deadline() if self.phase is Phase.READING else None
+        when = self.http.deadline() if self.reading else None
         if (send_deadline := self.http.send_deadline()) is not None:
             look = min(send_deadline, self.loop.time() + PROGRESS_LOOK)  # loop.time() is time.monotonic()
             when = look if when is None else min(when, look)
@@ -239,7 +245,7 @@ class HTTPProtocol(asyncio.Protocol, LoopClient):
         self.note_progress()
         if http.send_deadline() is not None:
             http.unacknowledged(unacknowledged_bytes(self.transport.get_extra_info("socket")))
-        deadline = http.deadline() if self.phase is Phase.READING else None
+        deadline = http.deadline() if self.reading else None
         send_deadline = http.send_deadline()
         if deadline is not None and now >= deadline:
             http.deadline_passed()  # then next_event says what to do: a 408, or close

@@ -1,0 +1,380 @@
+"""Lesson 5, the ASGI glue: an app that awaits, driven by the server's event loop.
+
+WSGI is one call, one response: ``app(environ, start_response)`` returns the body, and
+the app has the whole request body before it starts. An app that waits (for a database,
+for the next piece of an upload) holds a thread while it waits. ASGI 3.0 turns the call
+into a conversation of messages, and the app into a coroutine:
+
+    async def app(scope, receive, send):
+        event = await receive()            # {"type": "http.request", "body": ..., "more_body": ...}
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"Hello, world!\\n"})
+
+``scope`` says what the request is (the environ's successor); ``receive()`` hands the
+body out as it arrives, and ``http.disconnect`` once the client has gone; ``send()``
+waits while the client is slow, so an app that streams cannot fill the server's memory.
+Starlette and FastAPI are such apps; so is ``apps/hello_app.py``.
+
+This module knows ASGI and nothing about sockets, as wsgi.py knows WSGI: a ``Cycle``
+carries one request between the app and the protocol ``Connection`` (in streaming mode:
+connection.py decides every HTTP rule), and its ``client`` (the server's, server.py)
+moves the bytes. The other scope, ``lifespan``, tells the app when the server starts
+and stops (``Lifespan``).
+"""
+
+import asyncio
+import inspect
+import os
+import sys
+import traceback
+from http import HTTPStatus
+from urllib.parse import unquote
+
+from part2_wsgi.apps.files_app import FOLDER_FLAGS, open_beneath
+from part2_wsgi.connection import END_OF_BODY, NEED_DATA, BodyData, Close, Send, State
+from part2_wsgi.wsgi import FILE_BLOCK, SERVER_SOFTWARE, check_header, http_date
+
+ASGI = {"version": "3.0", "spec_version": "2.4"}
+# Extensions this server offers: a file sent by path (and by it with sendfile, zero-copy).
+EXTENSIONS = {"http.response.pathsend": {}}
+DISCONNECT = {"type": "http.disconnect"}
+LIFESPAN_TIMEOUT = 10.0  # seconds the app may take to start up, or to shut down
+
+
+class ClientDisconnected(OSError):
+    """``send()`` on a connection the client has left. An ``OSError``, as spec 2.4 asks:
+    Starlette ends its endless event streams on it."""
+
+
+class InvalidMessage(RuntimeError):
+    """The app sent a message ASGI does not allow (str headers, a second start ...)."""
+
+
+# --- at load: is it an ASGI 3 app? ------------------------------------------------------
+
+
+def check_app(app):
+    """None if ``app`` looks like an ASGI 3 app (``async def app(scope, receive, send)``);
+    else one line that says what it looks like instead. Frameworks' apps are objects
+    whose ``__call__`` is a coroutine function."""
+    if inspect.isclass(app):
+        return "is a class: an ASGI 2 app (a class taking the scope); ASGI 3 is async def app(scope, receive, send)"
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(type(app).__call__):
+        return None
+    try:
+        count = len(inspect.signature(app).parameters)
+    except (TypeError, ValueError):
+        return None  # no signature to read (a C callable): let it try
+    if count == 2:
+        return "looks like a WSGI app (environ, start_response): serve it with part2_wsgi/server.py"
+    if count == 1:
+        return "looks like an ASGI 2 app (it takes the scope alone); ASGI 3 is async def app(scope, receive, send)"
+    return None
+
+
+# --- the scope ----------------------------------------------------------------------------
+
+
+def build_scope(request, *, server, client, root_path="", state=None):
+    """The ``http`` scope of a parsed Request. ``server`` and ``client`` are (host, port).
+
+    ``path`` is percent-decoded as UTF-8; a byte that is not UTF-8 becomes U+FFFD (as
+    uvicorn does), and the app that cares reads ``raw_path``, the bytes as they came.
+    Both begin with ``root_path`` (the prefix a proxy strips before us), as uvicorn and
+    Starlette now expect. Headers keep their order and repeats, names lower-cased, and
+    names with an underscore are kept: an ASGI name is not a CGI key, so
+    ``x_forwarded_for`` cannot land on ``x-forwarded-for`` (why wsgi.py drops them);
+    a framework that maps names to WSGI keys (an adapter) must drop them itself."""
+    raw_path = request.path.encode("latin-1")
+    path = unquote(request.path, errors="replace") if "%" in request.path else request.path
+    return {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": request.version[5:],  # "1.1"
+        "method": request.method,
+        "scheme": "http",
+        "path": root_path + path,
+        "raw_path": root_path.encode("utf-8") + raw_path,
+        "query_string": request.query.encode("latin-1"),
+        "root_path": root_path,
+        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in request.headers],
+        "client": list(client[:2]),
+        "server": list(server[:2]),
+        # What the app's lifespan put in its state, shallow-copied: a request may add to its
+        # own copy, and no other request sees it.
+        "state": dict(state) if state is not None else {},
+        "extensions": EXTENSIONS,
+    }
+
+
+# --- one request: receive, send ------------------------------------------------------------
+
+
+STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
+class Cycle:
+    """One request between the app and the connection: ``receive``, ``send``, ``run``.
+
+    ``client`` is the server's side (server.py): ``await client.send(data)`` sends and
+    waits while the client is slow (raising ``ClientDisconnected`` once it is gone);
+    ``await client.more_data()`` waits for more bytes; ``await client.send_file(file,
+    offset, count)`` sends a file with sendfile (``client.sends_files``); ``client.gone``
+    is an ``asyncio.Event`` set when the connection is lost; ``client.take_event(event)``
+    carries out a ``Close`` or a ``Send`` the connection decided.
+
+    The rules this class keeps, after the WSGI glue's:
+
+    * the head goes out with the first body message, so an app that fails before it, even
+      after ``http.response.start``, still gets a 500; after it, the connection is closed;
+    * an app that returns without completing its response: a 500, or a close;
+    * an invalid message is the app's error, as an exception is: one traceback.
+    """
+
+    def __init__(self, http, client, scope):
+        self.http, self.client, self.scope = http, client, scope
+        self.status = None  # the app's http.response.start: its status and headers
+        self.headers = None
+        self.head_sent = False
+        self.complete = False  # the last body message went out
+        self.body_given = False  # (a request without a body: its one empty message went out)
+        self.error = None  # an invalid message, kept in case the app swallows it
+
+    @property
+    def status_code(self):
+        return self.status
+
+    # --- receive: the request's body, then http.disconnect ---------------------------------
+
+    async def receive(self):
+        http, client = self.http, self.client
+        while True:
+            if self.complete or client.gone.is_set() or http.state in (State.CLOSED, State.LINGERING):
+                return DISCONNECT
+            if not http.receiving_body:
+                if not self.body_given:
+                    self.body_given = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                if http.client_done:
+                    return DISCONNECT  # it closed its side: it will send no more, and may be gone
+                await client.more_data()  # the body is all given: the next news is the client leaving
+                continue
+            http.want_body()
+            event = http.next_event()
+            if isinstance(event, BodyData):
+                client.read_on()  # below the high-water mark again?
+                more = http.receiving_body  # (False: that was the last piece)
+                self.body_given = not more
+                return {"type": "http.request", "body": event.data, "more_body": more}
+            if event is END_OF_BODY:
+                self.body_given = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if event is NEED_DATA:
+                await client.more_data()
+            elif isinstance(event, (Send, Close)):
+                await client.take_event(event)  # 100 Continue; or a body gone wrong: 400, 408, or gone
+
+    # --- send: the response ------------------------------------------------------------
+
+    async def send(self, message):
+        if self.complete:
+            raise self.invalid(f"{message.get('type')!r} after the response was complete")
+        if self.client.gone.is_set() or self.http.state in (State.CLOSED, State.LINGERING):
+            raise ClientDisconnected("the client went away")
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "http.response.start":
+            self.start(message)
+        elif kind == "http.response.body":
+            if self.status is None:
+                raise self.invalid("http.response.body before http.response.start")
+            body, more = message.get("body", b""), message.get("more_body", False)
+            if not isinstance(body, (bytes, bytearray, memoryview)):
+                raise self.invalid(f"a body is bytes, not {type(body).__name__}")
+            head = self.head(empty=not body and not more)
+            data = head + self.http.send_body(bytes(body))
+            if not more:
+                data += self.http.send_end()
+                self.complete = True
+            if data:
+                await self.client.send(data)
+        elif kind == "http.response.pathsend":
+            if self.status is None:
+                raise self.invalid("http.response.pathsend before http.response.start")
+            await self.send_path(message.get("path"))
+        else:
+            raise self.invalid(f"unknown message {kind!r}")
+
+    def invalid(self, text):
+        self.error = InvalidMessage(text)
+        return self.error
+
+    def start(self, message):
+        if self.status is not None:
+            raise self.invalid("a second http.response.start")
+        status, headers = message.get("status"), message.get("headers", [])
+        if not isinstance(status, int) or not 100 <= status <= 999:
+            raise self.invalid(f"status must be a number like 200, not {status!r}")
+        decoded = []
+        for header in headers:
+            name, value = header
+            if not isinstance(name, bytes) or not isinstance(value, bytes):
+                raise self.invalid(f"header names and values must be bytes: {name!r}: {value!r}")
+            decoded.append((name.decode("latin-1"), value.decode("latin-1")))
+        try:
+            for name, value in decoded:
+                check_header(name, value)  # no line breaks, no hop-by-hop headers: the server frames
+        except (TypeError, ValueError) as error:
+            raise self.invalid(str(error)) from None
+        self.status, self.headers = status, decoded
+
+    def head(self, empty=False, close=False):
+        """The head's bytes, once: b"" after that. Date and Server unless the app set its own."""
+        if self.head_sent:
+            return b""
+        given = {name.lower() for name, _ in self.headers}
+        ours = [("Date", http_date())] if "date" not in given else []
+        if "server" not in given:
+            ours.append(("Server", SERVER_SOFTWARE))
+        status = STATUS_LINES.get(self.status) or f"{self.status} Unknown"
+        head = self.http.send_head(status, [*ours, *self.headers], empty=empty, close=close)
+        self.head_sent = True
+        return head
+
+    async def send_path(self, path):
+        """``http.response.pathsend``: the file at the absolute ``path``, opened as the files
+        app opens a file (without blocking, no symlink followed by the kernel, a regular
+        file or nothing), then sent with sendfile, never past the declared Content-Length."""
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise self.invalid(f"pathsend needs an absolute path, not {path!r}")
+        fd, info = open_path(path)
+        with open(fd, "rb", buffering=0) as file:
+            head = self.head()
+            allowance = self.http.body_allowance()
+            if allowance is None or not self.client.sends_files:
+                # Chunked (no Content-Length), or no sendfile here: read and send as any body.
+                await self.client.send(head)
+                while block := file.read(FILE_BLOCK):
+                    await self.client.send(self.http.send_body(block))
+                    if self.http.framing_error:
+                        break
+            else:
+                count = self.http.send_file_body(min(info.st_size, allowance))
+                await self.client.send(head)
+                sent = await self.client.send_file(file, 0, count) if count else 0
+                if sent < count:
+                    self.http.file_ended_early(count - sent)  # it shrank meanwhile: the connection ends
+        ending = self.http.send_end()
+        self.complete = True
+        if ending:
+            await self.client.send(ending)
+
+    # --- run: the app, and what it does wrong ------------------------------------------------
+
+    async def run(self, app):
+        """Call the app and see the response through; whatever it does wrong costs this
+        response and nothing more (a 500, or a close), and one traceback in the log."""
+        try:
+            await app(self.scope, self.receive, self.send)
+            if self.error is not None:
+                raise self.error  # the app swallowed it: still its error
+            if not self.complete:
+                raise InvalidMessage("the app returned without completing its response")
+        except ClientDisconnected:
+            return  # the client left: not the app's fault, and nothing to say
+        except (Exception, SystemExit):
+            if self.client.gone.is_set():
+                return  # it failed because the client left (an error of its own kind): quiet
+            traceback.print_exc(file=sys.stderr)
+            if self.head_sent:
+                self.http.end_connection()  # half a response is out: close, the client sees it cut short
+            else:
+                await self.internal_error()
+        if self.http.framing_error:
+            sys.stderr.write(f"app error: {self.http.framing_error}; the connection is closed\n")
+
+    async def internal_error(self):
+        body = b"500 Internal Server Error: the application failed; see the server's log.\n"
+        self.status = 500
+        self.headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        data = self.head(close=True) + self.http.send_body(body) + self.http.send_end()
+        self.complete = True
+        try:
+            await self.client.send(data)
+        except ClientDisconnected:
+            pass
+
+
+def open_path(path):
+    """Open the file at absolute ``path`` with the files app's walk from ``/``: without
+    blocking, no symlink followed by the kernel, ``fstat`` a regular file (files_app.py's
+    ``open_beneath`` says why). Returns its descriptor and fstat."""
+    root = os.open("/", FOLDER_FLAGS)
+    try:
+        return open_beneath(root, [name for name in path.split("/") if name not in ("", ".")])
+    finally:
+        os.close(root)
+
+
+# --- lifespan: the app's start and stop ------------------------------------------------------
+
+
+class LifespanFailed(Exception):
+    """The app said its startup failed, or took too long: the server does not start."""
+
+
+class Lifespan:
+    """The ``lifespan`` scope: one call of the app that lasts as long as the server.
+
+    The server sends ``lifespan.startup`` and waits for ``lifespan.startup.complete``
+    before it serves (and prints ``Serving on``); on Ctrl-C, ``lifespan.shutdown``. What
+    the app puts in ``scope["state"]`` (a database pool, say) each request's scope gets a
+    shallow copy of. An app that raises at once on this scope does not do lifespan (our
+    hello app, say): the server goes on without it."""
+
+    def __init__(self, app):
+        self.app = app
+        self.state = {}
+        self.inbox = asyncio.Queue()
+        self.answer = None  # the future of the app's reply to what we sent
+        self.supported = True
+        self.task = None
+
+    async def startup(self, timeout=LIFESPAN_TIMEOUT):
+        self.task = asyncio.get_running_loop().create_task(self.main())
+        await self.ask({"type": "lifespan.startup"}, "startup", timeout)
+
+    async def shutdown(self, timeout=LIFESPAN_TIMEOUT):
+        if not self.supported or self.task.done():
+            return
+        try:
+            await self.ask({"type": "lifespan.shutdown"}, "shutdown", timeout)
+        except LifespanFailed as error:
+            sys.stderr.write(f"lifespan: {error}\n")
+        self.task.cancel()
+
+    async def ask(self, message, what, timeout):
+        self.answer = asyncio.get_running_loop().create_future()
+        await self.inbox.put(message)
+        done, _ = await asyncio.wait({self.answer, self.task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            raise LifespanFailed(f"the app's {what} did not complete within {timeout:g} s")
+        if not self.answer.done():
+            # The app raised, or returned, instead of answering: it does no lifespan (as
+            # the spec says, and uvicorn's default): the server goes on without.
+            self.supported = False
+            return
+        kind, text = self.answer.result()
+        if kind.endswith(".failed"):
+            raise LifespanFailed(f"the app's {what} failed: {text}" if text else f"the app's {what} failed")
+
+    async def main(self):
+        scope = {"type": "lifespan", "asgi": ASGI, "state": self.state}
+        try:
+            await self.app(scope, self.inbox.get, self.send)
+        except (Exception, SystemExit):
+            pass  # before its startup answer: no lifespan (see ask); after: nothing we can do
+
+    async def send(self, message):
+        kind = message.get("type", "")
+        if kind.startswith("lifespan.") and self.answer is not None and not self.answer.done():
+            self.answer.set_result((kind, message.get("message", "")))

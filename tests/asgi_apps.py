@@ -1,0 +1,191 @@
+"""Bare ASGI apps the part 4 tests serve: one route per behaviour to check, and apps that
+get lifespan wrong in each way a server must survive. What the apps see, they write to
+stderr, which the tests read in the server's log."""
+
+import asyncio
+import json
+import sys
+from urllib.parse import parse_qs
+
+PIECE = 64 * 1024
+
+
+def note(text):
+    sys.stderr.write(f"app: {text}\n")
+    sys.stderr.flush()
+
+
+async def respond(send, status=200, body=b"", headers=()):
+    headers = [(b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_all(receive):
+    pieces = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        pieces.append(message["body"])
+        if not message.get("more_body"):
+            return pieces
+
+
+def text(value):
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        message = await receive()
+        scope["state"]["started"] = "yes"
+        note("lifespan startup")
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        note(f"lifespan {message['type']}")
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    query = {name: values[0] for name, values in parse_qs(scope["query_string"].decode()).items()}
+    route = ROUTES.get(scope["path"].rsplit("/", 1)[-1])  # (the last name: a root_path may come first)
+    if route is None:
+        return await respond(send, 404, b"not found\n")
+    await route(scope, receive, send, query)
+
+
+async def scope_route(scope, receive, send, query):
+    scope["state"]["mine"] = 1  # a request's own copy: the next request must not see it
+    shown = {key: value for key, value in scope.items() if key != "headers"}
+    shown["headers"] = [[text(name), text(value)] for name, value in scope["headers"]]
+    body = json.dumps(shown, default=text).encode()
+    await respond(send, body=body, headers=[(b"content-type", b"application/json")])
+
+
+async def echo(scope, receive, send, query):
+    pieces = await read_all(receive)
+    body = b"".join(pieces)
+    await respond(send, body=f"{len(pieces)} pieces, {len(body)} bytes\n".encode())
+
+
+async def first_piece(scope, receive, send, query):
+    """Answers with the size of the first piece of the body, and reads no more."""
+    message = await receive()
+    await respond(send, body=f"{len(message['body'])} {message['more_body']}\n".encode())
+
+
+async def unread(scope, receive, send, query):
+    await respond(send, body=b"not read\n")
+
+
+async def stream(scope, receive, send, query):
+    """``count`` pieces of ``size`` bytes, chunked (no Content-Length); notes each send."""
+    count, size = int(query.get("count", 3)), int(query.get("size", 5))
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    sent = 0
+    try:
+        for _ in range(count):
+            await send({"type": "http.response.body", "body": b"x" * size, "more_body": True})
+            sent += 1
+            if query.get("note"):
+                note(f"sent {sent}")
+        await send({"type": "http.response.body", "body": b""})
+    except OSError as error:
+        note(f"send raised {type(error).__name__} after {sent}")
+        raise
+
+
+async def big(scope, receive, send, query):
+    size = int(query["size"])
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(size).encode())]})
+    for start in range(0, size, 1024 * 1024):
+        piece = min(1024 * 1024, size - start)
+        await send({"type": "http.response.body", "body": b"b" * piece, "more_body": start + piece < size})
+
+
+async def wait_disconnect(scope, receive, send, query):
+    await read_all(receive)
+    note("waiting")
+    message = await receive()
+    note(f"then {message['type']}")
+
+
+async def hang(scope, receive, send, query):
+    note("hanging")
+    try:
+        message = await receive()
+        message = await receive()  # the body was empty: the next news is the client leaving
+        note(f"hang got {message['type']}")
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        note("hang cancelled")
+        raise
+
+
+async def fail_before(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    raise RuntimeError("failed before the body")
+
+
+async def fail_after(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+    await send({"type": "http.response.body", "body": b"half", "more_body": True})
+    raise RuntimeError("failed after the head")
+
+
+async def no_response(scope, receive, send, query):
+    return
+
+
+async def str_headers(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200, "headers": [("content-type", "text/plain")]})
+
+
+async def second_start(scope, receive, send, query):
+    start = {"type": "http.response.start", "status": 200, "headers": []}
+    await send(start)
+    await send(start)
+
+
+async def pathsend(scope, receive, send, query):
+    path = query["path"]
+    size = int(query["size"])
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(size).encode())]})
+    await send({"type": "http.response.pathsend", "path": path})
+
+
+ROUTES = {
+    "scope": scope_route,
+    "echo": echo,
+    "first": first_piece,
+    "unread": unread,
+    "stream": stream,
+    "big": big,
+    "wait-disconnect": wait_disconnect,
+    "hang": hang,
+    "fail-before": fail_before,
+    "fail-after": fail_after,
+    "no-response": no_response,
+    "str-headers": str_headers,
+    "second-start": second_start,
+    "pathsend": pathsend,
+}
+
+
+async def failing_startup(scope, receive, send):
+    await receive()
+    await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+
+async def hanging_startup(scope, receive, send):
+    await receive()
+    await asyncio.sleep(60)
+
+
+def wsgi_app(environ, start_response):
+    start_response("200 OK", [])
+    return [b""]
+
+
+class Asgi2App:
+    def __init__(self, scope):
+        self.scope = scope
