@@ -113,8 +113,9 @@ class ASGIProtocol(HTTPProtocol):
         self.wake()
 
     def file_sent(self):
-        super().file_sent()
+        ended_early = super().file_sent()
         self.wake()
+        return ended_early
 
     def advance(self):
         if self.phase is Phase.APP:
@@ -203,6 +204,7 @@ class ASGIServer:
         self.listener, self.app, self.settings = listener, app, settings
         self.address = (settings.host, listener.getsockname()[1])
         self.sends_files = hasattr(os, "sendfile")
+        self.app_in_loop = True  # an ASGI app always runs in the loop (LoopClient asks)
         self.clients = set()
         self.lifespan = Lifespan(app)
 
@@ -257,7 +259,7 @@ class ASGIServer:
 
 
 def main(argv=None):
-    deadlines = Deadlines.for_server(serves_others_meanwhile=True)
+    deadlines = Deadlines.for_server(one_at_a_time=False)
     description = "An asyncio ASGI server: the app runs in the loop, as a task per request."
     parser = make_parser(description, deadlines, interface="ASGI", default_app=DEFAULT_APP, files=False)
     parser.add_argument(
