@@ -28,7 +28,7 @@ from part3_concurrency.measure.bench import (
 from part3_concurrency.measure.census import answered_clients
 from part3_concurrency.measure.files_bench import LARGE_LEVELS, SMALL_LEVELS, parse_wrk_totals, tree_cpu_seconds
 from part3_concurrency.measure.wrk import LoadFailed, parse_wrk, wrk_failure
-from tests.conftest import require_program
+from tests.helpers import require_program
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HELLO = "part2_wsgi.apps.hello_app:app"

@@ -18,13 +18,12 @@ import pytest
 
 from harness import ROOT
 from part3_concurrency.measure.client import LoadResult, Record, fetch, run_load
+from tests.servers import SERVERS
 
 pytestmark = pytest.mark.timeout(30)
 
 CLIENT = str(ROOT / "part3_concurrency" / "measure" / "client.py")
-ITERATIVE = "part3_concurrency/iterative_server.py"
-THREADED = "part3_concurrency/threaded_server.py"
-SELECT = "part3_concurrency/select_server.py"
+ITERATIVE, THREADED, SELECT = SERVERS["iterative"], SERVERS["threaded"], SERVERS["select"]
 STREAM_BODY = b"".join(f"piece {n} of 5\n".encode() for n in range(1, 6))
 
 

@@ -21,25 +21,26 @@ import socket
 
 import pytest
 
-from tests.servers import SERVERS
-from tests.slow_reader_apps import expected_body
-from tests.test_part3_servers import children_of, wait_until
-from tests.test_slow_readers import (
-    ALL,
+from tests.helpers import (
     RATE,
     RECEIVE_BUFFER,
     SEND_DEADLINE,
     SIZE,
+    children_of,
     connect_slowly,
     read_slowly,
     request,
     reset,
     split_response,
+    wait_until,
 )
+from tests.servers import SERVERS
+from tests.slow_reader_apps import expected_body
 
 pytestmark = pytest.mark.timeout(60)
 
 APP = "tests.file_wrapper_apps:app"
+ALL = list(SERVERS)
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,8 @@ from grader import core
 from grader.core import EXERCISES, PARTS, find_exercise
 from grader.workbook import ROOT, STUBS
 from tests import mutants
-from tests.conftest import IN_CI
+from tests.helpers import IN_CI
+from tests.mutants.misbehaving import MISBEHAVING
 
 TOTAL_POINTS = sum(exercise.points for exercise in EXERCISES)
 REQUIRED_POINTS = sum(exercise.points for exercise in EXERCISES if exercise.track == "required")
@@ -355,46 +356,6 @@ def test_hints_lead_without_giving_the_answer_away():
 
 
 # --- misbehaving code fails its exercise, with the reason, and nothing more ------------------------
-
-
-MISBEHAVING = {
-    "part1": """
-        def serve_echo(listener):  # loops forever, on the thread that serves the clients
-            while True:
-                pass
-
-
-        def receive_exactly(connection, size):  # ends the program
-            import sys
-            sys.exit()
-
-
-        def format_response(status, text):  # kills its own process
-            import os
-            os._exit(3)
-
-
-        def parse_head(head):  # loops forever, on the test's own thread
-            while True:
-                pass
-        """,
-    "part2": """
-        def chunk(data):  # loops forever and swallows the time limit's exception
-            import time
-            while True:
-                try:
-                    time.sleep(10)
-                except BaseException:
-                    pass
-        """,
-    "part3": """
-        def serve_threaded(listener, app, max_threads):  # accepts clients, never answers
-            held = []
-            while True:
-                connection, _ = listener.accept()
-                held.append(connection)
-        """,
-}
 
 
 def test_misbehaving_code_fails_its_own_exercise_with_the_reason(tmp_path):

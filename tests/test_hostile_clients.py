@@ -21,7 +21,6 @@ import errno
 import resource
 import selectors
 import socket
-import struct
 import sys
 import threading
 import time
@@ -29,20 +28,11 @@ import time
 import pytest
 
 from part2_wsgi.command_line import wait_out_shortage
-from tests.conftest import require_program
-from tests.test_part3_servers import children_of, fetch, get_request, read_response, wait_until
+from tests.helpers import children_of, fetch, get_request, read_response, require_program, reset, wait_until
+from tests.servers import SERVERS
 
 pytestmark = pytest.mark.timeout(60)
 
-SERVERS = {
-    "part2": "part2_wsgi/server.py",
-    "iterative": "part3_concurrency/iterative_server.py",
-    "forking": "part3_concurrency/forking_server.py",
-    "threaded": "part3_concurrency/threaded_server.py",
-    "select": "part3_concurrency/select_server.py",
-    "prefork": "part3_concurrency/prefork_server.py",
-    "asyncio": "part3_concurrency/asyncio_server.py",
-}
 ALL = list(SERVERS)
 LYING_APP = "tests.lying_apps:app"
 HEAD_DEADLINE = 1.0
@@ -314,12 +304,6 @@ def test_hosts_that_rfc_9112_forbids_get_400(serve, name):
 
 
 # --- quiet about normal endings ---------------------------------------------------------------------
-
-
-def reset(connection):
-    """Close with a TCP reset rather than a FIN, as a browser or a load tester may."""
-    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    connection.close()
 
 
 @pytest.mark.parametrize("name", ["forking", "threaded", "select", "prefork", "asyncio"])

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from harness import ROOT
-from tests.conftest import require_program
+from tests.helpers import require_program
 
 ECHO = "part1_sockets/echo_server.py"
 CLIENT = "part1_sockets/echo_client.py"

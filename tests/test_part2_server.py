@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from harness import ROOT
-from tests.conftest import require_program
+from tests.helpers import require_program
 
 SERVER = "part2_wsgi/server.py"
 APP = "tests.validated_apps:demo"

@@ -21,35 +21,27 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, namedtuple
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from harness import ROOT, start_server
 from part2_wsgi.command_line import create_listening_socket
+from tests.helpers import children_of, fetch, get_request, read_response, wait_until
+from tests.servers import CONCURRENT, PART3, SERVERS
 
 pytestmark = pytest.mark.timeout(30)
 
-ITERATIVE = "part3_concurrency/iterative_server.py"
-FORKING = "part3_concurrency/forking_server.py"
-THREADED = "part3_concurrency/threaded_server.py"
-SELECT = "part3_concurrency/select_server.py"
-PREFORK = "part3_concurrency/prefork_server.py"
-ASYNCIO = "part3_concurrency/asyncio_server.py"
+THREADED = SERVERS["threaded"]
+SELECT = SERVERS["select"]
+PREFORK = SERVERS["prefork"]
 
 # A name for each way of running a server: (script, extra command-line arguments).
-SERVERS = {
-    "iterative": (ITERATIVE, ()),
-    "forking": (FORKING, ()),
-    "threaded": (THREADED, ()),
-    "select": (SELECT, ()),  # the default: a pool of worker threads runs the app
-    "select-threads-0": (SELECT, ("--threads", "0")),  # the app runs inside the loop
-    "prefork": (PREFORK, ("--workers", "2")),  # two select loops, in two processes
-    "asyncio": (ASYNCIO, ()),
-}
-EVERY_MODEL = ["iterative", "forking", "threaded", "select", "prefork", "asyncio"]
-CONCURRENT = ["forking", "threaded", "select", "prefork", "asyncio"]
+RUNS = {name: (SERVERS[name], ()) for name in PART3}
+RUNS["select-threads-0"] = (SELECT, ("--threads", "0"))  # the app runs inside the loop (the default: worker threads)
+RUNS["prefork"] = (PREFORK, ("--workers", "2"))  # two select loops, in two processes
+EVERY_MODEL = PART3
 KEEPS_ALIVE = ["forking", "threaded", "select", "select-threads-0", "prefork", "asyncio"]
 
 ANNOUNCING_APP = "tests.announcing_app:app"  # the demo app, logging "app begins ..." first
@@ -59,7 +51,7 @@ needs_proc = pytest.mark.skipif(not ON_LINUX, reason="counts descriptors and chi
 
 
 def start(serve, name, *more_args):
-    script, args = SERVERS[name]
+    script, args = RUNS[name]
     return serve(script, *args, *more_args)
 
 
@@ -85,7 +77,7 @@ def shared_servers():
         if server is None or not answers(server):
             if server is not None:
                 server.stop()
-            script, args = SERVERS[name]
+            script, args = RUNS[name]
             server = started[name] = start_server(script, *args)
         return server
 
@@ -95,48 +87,6 @@ def shared_servers():
 
 
 # --- talking HTTP -------------------------------------------------------------------
-
-Response = namedtuple("Response", "version status reason headers body")
-
-
-def read_response(stream, method="GET"):
-    """Read one response from a socket's ``makefile("rb")``; headers keyed in lower case.
-
-    Reads exactly one message, so a second (pipelined) response stays in the stream.
-    """
-    line = stream.readline(70_000)
-    if not line:
-        raise EOFError("the server closed the connection without a response")
-    version, status, reason = (line.decode("latin-1").rstrip("\r\n").split(" ", 2) + [""])[:3]
-    headers = {}
-    while (line := stream.readline(70_000)) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    status = int(status)
-    if method == "HEAD" or 100 <= status < 200 or status in (204, 304):
-        body = b""
-    elif headers.get("transfer-encoding", "").lower() == "chunked":
-        body = read_chunked(stream)
-    elif "content-length" in headers:
-        length = int(headers["content-length"])
-        body = stream.read(length)
-        if len(body) != length:
-            raise EOFError(f"the body ended after {len(body)} of {length} bytes")
-    else:
-        body = stream.read()  # no framing: the body ends where the connection does
-    return Response(version, status, reason, headers, body)
-
-
-def read_chunked(stream):
-    body = bytearray()
-    while True:
-        size = int(stream.readline(1024).split(b";")[0], 16)
-        if size == 0:
-            while stream.readline(70_000) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return bytes(body)
-        body += stream.read(size)
-        stream.readline(3)  # the CRLF after each chunk's data
 
 
 def assert_closed(stream):
@@ -161,33 +111,7 @@ def exchange(server, request, timeout=5):
     return read_response(stream), stream, connection
 
 
-def fetch(server, method, path, body=None, headers=None, timeout=10):
-    """One request on its own connection with http.client: (status, response, body)."""
-    connection = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response, response.read()
-    finally:
-        connection.close()
-
-
-def get_request(target="/", version="HTTP/1.1", *extra_headers):
-    lines = [f"GET {target} {version}", "Host: test", *extra_headers, "", ""]
-    return "\r\n".join(lines).encode()
-
-
 # --- waiting and counting -----------------------------------------------------------
-
-
-def wait_until(condition, timeout, what):
-    """Poll ``condition`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-    return value
 
 
 def fd_count(pid):
@@ -206,24 +130,6 @@ def settled_fd_count(pid, quiet=0.3, timeout=10):
         elif time.monotonic() - since >= quiet:
             break
     return last
-
-
-def children_of(pid):
-    """{child pid: state letter} for every process whose parent is ``pid`` (Z: zombie)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as file:
-                stat = file.read()
-        except OSError:
-            continue  # it exited while we looked
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        fields = stat.rpartition(")")[2].split()
-        if int(fields[1]) == pid:
-            children[int(entry)] = fields[0]
-    return children
 
 
 def signal_and_wait(server, sig, timeout=10):
@@ -745,7 +651,7 @@ def test_a_signal_while_the_server_announces_itself_still_exits_cleanly(name):
     To hit that moment every time, the server's stdout is a pipe we have filled: its
     ``print("Serving on ...")`` blocks in write() until we read, and we signal it there.
     """
-    script, args = SERVERS[name]
+    script, args = RUNS[name]
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
     try:
@@ -814,7 +720,7 @@ def test_sigterm_stops_the_server_within_two_seconds_during_a_long_request(serve
     ids=EVERY_MODEL,
 )
 def test_help_explains_the_options(name, option):
-    result = run_cli(SERVERS[name][0], "--help")
+    result = run_cli(RUNS[name][0], "--help")
     assert result.returncode == 0, result.stderr
     for expected in ("--host", "--port", "APP", option):
         if expected:
@@ -835,14 +741,14 @@ def test_help_explains_the_options(name, option):
     ids=["threads-abc", "threads-negative", "max-threads-abc", "max-threads-0", "port-http"],
 )
 def test_a_bad_option_prints_one_line_and_exits_2(name, args):
-    result = run_cli(SERVERS[name][0], "--port", "0", *args)
+    result = run_cli(RUNS[name][0], "--port", "0", *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, f"exit status {result.returncode}\n{result.stderr}"
     assert len(lines) == 1 and args[0] in lines[0], result.stderr
     assert "Serving on" not in result.stdout
 
 
-@pytest.mark.parametrize("name", list(SERVERS))
+@pytest.mark.parametrize("name", list(RUNS))
 def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(serve, name):
     """`printf 'GET ...' | nc` shuts its sending side once the request is out, and waits:
     end of input is not end of interest. The answer must come, then the close."""

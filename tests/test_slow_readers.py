@@ -21,7 +21,6 @@ pin the server's send buffer small (``--send-buffer``), so that the socket would
 
 import http.client
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -30,56 +29,27 @@ import pytest
 
 from harness import ROOT
 from part3_concurrency.select_server import HIGH_WATER
+from tests.helpers import (
+    RATE,
+    SEND_DEADLINE,
+    SIZE,
+    connect_slowly,
+    fetch,
+    read_slowly,
+    request,
+    reset,
+    split_response,
+)
 from tests.servers import CONCURRENT, SERVERS, SINGLE_THREADED
 from tests.slow_reader_apps import OWN_DATE, OWN_SERVER, PAUSE, expected_body
-from tests.test_part3_servers import fetch
 
 pytestmark = pytest.mark.timeout(60)
 
 ALL = list(SERVERS)
-SEND_DEADLINE = 1.0
-SIZE = 12 * 1024 * 1024
-RATE = 4 * 1024 * 1024  # bytes per second: SIZE takes three send deadlines to read
-RECEIVE_BUFFER = 16 * 1024
 
 
 def start(serve, name):
     return serve(SERVERS[name], "tests.slow_reader_apps:app", "--deadlines", f"send={SEND_DEADLINE:g}")
-
-
-def connect_slowly(server):
-    """A client socket with a small receive buffer, pinned before connecting."""
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    client.settimeout(10)
-    client.connect(server.address)
-    return client
-
-
-def request(path):
-    return f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode()
-
-
-def read_slowly(client, rate=RATE, until=None):
-    """Read until the server closes (or ``until`` bytes), never faster than ``rate``."""
-    received = bytearray()
-    started = time.monotonic()
-    while until is None or len(received) < until:
-        piece = client.recv(65536)
-        if not piece:
-            break
-        received += piece
-        ahead = started + len(received) / rate - time.monotonic()
-        if ahead > 0:
-            time.sleep(ahead)
-    return bytes(received), time.monotonic() - started
-
-
-def split_response(raw):
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
-    return status, {name.lower().decode(): value.decode() for name, value in headers.items()}, body
 
 
 @pytest.mark.parametrize("path", ["/one-piece", "/pieces"], ids=["one-bytes-object", "a-generator"])
@@ -112,12 +82,6 @@ def test_a_reader_that_stops_is_dropped_after_the_send_deadline_and_logged(serve
     assert log.count("took none of its response") == 1 and "went away" not in log, log
     assert fetch(server, "GET", "/")[0] == 200  # and the server serves on
     assert "Traceback" not in server.log
-
-
-def reset(client):
-    """Close with a TCP reset, as a browser tab closed in the middle of a download."""
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.close()
 
 
 @pytest.mark.parametrize("name", ALL)
