@@ -39,6 +39,7 @@ import pytest
 from harness import ROOT
 from part2_wsgi.protocol import Deadlines
 from part3_concurrency.measure.client import run_load
+from tests.helpers import wait_until
 
 
 def child_states(pid):
@@ -53,6 +54,20 @@ def wait_for_zombies(pid, count, timeout=5.0):
     while (states := child_states(pid)).count("Z") < count and time.monotonic() < deadline:
         time.sleep(0.05)
     return states
+
+
+def established(local_port, remote_port):
+    """Whether loopback holds an ESTABLISHED TCP connection from ``local_port`` to ``remote_port``."""
+    try:
+        with open("/proc/net/tcp") as file:
+            lines = file.readlines()[1:]
+    except OSError:
+        return False  # no /proc (macOS): nothing to watch; the request after it still orders the log
+    for line in lines:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == local_port and int(fields[2].split(":")[1], 16) == remote_port:
+            return fields[3] == "01"
+    return False
 
 
 def get(url):
@@ -229,9 +244,15 @@ def test_the_readme_deadline_cases_idle_closed_silently_late_head_408_non_reader
         sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sleeper.sendall(b"GET /big.bin HTTP/1.1\r\nHost: test\r\n\r\n")
         port = sleeper.getsockname()[1]
-        log = server.wait_for_log(f":{port} ", timeout=10)
-        time.sleep(0.5)  # anything more it would log about this client comes now
-        log = server.log
+        server.wait_for_log(f":{port} ", timeout=10)
+        # Done with this client once it has closed its socket (the kernel may still be
+        # sending what it holds: the connection is not ESTABLISHED any more on its side).
+        wait_until(lambda: not established(server.port, port), 10, "the server to close the dropped connection")
+    # Whatever it logged about the client came down the pipe before a request made after that.
+    with socket.create_connection(server.address, timeout=10) as after:
+        after.sendall(f"GET /after-{port} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode())
+        assert after.makefile("rb").read().startswith(b"HTTP/1.1 404")
+    log = server.wait_for_log(f"/after-{port} ", timeout=10)
     about_it = [line for line in log.splitlines() if f":{port} " in line or "/big.bin" in line]
     assert len(about_it) == 1 and "dropped" in about_it[0], about_it
     assert not [line for line in log.splitlines() if f":{idle_port} " in line], "the idle close was logged"

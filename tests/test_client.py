@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -35,11 +36,15 @@ def run_client(*args, timeout=20):
 
 def logged(server, request_line, count, timeout=5.0):
     """Wait until the server's access log holds ``count`` lines for ``request_line``
-    (it arrives through a pipe, a moment after the response); return how many it holds."""
+    (it arrives through a pipe, a moment after the response), then for the line of one
+    more request made after them, so that one line too many would show; return how
+    many it holds."""
     deadline = time.monotonic() + timeout
     while server.log.count(f'"{request_line}"') < count and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.1)  # and a moment more, so that one line too many would show
+    with urllib.request.urlopen(server.url + "/?name=last", timeout=10) as response:
+        response.read()
+    server.wait_for_log('"GET /?name=last HTTP/1.1"', timeout)
     return server.log.count(f'"{request_line}"')
 
 

@@ -189,7 +189,7 @@ def test_a_flood_of_clients_never_forks_past_the_cap(serve, tricklers):
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             most = max(most, len(children_of(server.pid)))
-            time.sleep(0.05)
+            time.sleep(0.05)  # a look each 50 ms for 3 s: the cap must hold all along
         assert most == 64, f"the forking server had at most {most} children with 300 clients waiting (cap 64)"
         status, _ = timed_get(server)
         assert status == 200
@@ -276,7 +276,7 @@ def test_a_client_that_stops_reading_a_stream_does_not_fill_the_servers_memory(s
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:  # the app could make 256 MiB in this time
         most = max(most, rss_kb(server.pid))
-        time.sleep(0.05)
+        time.sleep(0.05)  # a look each 50 ms for 3 s: memory must stay bounded all along
     grew_mb = (most - before) / 1024
     assert grew_mb < 48, f"the server grew by {grew_mb:.0f} MB for a client that reads nothing"
     connection.close()

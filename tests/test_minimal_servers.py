@@ -124,7 +124,7 @@ def test_minimal_server_keeps_a_slow_but_steady_reader(monkeypatch):
             started, received = time.monotonic(), b""
             while piece := client.recv(8 * 1024):  # at most 8 KB each 10 ms
                 received += piece
-                time.sleep(0.01)
+                time.sleep(0.01)  # paces the reader, on purpose
             seconds = time.monotonic() - started
         thread.join(5)
     assert received.endswith(b"\r\n\r\n" + body) and not raised, f"{len(received)} bytes in {seconds:.2f} s"
@@ -158,10 +158,10 @@ def test_the_forking_mistake_never_ends_a_connection(serve):
 
 @pytest.mark.parametrize("model", ["forking", "threads-unbounded", "threaded"])
 def test_each_loop_stops_at_once_on_ctrl_c_with_a_request_in_flight(serve, model):
-    server = serve(MODELS, "--model", model)
+    server = serve(MODELS, "tests.announcing_app:app", "--model", model)
     with socket.create_connection(server.address, timeout=5) as slow:
         slow.sendall(b"GET /sleep?seconds=5 HTTP/1.0\r\n\r\n")
-        time.sleep(0.3)  # the request is in the app, on its thread or in its child
+        server.wait_for_log("app begins GET /sleep?seconds=5")  # in the app, on its thread or in its child
         server.process.send_signal(signal.SIGINT)
         # The server itself must be gone at once (a child may finish its request: it
         # holds the output pipes until then, which is why stop() alone would wait).

@@ -174,7 +174,7 @@ def read_in_bursts(client, pause):
     received = bytearray()
     client.setblocking(False)
     while True:
-        time.sleep(pause)
+        time.sleep(pause)  # the reader pauses, on purpose
         try:
             piece = client.recv(1 << 20)
         except BlockingIOError:
@@ -288,9 +288,11 @@ def test_with_threads_0_a_client_that_reads_nothing_costs_no_more_than_the_high_
     before = most = resident_bytes(pid)
     with connect_slowly(server) as client:
         client.sendall(request(f"/pieces?size={200 * 1024 * 1024}"))  # ... and reads nothing
+        deadline = time.monotonic() + 30
         while "took none of its response" not in server.log:
+            assert time.monotonic() < deadline, f"not dropped 30 s after it stopped reading; the log:\n{server.log}"
             most = max(most, resident_bytes(pid))
-            time.sleep(0.05)  # (the test's timeout bounds this wait)
+            time.sleep(0.05)  # (a reading of its memory each 50 ms, until it is dropped)
     grown = most - before
     assert grown < 2 * HIGH_WATER + 8 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MB"
     assert fetch(server, "GET", "/")[0] == 200
