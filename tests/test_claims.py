@@ -76,6 +76,7 @@ def get(url):
         return response.headers
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_the_select_server_with_the_app_in_its_loop_answers_one_a_second(serve):
     """Notebook 03, section 6.1: one request at a time, each answered as soon as it is done."""
@@ -150,6 +151,7 @@ def test_mixmatch_offers_only_the_options_it_honours(server):
         assert f"unrecognized arguments: {option[0]}" in refused.stderr, refused.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(not Path("/proc/sys/net/ipv4/tcp_wmem").exists(), reason="Linux's default buffer sizes")
 def test_the_buffers_hide_a_peer_that_reads_nothing_for_8_mb_and_not_for_64(serve):
@@ -208,6 +210,7 @@ DEADLINE_PHRASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_the_readme_deadline_cases_idle_closed_silently_late_head_408_non_reader_dropped(serve, tmp_path):
     """README, "Deadlines, not per-read timeouts": only a late head (or body) gets 408; an

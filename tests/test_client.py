@@ -126,6 +126,7 @@ def test_a_refused_port_counts_errors(serve):
     assert result.latency_ms(50) is None
 
 
+@pytest.mark.slow
 def test_a_slow_server_counts_timeouts(serve):
     server = serve(THREADED)
     result = run_load(server.url + "/sleep?seconds=3", concurrency=2, requests=2, timeout=0.3)
@@ -133,6 +134,7 @@ def test_a_slow_server_counts_timeouts(serve):
     assert all(r.end - r.start < 2 for r in result.records)
 
 
+@pytest.mark.slow
 def test_the_timeline_shows_requests_served_at_the_same_time(serve):
     server = serve(THREADED)
     result = run_load(server.url + "/sleep?seconds=0.5", concurrency=4, requests=4)
@@ -142,6 +144,7 @@ def test_the_timeline_shows_requests_served_at_the_same_time(serve):
     assert result.wall_time < 1.5  # one after another would take 2 s
 
 
+@pytest.mark.slow
 def test_the_timeline_shows_requests_queued_one_behind_another(serve):
     # The client's four intervals still overlap: all were sent at once. But the iterative
     # server takes one at a time, so the others wait in its listen backlog and their
@@ -219,6 +222,7 @@ def test_cli_help_says_to_compare_throughput_with_wrk():
     assert "slower than wrk" in done.stdout and "bench.py" in done.stdout
 
 
+@pytest.mark.slow
 def test_cli_shows_progress_on_long_runs_unless_quiet(serve):
     # About 2.4 s; off a terminal, a progress line appears every 2 s.
     server = serve(THREADED)
@@ -233,6 +237,7 @@ def test_cli_shows_progress_on_long_runs_unless_quiet(serve):
     assert quiet_err == ""
 
 
+@pytest.mark.slow
 def test_cli_ctrl_c_stops_cleanly_with_what_completed(serve):
     server = serve(THREADED)
     client = subprocess.Popen(

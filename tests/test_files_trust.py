@@ -441,6 +441,7 @@ def folder_steps(site):
 REQUESTS = 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SERVERS))
 def test_a_file_swapped_for_a_fifo_live_never_stops_the_server(site, name):
     www = site / "www"

@@ -131,6 +131,7 @@ def timed_get(server, path="/", timeout=20):
     return status, time.monotonic() - began
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["part2", "iterative"])
 def test_a_trickling_client_holds_a_single_threaded_server_no_longer_than_the_head_deadline(serve, tricklers, name):
     server = start(serve, name)
@@ -147,6 +148,7 @@ def test_a_trickling_client_holds_a_single_threaded_server_no_longer_than_the_he
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), f"the trickling client got {answer[:60]!r}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, cap", [("threaded", "--max-threads"), ("forking", "--max-children")])
 def test_twice_the_cap_of_trickling_clients_delay_a_request_by_at_most_two_head_deadlines(serve, tricklers, name, cap):
     server = start(serve, name, cap, "4")
@@ -157,6 +159,7 @@ def test_twice_the_cap_of_trickling_clients_delay_a_request_by_at_most_two_head_
     assert elapsed < bound + 0.5, f"a normal request waited {elapsed:.1f} s behind 8 tricklers (bound {bound} s)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["select", "asyncio", "prefork"])
 def test_a_thousand_trickling_clients_do_not_delay_an_event_loop_and_are_each_dropped(serve, tricklers, name):
     soft, hard = raise_descriptor_limit(2200)
@@ -180,6 +183,7 @@ def test_a_thousand_trickling_clients_do_not_delay_an_event_loop_and_are_each_dr
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@pytest.mark.slow
 def test_a_flood_of_clients_never_forks_past_the_cap(serve, tricklers):
     soft, hard = raise_descriptor_limit(800)
     try:
@@ -265,6 +269,7 @@ def rss_kb(pid):
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["select", "threaded", "prefork", "asyncio"])
 def test_a_client_that_stops_reading_a_stream_does_not_fill_the_servers_memory(serve, name):
     server = start(serve, name)
@@ -306,6 +311,7 @@ def test_hosts_that_rfc_9112_forbids_get_400(serve, name):
 # --- quiet about normal endings ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["forking", "threaded", "select", "prefork", "asyncio"])
 def test_a_client_that_resets_an_idle_kept_alive_connection_is_not_logged(serve, name):
     server = start(serve, name, "--quiet")
@@ -349,6 +355,7 @@ def unread_bytes(server_port, client):
 
 # The servers that hold many connections in one process; the forking parent closes its
 # copy of each, and the iterative one holds one at a time.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["threaded", "select", "prefork"])
 def test_running_out_of_descriptors_pauses_accepting_and_recovers(serve, name):
     prlimit = require_program("prlimit")

@@ -102,6 +102,7 @@ def test_serve_connection_tells_the_app_about_concurrency(flags):
     assert data.endswith(b"\r\n\r\n" + expected) and not raised, (data, raised)
 
 
+@pytest.mark.slow
 def test_minimal_server_keeps_a_slow_but_steady_reader(monkeypatch):
     # One sendall() of this response cannot finish within TIMEOUT: the client takes it
     # slowly, through small buffers on both sides. But it takes some of it all the time,
@@ -131,6 +132,7 @@ def test_minimal_server_keeps_a_slow_but_steady_reader(monkeypatch):
     assert seconds > 3 * minimal_server.TIMEOUT, f"the response took only {seconds:.2f} s: the test proves nothing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["forking", "threads-unbounded", "threaded", "select"])
 def test_each_loop_serves_clients_at_once(serve, model):
     server = serve(MODELS, "--model", model)
@@ -143,6 +145,7 @@ def test_each_loop_serves_clients_at_once(serve, model):
     assert server.stop() == 0
 
 
+@pytest.mark.slow
 def test_the_forking_mistake_never_ends_a_connection(serve):
     forgetful = serve(MODELS, "--model", "forking-mistakes")
     with socket.create_connection(forgetful.address, timeout=2) as client:
@@ -156,6 +159,7 @@ def test_the_forking_mistake_never_ends_a_connection(serve):
     assert read_until_closed(careful.address, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 OK")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["forking", "threads-unbounded", "threaded"])
 def test_each_loop_stops_at_once_on_ctrl_c_with_a_request_in_flight(serve, model):
     server = serve(MODELS, "tests.announcing_app:app", "--model", model)

@@ -318,6 +318,7 @@ def test_unknown_paths_are_404(serve):
     assert requests.get(server.url + "/favicon.ico", timeout=10).status_code == 404
 
 
+@pytest.mark.slow
 def test_a_real_browser_renders_the_page(serve):
     chromium = require_program("chromium")
     server = serve(HTTP)

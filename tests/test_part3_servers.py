@@ -189,6 +189,7 @@ def run_together(server, path, clients):
     return time.monotonic() - began, results
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "name, overlaps",
@@ -216,6 +217,7 @@ def test_four_one_second_requests_overlap_only_on_concurrent_servers(serve, name
 # --- silent clients ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", KEEPS_ALIVE)
 def test_silent_clients_never_delay_other_clients(serve, name):
     server = start(serve, name)
@@ -231,6 +233,7 @@ def test_silent_clients_never_delay_other_clients(serve, name):
     assert elapsed < 1.0, f"GET / took {elapsed:.2f} s with five silent clients connected"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", [THREADED, "part3_concurrency/thread_pool.py"])
 def test_threaded_server_serves_at_most_max_threads_connections_at_once(serve, script):
     """The threaded server, and the pool beside it, which hands a freed thread the 4th client."""
@@ -490,6 +493,7 @@ def mixed_requests(server, rounds):
     return made
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", EVERY_MODEL)
@@ -518,6 +522,7 @@ def test_no_descriptor_leaks_and_no_zombies_after_200_requests(serve, name):
 # --- a thousand idle connections on the event loop -----------------------------------------
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
 def test_select_server_holds_a_thousand_idle_connections(serve):
@@ -578,6 +583,7 @@ def assert_closed_by_server(connection):
     assert data == b""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_idle_connection", [False, True], ids=["no-clients", "idle-connection"])
 @pytest.mark.parametrize("sig", SIGNALS)
 @pytest.mark.parametrize("name", EVERY_MODEL)
@@ -614,6 +620,7 @@ def start_in_flight(server, path):
     return thread, result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", SIGNALS)
 @pytest.mark.parametrize("name", CONCURRENT)
 def test_signal_lets_a_request_in_flight_finish(serve, name, sig):
@@ -693,6 +700,7 @@ def test_a_signal_while_the_server_announces_itself_still_exits_cleanly(name):
     assert "Traceback" not in stderr, stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EVERY_MODEL)
 def test_sigterm_stops_the_server_within_two_seconds_during_a_long_request(serve, name):
     server = start(serve, name, ANNOUNCING_APP)
@@ -782,6 +790,7 @@ def process_gone(pid):
     return not os.path.exists(f"/proc/{pid}")
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
 def test_prefork_replaces_a_worker_killed_with_sigkill_and_serves_meanwhile(serve):
@@ -803,6 +812,7 @@ def test_prefork_replaces_a_worker_killed_with_sigkill_and_serves_meanwhile(serv
     assert "Traceback" not in server.log
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_prefork_stops_every_worker_and_leaves_no_zombie_or_orphan(serve, sig):
@@ -821,6 +831,7 @@ def test_prefork_stops_every_worker_and_leaves_no_zombie_or_orphan(serve, sig):
         idle.close()
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(30)
 def test_prefork_workers_stop_when_their_master_is_killed(serve):
@@ -850,6 +861,7 @@ def test_prefork_reuse_port_gives_each_worker_a_listening_socket(serve):
     assert len(set().union(*listening.values())) == 3, f"the workers share sockets: {listening}"
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(90)
 def test_prefork_spreads_clients_that_come_at_once_evenly_over_its_workers(serve):
@@ -868,6 +880,7 @@ def test_prefork_spreads_clients_that_come_at_once_evenly_over_its_workers(serve
         server.stop()
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
 def test_a_prefork_worker_that_dies_at_start_holds_back_no_other(serve):
@@ -902,6 +915,7 @@ def listening_sockets(pid):
 SHORT_DEADLINES = ("--deadlines", "head=1,idle=1,send=1")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", ["prefork", "asyncio"])
 def test_a_trickling_client_gets_408_and_others_are_served_meanwhile(serve, name):
@@ -921,6 +935,7 @@ def test_a_trickling_client_gets_408_and_others_are_served_meanwhile(serve, name
         assert time.monotonic() - began < 3.0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", ["prefork", "asyncio"])
 def test_an_idle_kept_alive_connection_is_closed_after_the_idle_deadline(serve, name):
@@ -934,6 +949,7 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_idle_deadline(serve, 
         connection.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", ["prefork", "asyncio"])
 def test_a_client_that_reads_none_of_a_large_response_is_dropped(serve, name):

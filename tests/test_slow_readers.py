@@ -52,6 +52,7 @@ def start(serve, name):
     return serve(SERVERS[name], "tests.slow_reader_apps:app", "--deadlines", f"send={SEND_DEADLINE:g}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/one-piece", "/pieces"], ids=["one-bytes-object", "a-generator"])
 @pytest.mark.parametrize("name", ALL)
 def test_a_slow_but_steady_reader_gets_every_byte(serve, name, path):
@@ -67,6 +68,7 @@ def test_a_slow_but_steady_reader_gets_every_byte(serve, name, path):
     assert "took none" not in server.log and "went away" not in server.log, server.log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_reader_that_stops_is_dropped_after_the_send_deadline_and_logged(serve, name):
     server = start(serve, name)
@@ -84,6 +86,7 @@ def test_a_reader_that_stops_is_dropped_after_the_send_deadline_and_logged(serve
     assert "Traceback" not in server.log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_reader_that_leaves_in_the_middle_is_logged_once_with_what_it_received(serve, name):
     server = start(serve, name)
@@ -191,6 +194,7 @@ def assert_whole(server, raw, size):
     assert "took none" not in server.log and "went away" not in server.log, server.log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_steady_reader_is_served_though_its_socket_seldom_says_writable(serve, name, site):
     """A third of the send buffer takes the reader longer than the send deadline to free:
@@ -203,6 +207,7 @@ def test_a_steady_reader_is_served_though_its_socket_seldom_says_writable(serve,
     assert seconds > 3 * SEND_DEADLINE, f"read in {seconds:.1f} s: too fast to prove anything"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_reader_that_pauses_for_most_of_the_deadline_between_reads_is_served(serve, name, site):
     """As curl --limit-rate reads: all that has arrived at once, then nothing for a while.
@@ -225,6 +230,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="simulates a Linux without SIOCOUTQ")
 @pytest.mark.parametrize("name", ALL)
 def test_without_acknowledgements_readers_are_served_and_one_that_stops_is_dropped(serve, name, site, tmp_path):
@@ -276,6 +282,7 @@ def only_child(pid):
     return int(output[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["select", "prefork"])
 def test_with_threads_0_a_client_that_reads_nothing_costs_no_more_than_the_high_water_mark(serve, name):
     """With --threads 0 the loop runs the app itself: it must pull the next piece of a body

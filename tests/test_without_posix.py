@@ -146,6 +146,7 @@ def test_the_harness_stops_a_server_with_terminate_where_sigint_cannot_be_sent(m
     assert server.process.poll() is not None
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_the_grader_stops_a_stubborn_check_without_process_groups(monkeypatch, tmp_path):
     """No os.killpg (Windows): the grader kills the check's process itself, and goes on."""
