@@ -129,6 +129,9 @@ def children_of(pid):
 
 # --- slow readers -------------------------------------------------------------------
 
+# Not smaller: the event loops look at the deadlines once a second, so a send deadline
+# under a second, or a read of fewer than about three, would let a server that counts
+# the deadline from the response's start, not from the client's progress, pass.
 SEND_DEADLINE = 1.0
 SIZE = 12 * 1024 * 1024
 RATE = 4 * 1024 * 1024  # bytes per second: SIZE takes three send deadlines to read
