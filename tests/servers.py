@@ -15,3 +15,4 @@ SERVERS = {
 }
 SINGLE_THREADED = ["part2", "iterative"]  # a client that reads nothing holds everybody else
 CONCURRENT = [name for name in SERVERS if name not in SINGLE_THREADED]
+PART3 = [name for name in SERVERS if name != "part2"]  # the six concurrency models

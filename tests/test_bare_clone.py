@@ -20,22 +20,17 @@ import urllib.request
 import pytest
 
 from harness import ROOT, start_server
+from tests.servers import SERVERS
 
 BARE_PYTHON = [sys.executable, "-E", "-s", "-S"]
 INSTALL_COMMAND = "python -m pip install -r requirements.txt"
 
-SERVERS = [
+EVERY_SERVER = [
     ["part1_sockets/http_server.py"],
-    ["part2_wsgi/server.py"],
     ["part2_wsgi/minimal_server.py"],
     ["part3_concurrency/minimal_servers.py"],
     ["part2_wsgi/mixmatch.py", "wsgiref"],
-    ["part3_concurrency/iterative_server.py"],
-    ["part3_concurrency/forking_server.py"],
-    ["part3_concurrency/threaded_server.py"],
-    ["part3_concurrency/select_server.py"],
-    ["part3_concurrency/prefork_server.py"],
-    ["part3_concurrency/asyncio_server.py"],
+    *([script] for script in SERVERS.values()),
     ["part3_concurrency/measure/bare_loop.py"],
 ]
 
@@ -75,7 +70,7 @@ def test_the_bare_python_has_nothing_installed(clone):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("command", SERVERS, ids=lambda command: " ".join(command))
+@pytest.mark.parametrize("command", EVERY_SERVER, ids=lambda command: " ".join(command))
 def test_each_server_runs_from_a_bare_clone(clone, command):
     script, *args = command
     server = start_server(clone / script, *args, python=BARE_PYTHON, cwd=clone)
@@ -89,7 +84,7 @@ def test_each_server_runs_from_a_bare_clone(clone, command):
 
 @pytest.mark.timeout(60)
 def test_the_load_client_and_the_benchmark_run_from_a_bare_clone(clone):
-    server = start_server(clone / "part2_wsgi/server.py", "--quiet", python=BARE_PYTHON, cwd=clone)
+    server = start_server(clone / SERVERS["part2"], "--quiet", python=BARE_PYTHON, cwd=clone)
     try:
         result = run_bare(clone, "part3_concurrency/measure/client.py", server.url + "/", "-n", "3", "-c", "1")
         assert result.returncode == 0, result.stderr
@@ -101,9 +96,9 @@ def test_the_load_client_and_the_benchmark_run_from_a_bare_clone(clone):
 
 
 ONE_LINE_ERRORS = {
-    "flask app": (["part2_wsgi/server.py", "part2_wsgi.apps.flask_app:app", "--port", "0"], "No module named 'flask'"),
+    "flask app": ([SERVERS["part2"], "part2_wsgi.apps.flask_app:app", "--port", "0"], "No module named 'flask'"),
     "django app": (
-        ["part3_concurrency/threaded_server.py", "part2_wsgi.apps.django_app:application", "--port", "0"],
+        [SERVERS["threaded"], "part2_wsgi.apps.django_app:application", "--port", "0"],
         "No module named 'django'",
     ),
     "waitress": (["part2_wsgi/mixmatch.py", "waitress", "--port", "0"], "needs 'waitress'"),
@@ -124,7 +119,7 @@ def test_what_needs_the_install_says_so_in_one_line(clone, command, says):
 
 
 def test_a_missing_app_module_gets_no_install_advice(clone):
-    result = run_bare(clone, "part2_wsgi/server.py", "no_such_module:app", "--port", "0")
+    result = run_bare(clone, SERVERS["part2"], "no_such_module:app", "--port", "0")
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "server.py: error: cannot import 'no_such_module': ModuleNotFoundError: No module named 'no_such_module'"

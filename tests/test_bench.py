@@ -28,12 +28,13 @@ from part3_concurrency.measure.bench import (
 from part3_concurrency.measure.census import answered_clients
 from part3_concurrency.measure.files_bench import LARGE_LEVELS, SMALL_LEVELS, parse_wrk_totals, tree_cpu_seconds
 from part3_concurrency.measure.wrk import LoadFailed, parse_wrk, wrk_failure
-from tests.conftest import require_program
+from tests.helpers import require_program
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HELLO = "part2_wsgi.apps.hello_app:app"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_quick_run_writes_a_row_for_every_server_mode_and_level_and_both_plots(tmp_path):
     require_program("wrk")
@@ -77,6 +78,7 @@ def test_quick_run_writes_a_row_for_every_server_mode_and_level_and_both_plots(t
     assert "select" in result.stdout and "waitress" in result.stdout  # the table is printed
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_c10k_mode_holds_every_connection_it_opens(tmp_path):
     result = subprocess.run(
@@ -172,6 +174,7 @@ def test_a_row_keeps_the_fewest_clients_answered_in_any_round_and_the_table_flag
 # --- files: every server, nginx, whitenoise and http.server ------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_tiny_files_run_writes_a_row_for_every_server_file_and_level_and_its_plot(tmp_path):
     require_program("wrk")

@@ -13,18 +13,18 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 
 from harness import ROOT
 from part3_concurrency.measure.client import LoadResult, Record, fetch, run_load
+from tests.servers import SERVERS
 
 pytestmark = pytest.mark.timeout(30)
 
 CLIENT = str(ROOT / "part3_concurrency" / "measure" / "client.py")
-ITERATIVE = "part3_concurrency/iterative_server.py"
-THREADED = "part3_concurrency/threaded_server.py"
-SELECT = "part3_concurrency/select_server.py"
+ITERATIVE, THREADED, SELECT = SERVERS["iterative"], SERVERS["threaded"], SERVERS["select"]
 STREAM_BODY = b"".join(f"piece {n} of 5\n".encode() for n in range(1, 6))
 
 
@@ -36,11 +36,15 @@ def run_client(*args, timeout=20):
 
 def logged(server, request_line, count, timeout=5.0):
     """Wait until the server's access log holds ``count`` lines for ``request_line``
-    (it arrives through a pipe, a moment after the response); return how many it holds."""
+    (it arrives through a pipe, a moment after the response), then for the line of one
+    more request made after them, so that one line too many would show; return how
+    many it holds."""
     deadline = time.monotonic() + timeout
     while server.log.count(f'"{request_line}"') < count and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.1)  # and a moment more, so that one line too many would show
+    with urllib.request.urlopen(server.url + "/?name=last", timeout=10) as response:
+        response.read()
+    server.wait_for_log('"GET /?name=last HTTP/1.1"', timeout)
     return server.log.count(f'"{request_line}"')
 
 
@@ -122,6 +126,7 @@ def test_a_refused_port_counts_errors(serve):
     assert result.latency_ms(50) is None
 
 
+@pytest.mark.slow
 def test_a_slow_server_counts_timeouts(serve):
     server = serve(THREADED)
     result = run_load(server.url + "/sleep?seconds=3", concurrency=2, requests=2, timeout=0.3)
@@ -129,6 +134,7 @@ def test_a_slow_server_counts_timeouts(serve):
     assert all(r.end - r.start < 2 for r in result.records)
 
 
+@pytest.mark.slow
 def test_the_timeline_shows_requests_served_at_the_same_time(serve):
     server = serve(THREADED)
     result = run_load(server.url + "/sleep?seconds=0.5", concurrency=4, requests=4)
@@ -138,6 +144,7 @@ def test_the_timeline_shows_requests_served_at_the_same_time(serve):
     assert result.wall_time < 1.5  # one after another would take 2 s
 
 
+@pytest.mark.slow
 def test_the_timeline_shows_requests_queued_one_behind_another(serve):
     # The client's four intervals still overlap: all were sent at once. But the iterative
     # server takes one at a time, so the others wait in its listen backlog and their
@@ -215,6 +222,7 @@ def test_cli_help_says_to_compare_throughput_with_wrk():
     assert "slower than wrk" in done.stdout and "bench.py" in done.stdout
 
 
+@pytest.mark.slow
 def test_cli_shows_progress_on_long_runs_unless_quiet(serve):
     # About 2.4 s; off a terminal, a progress line appears every 2 s.
     server = serve(THREADED)
@@ -229,6 +237,7 @@ def test_cli_shows_progress_on_long_runs_unless_quiet(serve):
     assert quiet_err == ""
 
 
+@pytest.mark.slow
 def test_cli_ctrl_c_stops_cleanly_with_what_completed(serve):
     server = serve(THREADED)
     client = subprocess.Popen(

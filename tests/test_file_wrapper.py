@@ -21,25 +21,26 @@ import socket
 
 import pytest
 
-from tests.servers import SERVERS
-from tests.slow_reader_apps import expected_body
-from tests.test_part3_servers import children_of, wait_until
-from tests.test_slow_readers import (
-    ALL,
+from tests.helpers import (
     RATE,
     RECEIVE_BUFFER,
     SEND_DEADLINE,
     SIZE,
+    children_of,
     connect_slowly,
     read_slowly,
     request,
     reset,
     split_response,
+    wait_until,
 )
+from tests.servers import SERVERS
+from tests.slow_reader_apps import expected_body
 
 pytestmark = pytest.mark.timeout(60)
 
 APP = "tests.file_wrapper_apps:app"
+ALL = list(SERVERS)
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +141,7 @@ def test_a_wrapped_file_without_a_length_is_chunked(serve, name, a_file):
     closed_files(server, a_file)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_slow_but_steady_reader_gets_the_whole_file(serve, name, a_slow_file):
     server = start(serve, name)
@@ -153,6 +155,7 @@ def test_a_slow_but_steady_reader_gets_the_whole_file(serve, name, a_slow_file):
     assert "took none" not in server.log and "went away" not in server.log, server.log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_reader_that_stops_reading_a_file_is_dropped(serve, name, a_slow_file):
     server = start(serve, name)
@@ -201,6 +204,7 @@ def cpu_for(server, name, target):
     return size, cpu_seconds(server.pid) - before
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads CPU times from Linux's /proc")
 @pytest.mark.parametrize("name", ALL)
 def test_sendfile_costs_the_server_far_less_cpu_than_reading_the_file(serve, name, tmp_path):

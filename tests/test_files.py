@@ -26,18 +26,10 @@ import pytest
 
 from harness import ROOT, start_server
 from part2_wsgi.apps.files_app import FilesApp, RangeNotSatisfiable, parse_range, resolve_path
+from tests.servers import SERVERS
 
 pytestmark = pytest.mark.timeout(60)
 
-SERVERS = {
-    "part2": "part2_wsgi/server.py",
-    "iterative": "part3_concurrency/iterative_server.py",
-    "forking": "part3_concurrency/forking_server.py",
-    "threaded": "part3_concurrency/threaded_server.py",
-    "select": "part3_concurrency/select_server.py",
-    "prefork": "part3_concurrency/prefork_server.py",
-    "asyncio": "part3_concurrency/asyncio_server.py",
-}
 SECRET = b"TOP-SECRET: this must never leave the machine"
 HELLO = b"Hello, files!\n"
 BIG = bytes(range(256)) * 1200  # 300 KB: more than one 64 KB block, each block different

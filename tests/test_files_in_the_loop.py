@@ -18,7 +18,7 @@ import pytest
 from harness import start_server
 from tests.servers import SERVERS
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # servers, an 8 MB file, a slow reader
 
 LOOPS = ["select", "prefork", "asyncio"]
 SMALL = bytes(range(256)) * 40  # 10 KB: goes out with the head

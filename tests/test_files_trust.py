@@ -441,6 +441,8 @@ def folder_steps(site):
 REQUESTS = 200
 
 
+@pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SERVERS))
 def test_a_file_swapped_for_a_fifo_live_never_stops_the_server(site, name):
     www = site / "www"
@@ -459,6 +461,7 @@ def test_a_file_swapped_for_a_fifo_live_never_stops_the_server(site, name):
     assert "Traceback" not in server.log, server.log[-2000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["part2", "select"])
 def test_a_folder_swapped_for_a_symlink_out_live_never_leaks(site, name):
     www = site / "www"

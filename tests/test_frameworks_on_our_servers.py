@@ -9,13 +9,13 @@ traceback is the point).
 import pytest
 import requests
 
-SERVERS = ["part2_wsgi/server.py", "part3_concurrency/threaded_server.py", "part3_concurrency/select_server.py"]
+from tests.servers import SERVERS
+
+ON = [SERVERS[name] for name in ("part2", "threaded", "select")]
 FRAMEWORKS = {"flask": "Hello from Flask", "django": "Hello from Django"}
 
 
-@pytest.fixture(
-    params=[(s, f) for s in SERVERS for f in FRAMEWORKS], ids=lambda p: f"{p[1]}-on-{p[0].split('/')[-1][:-3]}"
-)
+@pytest.fixture(params=[(s, f) for s in ON for f in FRAMEWORKS], ids=lambda p: f"{p[1]}-on-{p[0].split('/')[-1][:-3]}")
 def site(request, serve):
     script, framework = request.param
     server = serve(script, f"tests.validated_apps:{framework}")
@@ -80,15 +80,7 @@ def test_several_requests_on_one_session_each_framed_as_its_app_asks(site):
 
 
 UNWRAPPED = {"flask": "part2_wsgi.apps.flask_app:app", "django": "part2_wsgi.apps.django_app:application"}
-EVERY_SERVER = [
-    ("part2_wsgi/server.py",),
-    ("part3_concurrency/iterative_server.py",),
-    ("part3_concurrency/threaded_server.py",),
-    ("part3_concurrency/forking_server.py",),
-    ("part3_concurrency/select_server.py",),
-    ("part3_concurrency/prefork_server.py", "--workers", "2"),
-    ("part3_concurrency/asyncio_server.py",),
-]
+EVERY_SERVER = [(script, "--workers", "2") if name == "prefork" else (script,) for name, script in SERVERS.items()]
 
 
 @pytest.mark.timeout(60)

@@ -23,6 +23,7 @@ def timings():
     return run_experiment(["threaded", "forking"], requests=4, ms=MS)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_every_request_has_a_start_and_an_end(timings):
     assert {(t.server, t.kind) for t in timings} == {(s, k) for s in ("threaded", "forking") for k in KINDS}
@@ -30,11 +31,13 @@ def test_every_request_has_a_start_and_an_end(timings):
     assert all(0 <= t.start < t.end for t in timings)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_four_computations_on_threads_take_turns_on_one_core(timings):
     assert last_end(timings, "threaded", "cpu") >= 0.9 * 4 * MS / 1000
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_four_sleeps_overlap_on_threads_and_on_processes(timings):
     for server in ("threaded", "forking"):
@@ -59,6 +62,7 @@ def idle_cores(seconds=0.5):
     return CORES * (idle_after - idle_before) / max(1, total_after - total_before)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(CORES < 2, reason="processes compute side by side only on two cores or more")
 def test_processes_compute_side_by_side(timings):
@@ -70,6 +74,7 @@ def test_processes_compute_side_by_side(timings):
     assert last_end(timings, "forking", "cpu") < 0.8 * last_end(timings, "threaded", "cpu")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_draw_gives_one_panel_per_kind(timings):
     import matplotlib
@@ -79,6 +84,7 @@ def test_draw_gives_one_panel_per_kind(timings):
     assert [axis.get_title(loc="left").split(":")[0] for axis in figure.axes] == list(KINDS)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_the_script_prints_a_table_and_writes_the_plot(tmp_path):
     plot = tmp_path / "gil.png"

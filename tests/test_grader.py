@@ -43,7 +43,8 @@ from grader import core
 from grader.core import EXERCISES, PARTS, find_exercise
 from grader.workbook import ROOT, STUBS
 from tests import mutants
-from tests.conftest import IN_CI
+from tests.helpers import IN_CI
+from tests.mutants.misbehaving import MISBEHAVING
 
 TOTAL_POINTS = sum(exercise.points for exercise in EXERCISES)
 REQUIRED_POINTS = sum(exercise.points for exercise in EXERCISES if exercise.track == "required")
@@ -89,6 +90,7 @@ def solutions(tmp_path_factory):
 # --- the stubs score nothing, the reference everything ------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_check_fails_on_the_stubs(stubs):
     returncode, stdout, results, seconds = stubs
     assert returncode == 1, stdout
@@ -104,6 +106,7 @@ def test_every_check_fails_on_the_stubs(stubs):
         assert test["status"] == "failed" and test["score"] == 0
 
 
+@pytest.mark.slow
 def test_every_failure_on_the_stubs_shows_the_hint(stubs):
     returncode, stdout, results, seconds = stubs
     wrong = []
@@ -118,6 +121,7 @@ def test_every_failure_on_the_stubs_shows_the_hint(stubs):
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.mark.slow
 def test_nothing_said_about_the_stubs_is_code_to_paste(stubs):
     returncode, stdout, results, seconds = stubs
     pasteable = {
@@ -129,6 +133,7 @@ def test_nothing_said_about_the_stubs_is_code_to_paste(stubs):
     assert not PASTEABLE_CODE.search(stdout), PASTEABLE_CODE.findall(stdout)
 
 
+@pytest.mark.slow
 def test_the_table_shows_each_track_and_how_many_checks_pass(stubs):
     returncode, stdout, results, seconds = stubs
     assert stdout.index(core.TRACKS["required"]) < stdout.index(core.TRACKS["hardening"]), stdout
@@ -146,6 +151,7 @@ def test_the_table_shows_each_track_and_how_many_checks_pass(stubs):
     assert all(test["tags"] == [find_exercise(*test["name"].split(".")).track] for test in results["tests"])
 
 
+@pytest.mark.slow
 def test_every_check_passes_on_the_reference(solutions):
     returncode, stdout, results, seconds = solutions
     failing = {
@@ -159,6 +165,7 @@ def test_every_check_passes_on_the_reference(solutions):
     assert re.search(rf"^TOTAL +{TOTAL_POINTS} / {TOTAL_POINTS} ", stdout, re.MULTILINE), stdout
 
 
+@pytest.mark.slow
 def test_grading_everything_is_quick(stubs, solutions):
     # Generous bounds for a busy two-core machine; the README promises well under two minutes.
     assert stubs[3] < 90, f"grading the stubs took {stubs[3]:.0f} s"
@@ -211,6 +218,7 @@ GRADESCOPE_RESULTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["stubs", "solutions"])
 def test_results_json_follows_gradescope(which, request):
     results = request.getfixturevalue(which)[2]
@@ -242,6 +250,7 @@ def solve(workbook, exercise):
     append(workbook, exercise.part, f"from {module} import {name}  # noqa: E402,F811\n")
 
 
+@pytest.mark.slow
 def test_solving_one_exercise_earns_exactly_its_points(tmp_path):
     workbook = copy_workbook(tmp_path)
     solved = [
@@ -292,6 +301,7 @@ STUDENT_SERVE_WSGI = """
     """
 
 
+@pytest.mark.slow
 def test_a_students_serve_wsgi_serves_flask_and_django_through_the_validator(tmp_path):
     workbook = copy_workbook(tmp_path)
     append(workbook, "part2", STUDENT_SERVE_WSGI)
@@ -317,6 +327,7 @@ HALF_SOLVED = """
     """
 
 
+@pytest.mark.slow
 def test_a_half_solved_stage_shows_its_progress_and_reveals_hints_one_at_a_time(tmp_path):
     workbook = copy_workbook(tmp_path)
     solve(workbook, find_exercise("part1", "make_listener"))
@@ -357,46 +368,7 @@ def test_hints_lead_without_giving_the_answer_away():
 # --- misbehaving code fails its exercise, with the reason, and nothing more ------------------------
 
 
-MISBEHAVING = {
-    "part1": """
-        def serve_echo(listener):  # loops forever, on the thread that serves the clients
-            while True:
-                pass
-
-
-        def receive_exactly(connection, size):  # ends the program
-            import sys
-            sys.exit()
-
-
-        def format_response(status, text):  # kills its own process
-            import os
-            os._exit(3)
-
-
-        def parse_head(head):  # loops forever, on the test's own thread
-            while True:
-                pass
-        """,
-    "part2": """
-        def chunk(data):  # loops forever and swallows the time limit's exception
-            import time
-            while True:
-                try:
-                    time.sleep(10)
-                except BaseException:
-                    pass
-        """,
-    "part3": """
-        def serve_threaded(listener, app, max_threads):  # accepts clients, never answers
-            held = []
-            while True:
-                connection, _ = listener.accept()
-                held.append(connection)
-        """,
-}
-
-
+@pytest.mark.slow
 def test_misbehaving_code_fails_its_own_exercise_with_the_reason(tmp_path):
     workbook = copy_workbook(tmp_path)
     for part, code in MISBEHAVING.items():
@@ -506,6 +478,7 @@ def mutant_results(tmp_path_factory):
     return mutants.grade(MUTANTS, tmp_path_factory.mktemp("mutants"))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.id)
 def test_a_wrong_solution_fails_its_own_exercise_and_says_what_to_change(mutant, mutant_results):
@@ -558,6 +531,7 @@ SIGCHLD_REAPER = """
     """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_grading_a_solved_workbook_or_a_reaper_leaves_this_process_untouched(tmp_path):
     solved = tmp_path / "solved"

@@ -52,6 +52,7 @@ def autograde(autograder_zip, root, submitted):
     return json.loads((root / "results" / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_the_zip_has_the_scripts_at_its_root_and_no_clutter(autograder_zip):
     with zipfile.ZipFile(autograder_zip) as archive:
         names = archive.namelist()
@@ -63,6 +64,7 @@ def test_the_zip_has_the_scripts_at_its_root_and_no_clutter(autograder_zip):
     assert not [name for name in names if "__pycache__" in name or name.startswith((".git", ".venv", "tests/"))]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_the_untouched_stubs_score_zero(autograder_zip, tmp_path):
     results = autograde(autograder_zip, tmp_path, [STUBS / f"{part}.py" for part in PARTS])
@@ -71,6 +73,7 @@ def test_the_untouched_stubs_score_zero(autograder_zip, tmp_path):
     assert all(test["status"] == "failed" for test in results["tests"])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_the_exported_reference_scores_full_marks(autograder_zip, tmp_path):
     exported = subprocess.run(
@@ -87,6 +90,7 @@ def test_the_exported_reference_scores_full_marks(autograder_zip, tmp_path):
     assert sum(test["max_score"] for test in results["tests"]) == FULL_MARKS
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_missing_file_is_named_in_the_results(autograder_zip, tmp_path):
     results = autograde(autograder_zip, tmp_path, [STUBS / "part1.py"])

@@ -21,7 +21,6 @@ import errno
 import resource
 import selectors
 import socket
-import struct
 import sys
 import threading
 import time
@@ -29,20 +28,11 @@ import time
 import pytest
 
 from part2_wsgi.command_line import wait_out_shortage
-from tests.conftest import require_program
-from tests.test_part3_servers import children_of, fetch, get_request, read_response, wait_until
+from tests.helpers import children_of, fetch, get_request, read_response, require_program, reset, wait_until
+from tests.servers import SERVERS
 
 pytestmark = pytest.mark.timeout(60)
 
-SERVERS = {
-    "part2": "part2_wsgi/server.py",
-    "iterative": "part3_concurrency/iterative_server.py",
-    "forking": "part3_concurrency/forking_server.py",
-    "threaded": "part3_concurrency/threaded_server.py",
-    "select": "part3_concurrency/select_server.py",
-    "prefork": "part3_concurrency/prefork_server.py",
-    "asyncio": "part3_concurrency/asyncio_server.py",
-}
 ALL = list(SERVERS)
 LYING_APP = "tests.lying_apps:app"
 HEAD_DEADLINE = 1.0
@@ -141,6 +131,7 @@ def timed_get(server, path="/", timeout=20):
     return status, time.monotonic() - began
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["part2", "iterative"])
 def test_a_trickling_client_holds_a_single_threaded_server_no_longer_than_the_head_deadline(serve, tricklers, name):
     server = start(serve, name)
@@ -157,6 +148,7 @@ def test_a_trickling_client_holds_a_single_threaded_server_no_longer_than_the_he
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), f"the trickling client got {answer[:60]!r}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, cap", [("threaded", "--max-threads"), ("forking", "--max-children")])
 def test_twice_the_cap_of_trickling_clients_delay_a_request_by_at_most_two_head_deadlines(serve, tricklers, name, cap):
     server = start(serve, name, cap, "4")
@@ -167,6 +159,7 @@ def test_twice_the_cap_of_trickling_clients_delay_a_request_by_at_most_two_head_
     assert elapsed < bound + 0.5, f"a normal request waited {elapsed:.1f} s behind 8 tricklers (bound {bound} s)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["select", "asyncio", "prefork"])
 def test_a_thousand_trickling_clients_do_not_delay_an_event_loop_and_are_each_dropped(serve, tricklers, name):
     soft, hard = raise_descriptor_limit(2200)
@@ -190,6 +183,7 @@ def test_a_thousand_trickling_clients_do_not_delay_an_event_loop_and_are_each_dr
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@pytest.mark.slow
 def test_a_flood_of_clients_never_forks_past_the_cap(serve, tricklers):
     soft, hard = raise_descriptor_limit(800)
     try:
@@ -199,7 +193,7 @@ def test_a_flood_of_clients_never_forks_past_the_cap(serve, tricklers):
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             most = max(most, len(children_of(server.pid)))
-            time.sleep(0.05)
+            time.sleep(0.05)  # a look each 50 ms for 3 s: the cap must hold all along
         assert most == 64, f"the forking server had at most {most} children with 300 clients waiting (cap 64)"
         status, _ = timed_get(server)
         assert status == 200
@@ -275,6 +269,7 @@ def rss_kb(pid):
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["select", "threaded", "prefork", "asyncio"])
 def test_a_client_that_stops_reading_a_stream_does_not_fill_the_servers_memory(serve, name):
     server = start(serve, name)
@@ -286,7 +281,7 @@ def test_a_client_that_stops_reading_a_stream_does_not_fill_the_servers_memory(s
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:  # the app could make 256 MiB in this time
         most = max(most, rss_kb(server.pid))
-        time.sleep(0.05)
+        time.sleep(0.05)  # a look each 50 ms for 3 s: memory must stay bounded all along
     grew_mb = (most - before) / 1024
     assert grew_mb < 48, f"the server grew by {grew_mb:.0f} MB for a client that reads nothing"
     connection.close()
@@ -316,12 +311,7 @@ def test_hosts_that_rfc_9112_forbids_get_400(serve, name):
 # --- quiet about normal endings ---------------------------------------------------------------------
 
 
-def reset(connection):
-    """Close with a TCP reset rather than a FIN, as a browser or a load tester may."""
-    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    connection.close()
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["forking", "threaded", "select", "prefork", "asyncio"])
 def test_a_client_that_resets_an_idle_kept_alive_connection_is_not_logged(serve, name):
     server = start(serve, name, "--quiet")
@@ -365,6 +355,7 @@ def unread_bytes(server_port, client):
 
 # The servers that hold many connections in one process; the forking parent closes its
 # copy of each, and the iterative one holds one at a time.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["threaded", "select", "prefork"])
 def test_running_out_of_descriptors_pauses_accepting_and_recovers(serve, name):
     prlimit = require_program("prlimit")

@@ -102,6 +102,7 @@ def test_serve_connection_tells_the_app_about_concurrency(flags):
     assert data.endswith(b"\r\n\r\n" + expected) and not raised, (data, raised)
 
 
+@pytest.mark.slow
 def test_minimal_server_keeps_a_slow_but_steady_reader(monkeypatch):
     # One sendall() of this response cannot finish within TIMEOUT: the client takes it
     # slowly, through small buffers on both sides. But it takes some of it all the time,
@@ -124,13 +125,14 @@ def test_minimal_server_keeps_a_slow_but_steady_reader(monkeypatch):
             started, received = time.monotonic(), b""
             while piece := client.recv(8 * 1024):  # at most 8 KB each 10 ms
                 received += piece
-                time.sleep(0.01)
+                time.sleep(0.01)  # paces the reader, on purpose
             seconds = time.monotonic() - started
         thread.join(5)
     assert received.endswith(b"\r\n\r\n" + body) and not raised, f"{len(received)} bytes in {seconds:.2f} s"
     assert seconds > 3 * minimal_server.TIMEOUT, f"the response took only {seconds:.2f} s: the test proves nothing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["forking", "threads-unbounded", "threaded", "select"])
 def test_each_loop_serves_clients_at_once(serve, model):
     server = serve(MODELS, "--model", model)
@@ -143,6 +145,7 @@ def test_each_loop_serves_clients_at_once(serve, model):
     assert server.stop() == 0
 
 
+@pytest.mark.slow
 def test_the_forking_mistake_never_ends_a_connection(serve):
     forgetful = serve(MODELS, "--model", "forking-mistakes")
     with socket.create_connection(forgetful.address, timeout=2) as client:
@@ -156,12 +159,13 @@ def test_the_forking_mistake_never_ends_a_connection(serve):
     assert read_until_closed(careful.address, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 OK")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["forking", "threads-unbounded", "threaded"])
 def test_each_loop_stops_at_once_on_ctrl_c_with_a_request_in_flight(serve, model):
-    server = serve(MODELS, "--model", model)
+    server = serve(MODELS, "tests.announcing_app:app", "--model", model)
     with socket.create_connection(server.address, timeout=5) as slow:
         slow.sendall(b"GET /sleep?seconds=5 HTTP/1.0\r\n\r\n")
-        time.sleep(0.3)  # the request is in the app, on its thread or in its child
+        server.wait_for_log("app begins GET /sleep?seconds=5")  # in the app, on its thread or in its child
         server.process.send_signal(signal.SIGINT)
         # The server itself must be gone at once (a child may finish its request: it
         # holds the output pipes until then, which is why stop() alone would wait).

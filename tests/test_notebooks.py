@@ -20,6 +20,7 @@ NOTEBOOKS = sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb"))
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the kernel colours its tracebacks
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_top_to_bottom(name):
@@ -44,6 +45,7 @@ def test_notebook_is_committed_without_outputs(name):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_render_writes_a_page_with_outputs_and_prints_timings(tmp_path, capsys):
     """The quickest notebook, rendered: its page holds a cell's output, and timings are printed."""

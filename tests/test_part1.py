@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from harness import ROOT
-from tests.conftest import require_program
+from tests.helpers import require_program
 
 ECHO = "part1_sockets/echo_server.py"
 CLIENT = "part1_sockets/echo_client.py"
@@ -318,6 +318,7 @@ def test_unknown_paths_are_404(serve):
     assert requests.get(server.url + "/favicon.ico", timeout=10).status_code == 404
 
 
+@pytest.mark.slow
 def test_a_real_browser_renders_the_page(serve):
     chromium = require_program("chromium")
     server = serve(HTTP)

@@ -17,8 +17,8 @@ import time
 import pytest
 import requests
 
-from harness import ROOT
-from tests.conftest import require_program
+from harness import ROOT, start_server
+from tests.helpers import require_program
 
 SERVER = "part2_wsgi/server.py"
 APP = "tests.validated_apps:demo"
@@ -35,7 +35,15 @@ CLF = re.compile(
 
 @pytest.fixture
 def server(serve):
+    """A server of its own, for a test that reads its log, stops it, or attacks it."""
     return serve(SERVER, APP)
+
+
+@pytest.fixture(scope="module")
+def shared_server():
+    """One server for the tests that only ask and check the answers (no log, no attack)."""
+    with start_server(SERVER, APP) as server:
+        yield server
 
 
 def read_all(connection):
@@ -107,28 +115,28 @@ def test_get_with_a_path_and_query_returns_the_page_with_its_form(server):
     assert "Traceback" not in server.log
 
 
-def test_a_form_post_shows_the_fields(server):
-    response = requests.post(server.url + "/", data={"name": "Ada <3", "message": "héllo"}, timeout=10)
+def test_a_form_post_shows_the_fields(shared_server):
+    response = requests.post(shared_server.url + "/", data={"name": "Ada <3", "message": "héllo"}, timeout=10)
     assert response.status_code == 200
     assert "<th>name</th><td>Ada &lt;3</td>" in response.text
     assert "<th>message</th><td>héllo</td>" in response.text
 
 
-def test_a_json_post_comes_back_parsed(server):
+def test_a_json_post_comes_back_parsed(shared_server):
     sent = {"numbers": [1, 2.5], "text": "snow \u2603", "nested": {"ok": True}}
-    response = requests.post(server.url + "/json", json=sent, timeout=10)
+    response = requests.post(shared_server.url + "/json", json=sent, timeout=10)
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
     assert response.json() == {"received": sent, "framework": "none"}
-    bad = requests.post(server.url + "/json", data=b"{not json", timeout=10)
+    bad = requests.post(shared_server.url + "/json", data=b"{not json", timeout=10)
     assert bad.status_code == 400 and "invalid JSON" in bad.json()["error"]
 
 
-def test_unknown_paths_are_404_and_wrong_methods_405(server):
-    missing = requests.get(server.url + "/nothing/here", timeout=10)
+def test_unknown_paths_are_404_and_wrong_methods_405(shared_server):
+    missing = requests.get(shared_server.url + "/nothing/here", timeout=10)
     assert missing.status_code == 404 and "/nothing/here" in missing.text
-    wrong = requests.get(server.url + "/echo", timeout=10)
+    wrong = requests.get(shared_server.url + "/echo", timeout=10)
     assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
-    assert requests.delete(server.url + "/", timeout=10).headers["Allow"] == "GET, POST"
+    assert requests.delete(shared_server.url + "/", timeout=10).headers["Allow"] == "GET, POST"
 
 
 def test_an_app_error_is_a_500_one_traceback_and_the_server_carries_on(server):
@@ -143,8 +151,8 @@ def test_an_app_error_is_a_500_one_traceback_and_the_server_carries_on(server):
     assert '"GET /error HTTP/1.1" 500' in log
 
 
-def test_a_streamed_body_is_valid_chunked_encoding(server):
-    client = http.client.HTTPConnection(*server.address, timeout=10)
+def test_a_streamed_body_is_valid_chunked_encoding(shared_server):
+    client = http.client.HTTPConnection(*shared_server.address, timeout=10)
     try:
         client.request("GET", "/stream")
         response = client.getresponse()
@@ -155,14 +163,15 @@ def test_a_streamed_body_is_valid_chunked_encoding(server):
     finally:
         client.close()
     # The same, byte by byte, over a raw socket.
-    status_line, headers, body = split_response(exchange(server.address, b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"))
+    raw = exchange(shared_server.address, b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    status_line, headers, body = split_response(raw)
     assert status_line == "HTTP/1.1 200 OK" and headers["transfer-encoding"] == "chunked"
     assert decode_chunked_strictly(body) == b"".join(f"piece {n} of 5\n".encode() for n in range(1, 6))
 
 
 @pytest.mark.parametrize("path", ["/", "/stream"])
-def test_head_has_the_headers_and_no_body(server, path):
-    raw = exchange(server.address, f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+def test_head_has_the_headers_and_no_body(shared_server, path):
+    raw = exchange(shared_server.address, f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     status_line, headers, body = split_response(raw)
     assert status_line == "HTTP/1.1 200 OK"
     assert body == b""
@@ -171,27 +180,28 @@ def test_head_has_the_headers_and_no_body(server, path):
         assert int(headers["content-length"]) > 1000  # the length a GET would get
 
 
-def test_a_3_mb_binary_upload_comes_back_byte_identical(server):
+def test_a_3_mb_binary_upload_comes_back_byte_identical(shared_server):
     payload = os.urandom(3_000_000)
     response = requests.post(
-        server.url + "/echo", data=payload, headers={"Content-Type": "application/octet-stream"}, timeout=30
+        shared_server.url + "/echo", data=payload, headers={"Content-Type": "application/octet-stream"}, timeout=30
     )
     assert response.status_code == 200
     assert response.headers["Content-Length"] == str(len(payload))
     assert response.content == payload
 
 
-def test_a_chunked_upload_is_decoded(server):
+def test_a_chunked_upload_is_decoded(shared_server):
     pieces = [b"first,", os.urandom(100_000), b"last"]
-    response = requests.post(server.url + "/echo", data=iter(pieces), timeout=30)  # a generator: requests sends chunks
+    # a generator: requests sends chunks
+    response = requests.post(shared_server.url + "/echo", data=iter(pieces), timeout=30)
     assert response.request.headers["Transfer-Encoding"] == "chunked"
     assert response.status_code == 200
     assert response.content == b"".join(pieces)
 
 
-def test_expect_100_continue_gets_the_go_ahead_before_the_body_is_sent(server):
+def test_expect_100_continue_gets_the_go_ahead_before_the_body_is_sent(shared_server):
     body = b"x" * 50_000
-    with socket.create_connection(server.address, timeout=10) as connection:
+    with socket.create_connection(shared_server.address, timeout=10) as connection:
         connection.sendall(
             b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: text/plain\r\n"
             b"Content-Length: %d\r\n\r\n" % len(body)
@@ -207,7 +217,7 @@ def test_expect_100_continue_gets_the_go_ahead_before_the_body_is_sent(server):
     assert status_line == "HTTP/1.1 200 OK" and echoed == body
 
 
-def test_curl_with_expect_100_continue_uploads_without_waiting_for_its_timeout(server, tmp_path):
+def test_curl_with_expect_100_continue_uploads_without_waiting_for_its_timeout(shared_server, tmp_path):
     curl = require_program("curl")
     upload = tmp_path / "upload.bin"
     upload.write_bytes(os.urandom(2_000_000))
@@ -229,7 +239,7 @@ def test_curl_with_expect_100_continue_uploads_without_waiting_for_its_timeout(s
             str(downloaded),
             "-w",
             "%{http_code}",
-            server.url + "/echo",
+            shared_server.url + "/echo",
         ],
         capture_output=True,
         text=True,
@@ -247,8 +257,8 @@ def test_curl_with_expect_100_continue_uploads_without_waiting_for_its_timeout(s
 @pytest.mark.parametrize(
     "path, body", [("/", b"Hello from the demo app"), ("/stream", b"piece 1 of 5\npiece 2 of 5\n")]
 )
-def test_an_http_1_0_request_is_answered_and_the_connection_closed(server, path, body):
-    raw = exchange(server.address, f"GET {path} HTTP/1.0\r\n\r\n".encode())  # no Host: fine in 1.0
+def test_an_http_1_0_request_is_answered_and_the_connection_closed(shared_server, path, body):
+    raw = exchange(shared_server.address, f"GET {path} HTTP/1.0\r\n\r\n".encode())  # no Host: fine in 1.0
     status_line, headers, received = split_response(raw)
     assert status_line == "HTTP/1.1 200 OK"
     assert "transfer-encoding" not in headers  # a 1.0 client does not know chunked
@@ -262,13 +272,13 @@ def test_an_http_1_0_request_is_answered_and_the_connection_closed(server, path,
     [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"],
     ids=["http-1.1", "http-1.0-keep-alive"],
 )
-def test_a_server_that_closes_after_one_response_says_so(server, request_line):
+def test_a_server_that_closes_after_one_response_says_so(shared_server, request_line):
     # This server closes every connection after one response. RFC 9112, 9.6: "A server
     # that does not support persistent connections MUST send the "close" connection
     # option in every response message that does not have a 1xx status code." Without
     # it, a keep-alive client (http.client, a browser) keeps its end open, and this
     # single-threaded server spends its 1 s linger (Deadlines.linger) waiting for it.
-    status_line, headers, body = split_response(exchange(server.address, request_line))  # returns at the close
+    status_line, headers, body = split_response(exchange(shared_server.address, request_line))  # returns at the close
     assert status_line == "HTTP/1.1 200 OK"
     if b"HTTP/1.1" in request_line:
         assert headers.get("connection") == "close"
@@ -356,6 +366,7 @@ def test_a_client_that_leaves_mid_request_is_one_log_line_and_no_traceback(serve
     assert all(entry["status"] == "200" for entry in access_log(server))  # no access-log line for it
 
 
+@pytest.mark.slow
 def test_a_stalled_client_holds_the_server_only_until_it_disconnects(server):
     stalled = socket.create_connection(server.address)
     stalled.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf")
@@ -376,6 +387,7 @@ def test_a_stalled_client_holds_the_server_only_until_it_disconnects(server):
 # --- starting and stopping ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_the_server_with_exit_0_quickly_and_frees_the_port(server, sig):
     still_serves(server)

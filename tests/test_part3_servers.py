@@ -21,35 +21,27 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, namedtuple
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from harness import ROOT, start_server
 from part2_wsgi.command_line import create_listening_socket
+from tests.helpers import children_of, fetch, get_request, read_response, wait_until
+from tests.servers import CONCURRENT, PART3, SERVERS
 
 pytestmark = pytest.mark.timeout(30)
 
-ITERATIVE = "part3_concurrency/iterative_server.py"
-FORKING = "part3_concurrency/forking_server.py"
-THREADED = "part3_concurrency/threaded_server.py"
-SELECT = "part3_concurrency/select_server.py"
-PREFORK = "part3_concurrency/prefork_server.py"
-ASYNCIO = "part3_concurrency/asyncio_server.py"
+THREADED = SERVERS["threaded"]
+SELECT = SERVERS["select"]
+PREFORK = SERVERS["prefork"]
 
 # A name for each way of running a server: (script, extra command-line arguments).
-SERVERS = {
-    "iterative": (ITERATIVE, ()),
-    "forking": (FORKING, ()),
-    "threaded": (THREADED, ()),
-    "select": (SELECT, ()),  # the default: a pool of worker threads runs the app
-    "select-threads-0": (SELECT, ("--threads", "0")),  # the app runs inside the loop
-    "prefork": (PREFORK, ("--workers", "2")),  # two select loops, in two processes
-    "asyncio": (ASYNCIO, ()),
-}
-EVERY_MODEL = ["iterative", "forking", "threaded", "select", "prefork", "asyncio"]
-CONCURRENT = ["forking", "threaded", "select", "prefork", "asyncio"]
+RUNS = {name: (SERVERS[name], ()) for name in PART3}
+RUNS["select-threads-0"] = (SELECT, ("--threads", "0"))  # the app runs inside the loop (the default: worker threads)
+RUNS["prefork"] = (PREFORK, ("--workers", "2"))  # two select loops, in two processes
+EVERY_MODEL = PART3
 KEEPS_ALIVE = ["forking", "threaded", "select", "select-threads-0", "prefork", "asyncio"]
 
 ANNOUNCING_APP = "tests.announcing_app:app"  # the demo app, logging "app begins ..." first
@@ -59,7 +51,7 @@ needs_proc = pytest.mark.skipif(not ON_LINUX, reason="counts descriptors and chi
 
 
 def start(serve, name, *more_args):
-    script, args = SERVERS[name]
+    script, args = RUNS[name]
     return serve(script, *args, *more_args)
 
 
@@ -85,7 +77,7 @@ def shared_servers():
         if server is None or not answers(server):
             if server is not None:
                 server.stop()
-            script, args = SERVERS[name]
+            script, args = RUNS[name]
             server = started[name] = start_server(script, *args)
         return server
 
@@ -95,48 +87,6 @@ def shared_servers():
 
 
 # --- talking HTTP -------------------------------------------------------------------
-
-Response = namedtuple("Response", "version status reason headers body")
-
-
-def read_response(stream, method="GET"):
-    """Read one response from a socket's ``makefile("rb")``; headers keyed in lower case.
-
-    Reads exactly one message, so a second (pipelined) response stays in the stream.
-    """
-    line = stream.readline(70_000)
-    if not line:
-        raise EOFError("the server closed the connection without a response")
-    version, status, reason = (line.decode("latin-1").rstrip("\r\n").split(" ", 2) + [""])[:3]
-    headers = {}
-    while (line := stream.readline(70_000)) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    status = int(status)
-    if method == "HEAD" or 100 <= status < 200 or status in (204, 304):
-        body = b""
-    elif headers.get("transfer-encoding", "").lower() == "chunked":
-        body = read_chunked(stream)
-    elif "content-length" in headers:
-        length = int(headers["content-length"])
-        body = stream.read(length)
-        if len(body) != length:
-            raise EOFError(f"the body ended after {len(body)} of {length} bytes")
-    else:
-        body = stream.read()  # no framing: the body ends where the connection does
-    return Response(version, status, reason, headers, body)
-
-
-def read_chunked(stream):
-    body = bytearray()
-    while True:
-        size = int(stream.readline(1024).split(b";")[0], 16)
-        if size == 0:
-            while stream.readline(70_000) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return bytes(body)
-        body += stream.read(size)
-        stream.readline(3)  # the CRLF after each chunk's data
 
 
 def assert_closed(stream):
@@ -161,33 +111,7 @@ def exchange(server, request, timeout=5):
     return read_response(stream), stream, connection
 
 
-def fetch(server, method, path, body=None, headers=None, timeout=10):
-    """One request on its own connection with http.client: (status, response, body)."""
-    connection = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response, response.read()
-    finally:
-        connection.close()
-
-
-def get_request(target="/", version="HTTP/1.1", *extra_headers):
-    lines = [f"GET {target} {version}", "Host: test", *extra_headers, "", ""]
-    return "\r\n".join(lines).encode()
-
-
 # --- waiting and counting -----------------------------------------------------------
-
-
-def wait_until(condition, timeout, what):
-    """Poll ``condition`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-    return value
 
 
 def fd_count(pid):
@@ -206,24 +130,6 @@ def settled_fd_count(pid, quiet=0.3, timeout=10):
         elif time.monotonic() - since >= quiet:
             break
     return last
-
-
-def children_of(pid):
-    """{child pid: state letter} for every process whose parent is ``pid`` (Z: zombie)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as file:
-                stat = file.read()
-        except OSError:
-            continue  # it exited while we looked
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        fields = stat.rpartition(")")[2].split()
-        if int(fields[1]) == pid:
-            children[int(entry)] = fields[0]
-    return children
 
 
 def signal_and_wait(server, sig, timeout=10):
@@ -283,6 +189,7 @@ def run_together(server, path, clients):
     return time.monotonic() - began, results
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "name, overlaps",
@@ -310,6 +217,7 @@ def test_four_one_second_requests_overlap_only_on_concurrent_servers(serve, name
 # --- silent clients ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", KEEPS_ALIVE)
 def test_silent_clients_never_delay_other_clients(serve, name):
     server = start(serve, name)
@@ -325,6 +233,7 @@ def test_silent_clients_never_delay_other_clients(serve, name):
     assert elapsed < 1.0, f"GET / took {elapsed:.2f} s with five silent clients connected"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", [THREADED, "part3_concurrency/thread_pool.py"])
 def test_threaded_server_serves_at_most_max_threads_connections_at_once(serve, script):
     """The threaded server, and the pool beside it, which hands a freed thread the 4th client."""
@@ -584,6 +493,7 @@ def mixed_requests(server, rounds):
     return made
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", EVERY_MODEL)
@@ -612,6 +522,7 @@ def test_no_descriptor_leaks_and_no_zombies_after_200_requests(serve, name):
 # --- a thousand idle connections on the event loop -----------------------------------------
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
 def test_select_server_holds_a_thousand_idle_connections(serve):
@@ -672,6 +583,7 @@ def assert_closed_by_server(connection):
     assert data == b""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_idle_connection", [False, True], ids=["no-clients", "idle-connection"])
 @pytest.mark.parametrize("sig", SIGNALS)
 @pytest.mark.parametrize("name", EVERY_MODEL)
@@ -708,6 +620,7 @@ def start_in_flight(server, path):
     return thread, result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", SIGNALS)
 @pytest.mark.parametrize("name", CONCURRENT)
 def test_signal_lets_a_request_in_flight_finish(serve, name, sig):
@@ -745,7 +658,7 @@ def test_a_signal_while_the_server_announces_itself_still_exits_cleanly(name):
     To hit that moment every time, the server's stdout is a pipe we have filled: its
     ``print("Serving on ...")`` blocks in write() until we read, and we signal it there.
     """
-    script, args = SERVERS[name]
+    script, args = RUNS[name]
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
     try:
@@ -787,6 +700,7 @@ def test_a_signal_while_the_server_announces_itself_still_exits_cleanly(name):
     assert "Traceback" not in stderr, stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EVERY_MODEL)
 def test_sigterm_stops_the_server_within_two_seconds_during_a_long_request(serve, name):
     server = start(serve, name, ANNOUNCING_APP)
@@ -814,7 +728,7 @@ def test_sigterm_stops_the_server_within_two_seconds_during_a_long_request(serve
     ids=EVERY_MODEL,
 )
 def test_help_explains_the_options(name, option):
-    result = run_cli(SERVERS[name][0], "--help")
+    result = run_cli(RUNS[name][0], "--help")
     assert result.returncode == 0, result.stderr
     for expected in ("--host", "--port", "APP", option):
         if expected:
@@ -835,14 +749,14 @@ def test_help_explains_the_options(name, option):
     ids=["threads-abc", "threads-negative", "max-threads-abc", "max-threads-0", "port-http"],
 )
 def test_a_bad_option_prints_one_line_and_exits_2(name, args):
-    result = run_cli(SERVERS[name][0], "--port", "0", *args)
+    result = run_cli(RUNS[name][0], "--port", "0", *args)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, f"exit status {result.returncode}\n{result.stderr}"
     assert len(lines) == 1 and args[0] in lines[0], result.stderr
     assert "Serving on" not in result.stdout
 
 
-@pytest.mark.parametrize("name", list(SERVERS))
+@pytest.mark.parametrize("name", list(RUNS))
 def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(serve, name):
     """`printf 'GET ...' | nc` shuts its sending side once the request is out, and waits:
     end of input is not end of interest. The answer must come, then the close."""
@@ -876,6 +790,7 @@ def process_gone(pid):
     return not os.path.exists(f"/proc/{pid}")
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
 def test_prefork_replaces_a_worker_killed_with_sigkill_and_serves_meanwhile(serve):
@@ -897,6 +812,7 @@ def test_prefork_replaces_a_worker_killed_with_sigkill_and_serves_meanwhile(serv
     assert "Traceback" not in server.log
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_prefork_stops_every_worker_and_leaves_no_zombie_or_orphan(serve, sig):
@@ -915,6 +831,7 @@ def test_prefork_stops_every_worker_and_leaves_no_zombie_or_orphan(serve, sig):
         idle.close()
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(30)
 def test_prefork_workers_stop_when_their_master_is_killed(serve):
@@ -944,6 +861,7 @@ def test_prefork_reuse_port_gives_each_worker_a_listening_socket(serve):
     assert len(set().union(*listening.values())) == 3, f"the workers share sockets: {listening}"
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(90)
 def test_prefork_spreads_clients_that_come_at_once_evenly_over_its_workers(serve):
@@ -962,6 +880,7 @@ def test_prefork_spreads_clients_that_come_at_once_evenly_over_its_workers(serve
         server.stop()
 
 
+@pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
 def test_a_prefork_worker_that_dies_at_start_holds_back_no_other(serve):
@@ -996,6 +915,7 @@ def listening_sockets(pid):
 SHORT_DEADLINES = ("--deadlines", "head=1,idle=1,send=1")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", ["prefork", "asyncio"])
 def test_a_trickling_client_gets_408_and_others_are_served_meanwhile(serve, name):
@@ -1015,6 +935,7 @@ def test_a_trickling_client_gets_408_and_others_are_served_meanwhile(serve, name
         assert time.monotonic() - began < 3.0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", ["prefork", "asyncio"])
 def test_an_idle_kept_alive_connection_is_closed_after_the_idle_deadline(serve, name):
@@ -1028,6 +949,7 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_idle_deadline(serve, 
         connection.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", ["prefork", "asyncio"])
 def test_a_client_that_reads_none_of_a_large_response_is_dropped(serve, name):

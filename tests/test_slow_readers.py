@@ -21,7 +21,6 @@ pin the server's send buffer small (``--send-buffer``), so that the socket would
 
 import http.client
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -30,58 +29,30 @@ import pytest
 
 from harness import ROOT
 from part3_concurrency.loop_tools import HIGH_WATER
+from tests.helpers import (
+    RATE,
+    SEND_DEADLINE,
+    SIZE,
+    connect_slowly,
+    fetch,
+    read_slowly,
+    request,
+    reset,
+    split_response,
+)
 from tests.servers import CONCURRENT, SERVERS, SINGLE_THREADED
 from tests.slow_reader_apps import OWN_DATE, OWN_SERVER, PAUSE, expected_body
-from tests.test_part3_servers import fetch
 
 pytestmark = pytest.mark.timeout(60)
 
 ALL = list(SERVERS)
-SEND_DEADLINE = 1.0
-SIZE = 12 * 1024 * 1024
-RATE = 4 * 1024 * 1024  # bytes per second: SIZE takes three send deadlines to read
-RECEIVE_BUFFER = 16 * 1024
 
 
 def start(serve, name):
     return serve(SERVERS[name], "tests.slow_reader_apps:app", "--deadlines", f"send={SEND_DEADLINE:g}")
 
 
-def connect_slowly(server):
-    """A client socket with a small receive buffer, pinned before connecting."""
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    client.settimeout(10)
-    client.connect(server.address)
-    return client
-
-
-def request(path):
-    return f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode()
-
-
-def read_slowly(client, rate=RATE, until=None):
-    """Read until the server closes (or ``until`` bytes), never faster than ``rate``."""
-    received = bytearray()
-    started = time.monotonic()
-    while until is None or len(received) < until:
-        piece = client.recv(65536)
-        if not piece:
-            break
-        received += piece
-        ahead = started + len(received) / rate - time.monotonic()
-        if ahead > 0:
-            time.sleep(ahead)
-    return bytes(received), time.monotonic() - started
-
-
-def split_response(raw):
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
-    return status, {name.lower().decode(): value.decode() for name, value in headers.items()}, body
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/one-piece", "/pieces"], ids=["one-bytes-object", "a-generator"])
 @pytest.mark.parametrize("name", ALL)
 def test_a_slow_but_steady_reader_gets_every_byte(serve, name, path):
@@ -97,6 +68,7 @@ def test_a_slow_but_steady_reader_gets_every_byte(serve, name, path):
     assert "took none" not in server.log and "went away" not in server.log, server.log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_reader_that_stops_is_dropped_after_the_send_deadline_and_logged(serve, name):
     server = start(serve, name)
@@ -114,12 +86,7 @@ def test_a_reader_that_stops_is_dropped_after_the_send_deadline_and_logged(serve
     assert "Traceback" not in server.log
 
 
-def reset(client):
-    """Close with a TCP reset, as a browser tab closed in the middle of a download."""
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.close()
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_reader_that_leaves_in_the_middle_is_logged_once_with_what_it_received(serve, name):
     server = start(serve, name)
@@ -210,7 +177,7 @@ def read_in_bursts(client, pause):
     received = bytearray()
     client.setblocking(False)
     while True:
-        time.sleep(pause)
+        time.sleep(pause)  # the reader pauses, on purpose
         try:
             piece = client.recv(1 << 20)
         except BlockingIOError:
@@ -227,6 +194,7 @@ def assert_whole(server, raw, size):
     assert "took none" not in server.log and "went away" not in server.log, server.log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_steady_reader_is_served_though_its_socket_seldom_says_writable(serve, name, site):
     """A third of the send buffer takes the reader longer than the send deadline to free:
@@ -239,6 +207,7 @@ def test_a_steady_reader_is_served_though_its_socket_seldom_says_writable(serve,
     assert seconds > 3 * SEND_DEADLINE, f"read in {seconds:.1f} s: too fast to prove anything"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_a_reader_that_pauses_for_most_of_the_deadline_between_reads_is_served(serve, name, site):
     """As curl --limit-rate reads: all that has arrived at once, then nothing for a while.
@@ -261,6 +230,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="simulates a Linux without SIOCOUTQ")
 @pytest.mark.parametrize("name", ALL)
 def test_without_acknowledgements_readers_are_served_and_one_that_stops_is_dropped(serve, name, site, tmp_path):
@@ -312,6 +282,7 @@ def only_child(pid):
     return int(output[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["select", "prefork"])
 def test_with_threads_0_a_client_that_reads_nothing_costs_no_more_than_the_high_water_mark(serve, name):
     """With --threads 0 the loop runs the app itself: it must pull the next piece of a body
@@ -324,9 +295,11 @@ def test_with_threads_0_a_client_that_reads_nothing_costs_no_more_than_the_high_
     before = most = resident_bytes(pid)
     with connect_slowly(server) as client:
         client.sendall(request(f"/pieces?size={200 * 1024 * 1024}"))  # ... and reads nothing
+        deadline = time.monotonic() + 30
         while "took none of its response" not in server.log:
+            assert time.monotonic() < deadline, f"not dropped 30 s after it stopped reading; the log:\n{server.log}"
             most = max(most, resident_bytes(pid))
-            time.sleep(0.05)  # (the test's timeout bounds this wait)
+            time.sleep(0.05)  # (a reading of its memory each 50 ms, until it is dropped)
     grown = most - before
     assert grown < 2 * HIGH_WATER + 8 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MB"
     assert fetch(server, "GET", "/")[0] == 200

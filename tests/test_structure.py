@@ -12,8 +12,11 @@ import json
 import tokenize
 from pathlib import Path
 
+from tests.servers import SERVERS
+
 ROOT = Path(__file__).resolve().parent.parent
 PART3 = ROOT / "part3_concurrency"
+TEST_MODULES = sorted([*(ROOT / "tests").glob("test_*.py"), *(ROOT / "grader" / "tests").glob("test_*.py")])
 
 
 def docstring_lines(tree):
@@ -84,6 +87,8 @@ def imported_modules(path):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):  # from . import name
+            found |= {alias.name for alias in node.names}
     return found
 
 
@@ -142,3 +147,51 @@ def test_the_select_server_stays_under_300_lines():
 
 def test_the_asyncio_server_is_shorter_than_the_select_loop_it_writes_for_you():
     assert code_lines(PART3 / "asyncio_server.py") < code_lines(PART3 / "select_server.py")
+
+
+# --- the tests: one home for each helper, one table of the servers -------------------------
+
+
+def test_no_test_module_imports_another_test_module_or_a_conftest():
+    """Helpers live in modules that are not tests (tests/helpers.py, tests/servers.py,
+    grader/tests/helpers.py); conftest.py holds fixtures, which pytest hands out by name."""
+    assert len(TEST_MODULES) > 30
+    imports = {
+        f"{path.parent.name}/{path.name}": sorted(
+            name
+            for name in imported_modules(path)
+            if any(part.startswith("test_") or part == "conftest" for part in name.split("."))
+        )
+        for path in TEST_MODULES
+    }
+    offenders = {module: names for module, names in imports.items() if names}
+    assert not offenders, f"import helpers from tests/helpers.py or tests/servers.py: {offenders}"
+
+
+def test_the_tests_conftest_holds_only_fixtures_and_hooks():
+    tree = ast.parse((ROOT / "tests" / "conftest.py").read_text(encoding="utf-8"))
+    functions = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    assert functions
+    others = [
+        node.name
+        for node in functions
+        if not node.name.startswith("pytest_") and not any("fixture" in ast.unparse(d) for d in node.decorator_list)
+    ]
+    assert not others, f"helpers belong in tests/helpers.py: {others}"
+    assigned = [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))]
+    assert not assigned, f"constants belong in tests/helpers.py: {assigned}"
+
+
+def test_no_test_module_writes_its_own_table_of_the_servers():
+    """The seven servers are listed once, in tests/servers.py. A test module that spells
+    out three or more of their scripts has a table of its own, which the next server
+    (or the next rename) would miss."""
+    assert len(SERVERS) == 7
+    scripts = set(SERVERS.values())
+    tables = {}
+    for path in TEST_MODULES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        named = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in scripts}
+        if len(named) >= 3:
+            tables[path.name] = sorted(named)
+    assert not tables, f"take the servers from tests/servers.py: {tables}"

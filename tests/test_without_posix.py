@@ -27,7 +27,8 @@ from grader.core import PARTS
 from grader.workbook import STUBS
 from harness import ROOT, start_server
 from part2_wsgi.command_line import create_listening_socket, raise_open_file_limit
-from tests.test_grader import MISBEHAVING
+from tests.mutants.misbehaving import MISBEHAVING
+from tests.servers import SERVERS
 
 LAUNCHER = textwrap.dedent(
     """
@@ -60,8 +61,8 @@ def run(command, *args):
 @pytest.mark.parametrize(
     "command, says",
     [
-        (["part3_concurrency/forking_server.py"], "this system has no fork() (Windows?); try threaded_server.py"),
-        (["part3_concurrency/prefork_server.py"], "this system has no fork() (Windows?); try select_server.py"),
+        ([SERVERS["forking"]], "this system has no fork() (Windows?); try threaded_server.py"),
+        ([SERVERS["prefork"]], "this system has no fork() (Windows?); try select_server.py"),
         (["part2_wsgi/mixmatch.py", "gunicorn-sync"], "runs on Unix only (it needs the fcntl module)"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else "",
@@ -79,10 +80,7 @@ def test_what_needs_posix_says_so_in_one_line(without_posix, command, says):
 @pytest.mark.parametrize(
     "command",
     [
-        ["part2_wsgi/server.py"],
-        ["part3_concurrency/iterative_server.py"],
-        ["part3_concurrency/threaded_server.py"],
-        ["part3_concurrency/select_server.py"],
+        *([SERVERS[name]] for name in ("part2", "iterative", "threaded", "select")),
         ["part2_wsgi/mixmatch.py", "waitress"],
     ],
     ids=" ".join,
@@ -138,7 +136,7 @@ def test_raise_open_file_limit_is_a_no_op_without_resource(monkeypatch):
 
 def test_the_harness_stops_a_server_with_terminate_where_sigint_cannot_be_sent(monkeypatch):
     monkeypatch.setattr(harness, "INTERRUPT", None)
-    server = start_server("part2_wsgi/server.py")
+    server = start_server(SERVERS["part2"])
     calls = []
     terminate, send_signal = server.process.terminate, server.process.send_signal
     monkeypatch.setattr(server.process, "terminate", lambda: calls.append("terminate") or terminate())
@@ -148,6 +146,7 @@ def test_the_harness_stops_a_server_with_terminate_where_sigint_cannot_be_sent(m
     assert server.process.poll() is not None
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_the_grader_stops_a_stubborn_check_without_process_groups(monkeypatch, tmp_path):
     """No os.killpg (Windows): the grader kills the check's process itself, and goes on."""

@@ -7,13 +7,19 @@ raising_app   /raise fails half way through its body (RuntimeError); anything el
 together_app  sleeps until ?until=T (a time.time()), then says its pid: many children end at once
 flags_app     "multithread True multiprocess False": what the server told the app (PEP 3333)
 sockets_app   "sockets 1234 5678": the inodes of the sockets the process that runs the app holds
+
+pid_app and counting_app announce each request on stderr as they begin it ("app begins
+/slow?seconds=2.5"), so that a check knows a request is in the app without sleeping and
+hoping (``StudentServer.wait_for_app``).
 """
 
 import os
+import sys
 import threading
 import time
 from urllib.parse import parse_qs
 
+APP_BEGINS = "app begins "
 _lock = threading.Lock()
 _inside = 0
 _peak = 0
@@ -25,11 +31,18 @@ def answer(start_response, text):
     return [body]
 
 
+def announce(environ):
+    query = environ.get("QUERY_STRING")
+    sys.stderr.write(f"{APP_BEGINS}{environ['PATH_INFO']}{'?' + query if query else ''}\n")
+    sys.stderr.flush()
+
+
 def seconds(environ):
     return float(parse_qs(environ.get("QUERY_STRING", "")).get("seconds", ["0"])[0])
 
 
 def pid_app(environ, start_response):
+    announce(environ)
     time.sleep(seconds(environ))
     return answer(start_response, f"pid {os.getpid()}")
 
@@ -38,6 +51,7 @@ def counting_app(environ, start_response):
     global _inside, _peak
     if environ["PATH_INFO"] == "/raise":
         return fail_half_way(start_response)
+    announce(environ)
     with _lock:
         _inside += 1
         _peak = max(_peak, _inside)

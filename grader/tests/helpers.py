@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -19,6 +20,13 @@ import time
 import traceback
 from pathlib import Path
 
+try:
+    import fcntl
+    import termios
+except ImportError:  # Windows: bytes_waiting cannot tell
+    fcntl = termios = None
+
+from grader.tests.apps import APP_BEGINS
 from grader.tests.launch import ERROR_MARK
 from grader.workbook import WorkbookError, workbook_dir
 from harness import ROOT, SERVING_LINE
@@ -146,8 +154,29 @@ def connected_pair(timeout=WAIT):
     return client, server
 
 
+def bytes_waiting(sock):
+    """How many received bytes wait in ``sock`` to be read (FIONREAD); None where it cannot tell."""
+    if fcntl is None:
+        return None
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return None
+
+
+def wait_until(condition, timeout):
+    """Poll ``condition`` until it holds, for at most ``timeout`` seconds; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def send_pieces(sock, *pieces, pause=0.03, then_close=False):
-    """Send ``pieces`` one by one with a pause between them, from a thread."""
+    """Send ``pieces`` one by one with a pause between them (on purpose: the checks cut
+    requests into pieces), from a thread."""
 
     def send():
         try:
@@ -251,8 +280,11 @@ class StudentServer:
         )
         self.pid = self.process.pid
         self._errors = []
+        self._lines = []  # what else the process wrote on stderr: the apps' "app begins ..." lines
+        self._stderr_reader = None
         self.address = self._wait_for_serving_line()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
 
     def _wait_for_serving_line(self, timeout=10):
         found = []
@@ -278,14 +310,25 @@ class StudentServer:
         for line in self.process.stderr:
             if line.startswith(ERROR_MARK):
                 self._errors.append(json.loads(line[len(ERROR_MARK) :]))
+            else:
+                self._lines.append(line)
+
+    def wait_for_app(self, target, timeout=WAIT):
+        """Wait until the app has begun ``target`` (grader/tests/apps.py announces each request)."""
+        deadline = time.monotonic() + timeout
+        while f"{APP_BEGINS}{target}\n" not in self._lines:
+            self.check()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"a client sent GET {target}; the app had not begun it {timeout:g} s later")
+            time.sleep(0.01)
 
     def check(self, wait=0.0):
         """If the stage has raised (within ``wait`` seconds), raise its exception here."""
         deadline = time.monotonic() + wait
         while not self._errors and self.process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        if self.process.poll() is not None:
-            time.sleep(0.05)  # let the stderr reader catch the last line
+        if self.process.poll() is not None and self._stderr_reader is not None:
+            self._stderr_reader.join(1)  # it ends at the end of stderr: it has read the last line
         if self._errors:
             error = self._errors[0]
             if error["type"] == "NotImplementedError":

@@ -13,7 +13,6 @@ import http.client
 import io
 import re
 import socket
-import time
 from urllib.parse import quote_plus
 
 import pytest
@@ -22,6 +21,7 @@ import requests
 from grader.tests.helpers import (
     Background,
     StudentStopped,
+    bytes_waiting,
     call,
     connected_pair,
     described,
@@ -30,6 +30,7 @@ from grader.tests.helpers import (
     send_pieces,
     short,
     split_response,
+    wait_until,
 )
 from grader.workbook import Workbook
 from part1_sockets.http_server import MAX_HEAD
@@ -622,8 +623,7 @@ def test_serve_http_drops_a_silent_client_after_timeout(student_server):
     with shortened(part1.serve_http, "TIMEOUT", 0.5):
         server = student_server(part1.serve_http)
         silent = connect(server)  # connects, and never sends a byte
-        with silent:
-            time.sleep(0.1)  # it is first in the backlog
+        with silent:  # connect() returned, its handshake done: it is ahead of the next client in the backlog
             with connect(server) as client:
                 client.sendall(GET)
                 try:
@@ -932,7 +932,10 @@ def test_read_head_limits_the_head_not_the_body():
         client, server = connected_pair()
         with client, server:
             client.sendall(head + b"\r\n\r\n" + body)
-            time.sleep(0.1)  # the whole request waits in the socket: one recv() may take all of it
+            waiting = len(head) + 4 + len(body)
+            if not wait_until(lambda: (bytes_waiting(server) or waiting) >= waiting, 3):  # None: cannot tell
+                raise AssertionError(f"{waiting} bytes sent on loopback had not arrived 3 s later")
+            # The whole request waits in the socket: one recv() may take all of it.
             running = Background(part1.read_head, server, name="read_head(connection)")
             if not running.done.wait(3):
                 raise AssertionError("the client sent a whole request; read_head() did not return within 3 s")

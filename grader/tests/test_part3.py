@@ -133,7 +133,7 @@ def test_serve_forking_answers_at_once_while_a_slow_request_is_served(serve):
     server = serve("serve_forking", PID_APP)
     with server.connect() as slow:
         slow.sendall(b"GET /slow?seconds=2.5 HTTP/1.0\r\n\r\n")
-        time.sleep(0.2)  # the slow request is in its child's app by now
+        server.wait_for_app("/slow?seconds=2.5")  # in its child's app
         for number in range(1, 4):
             with server.connect() as quick:
                 quick.sendall(f"GET /quick-{number} HTTP/1.0\r\n\r\n".encode())
@@ -384,7 +384,7 @@ def test_serve_threaded_stops_on_ctrl_c_with_a_request_in_flight(serve):
     server = serve("serve_threaded", COUNTING_APP, max_threads=4)
     with server.connect() as slow:
         slow.sendall(b"GET /?seconds=3 HTTP/1.0\r\n\r\n")
-        time.sleep(0.3)  # the slow request is in the app, on its thread
+        server.wait_for_app("/?seconds=3")  # in the app, on its thread
         server.check()
         os.kill(server.pid, signal.SIGINT)
         try:
@@ -425,7 +425,7 @@ def send_head_in_pieces(server):
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for piece in (b"GET / HT", b"TP/1.1\r\nHost: x\r\n", b"\r"):
             client.sendall(piece)
-            time.sleep(0.1)
+            time.sleep(0.1)  # a moment in which an early answer would come: watching for an absence
             client.setblocking(False)
             try:
                 early = client.recv(100)
@@ -593,6 +593,7 @@ def test_serve_select_serves_200_clients_from_one_thread(serve):
 def test_serve_select_survives_clients_that_leave(serve):
     """Clients that leave early, or reset, do not stop the loop."""
     server = serve("serve_select")
+    before = open_descriptors(server.pid)
     server.connect().close()  # leaves without a word
     rude = server.connect()
     rude.sendall(b"GET / HTTP/1.1\r\n")
@@ -601,7 +602,13 @@ def test_serve_select_survives_clients_that_leave(serve):
     early = server.connect()
     early.sendall(REQUEST)
     early.close()  # asked, and left before the answer
-    time.sleep(0.2)
+    if before is not None:  # the loop has seen all three go once it has closed their sockets
+        deadline = time.monotonic() + WAIT
+        while open_descriptors(server.pid) != before and time.monotonic() < deadline:
+            server.check()
+            time.sleep(0.02)
+    else:
+        time.sleep(0.2)  # no /proc (macOS): nothing to watch, so a moment for the loop to see them
     server.check()
     data, closed = server.request(REQUEST)
     expect_fixed_response(data, closed, "a client that came after three that left early")
