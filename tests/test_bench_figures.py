@@ -156,8 +156,8 @@ def test_how_long_a_run_takes_is_said_from_wall_time_json_and_only_from_it(tmp_p
 
 
 def test_tuning_md_quotes_the_threaded_servers_rate_as_results_csv_has_it():
-    """docs/bench/tuning.md cites results.csv for reused threads (threaded, close, 10
-    connections): the figure it quotes is the file's."""
+    """docs/bench/tuning.md cites results.csv for a thread per connection (threaded, close,
+    10 connections): the figure it quotes is the file's."""
     with open(BENCH / "results.csv", newline="") as file:
         row = next(
             r for r in csv.DictReader(file) if (r["server"], r["mode"], r["concurrency"]) == ("threaded", "close", "10")
