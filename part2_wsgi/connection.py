@@ -220,6 +220,17 @@ class Connection:
     connection's own.
     """
 
+    # Streaming (an ASGI server): whether the app asks for body now, since when, and how
+    # long it has waited for body while asking, over the whole body (its deadline counts
+    # only that). Class defaults, set on the object only once it streams: every idle
+    # connection of an event loop is one of these objects, and its size is a lesson's figure.
+    _streaming = False
+    _high_water = STREAM_HIGH_WATER
+    _body_wanted = False
+    _asking_since = None
+    _body_waited = 0.0
+    _body_complete = False  # the last piece was handed out; END_OF_BODY is next
+
     def __init__(
         self,
         persistent=True,
@@ -231,8 +242,8 @@ class Connection:
     ):
         # The server's policy, and the tools: a parser, and a clock.
         self._persistent = persistent
-        self._streaming = streaming
-        self._high_water = high_water
+        if streaming:  # (else the class's defaults: a WSGI connection's object stays small)
+            self._streaming, self._high_water = True, high_water
         self._deadlines = deadlines
         self._clock = clock
         self._parser = RequestParser(limits)
@@ -246,12 +257,6 @@ class Connection:
         self._lingering_since = None
         self._continue_sent = False
         self._client_done = False  # it has sent all it will send (end of file)
-        # Streaming: whether the app asks for body now, since when, and how long it has
-        # waited for body while asking, over the whole body (its deadline counts only that).
-        self._body_wanted = False
-        self._asking_since = None
-        self._body_waited = 0.0
-        self._body_complete = False  # the last piece was handed out; END_OF_BODY is next
         # The response being written.
         self._request = None
         self._framing = None  # "length", "chunked", "close" or "none": see response_framing

@@ -112,6 +112,10 @@ class LoopClient:
     ``environ_args`` and ``sends_files``; and, in the select server, the loop's side:
     ``flush(client)`` and ``app_done(client)``. asyncio's protocol has its own."""
 
+    # The app ran in the loop and returned; its file is still on its way. (A class default:
+    # an idle connection's object stays as small as it was, a few hundred bytes.)
+    app_returned = False
+
     def __init__(self, server, address):
         self.server, self.address = server, address
         self.http = Connection(deadlines=server.settings.deadlines)
@@ -120,7 +124,6 @@ class LoopClient:
         self.file = None  # a FileToSend, once the outbox is empty: the app's thread waits for it
         self.lock = threading.RLock()  # the app's thread adds to the outbox while the loop sends from it
         self.drained = threading.Condition(self.lock)  # the app's thread waits here for the loop
-        self.app_returned = False  # the app ran in the loop and returned; its file is still on its way
 
     def call_app(self, request):
         """On a worker thread: run the app for ``request``, then hand the connection back."""
