@@ -13,6 +13,7 @@ lives in one module that is not a test file, and a reader finds it by its import
 """
 
 import http.client
+import io
 import os
 import shutil
 import socket
@@ -180,3 +181,25 @@ def reset(client):
     """Close with a TCP reset, as a browser tab closed in the middle of a download."""
     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     client.close()
+
+
+def wsgi_environ(path, method="GET", **extra):
+    """A GET (or ``method``) of ``path`` as a WSGI server would build it, with ``extra`` keys
+    (``HTTP_RANGE="bytes=0-9"``, a ``wsgi.file_wrapper``...): for calling an app in process."""
+    return {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "test",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        **extra,
+    }

@@ -11,7 +11,6 @@ with a server's ``wsgi.file_wrapper``.
 """
 
 import http.client
-import io
 import os
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 
 from harness import ROOT, start_server
 from part2_wsgi.apps.files_app import FilesApp, RangeNotSatisfiable, parse_range, resolve_path
+from tests.helpers import wsgi_environ
 from tests.servers import SERVERS
 
 pytestmark = pytest.mark.timeout(60)
@@ -341,23 +341,7 @@ class FileWrapper:
 
 
 def call(app, path, headers=None, wrapper=True):
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "test",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        **(headers or {}),
-    }
+    environ = wsgi_environ(path, **(headers or {}))
     if wrapper:
         environ["wsgi.file_wrapper"] = FileWrapper
     started = []

@@ -17,7 +17,6 @@ it opens it. So:
 """
 
 import errno
-import io
 import os
 import socket
 import sys
@@ -30,6 +29,7 @@ import pytest
 from harness import start_server
 from part2_wsgi.apps import files_app
 from part2_wsgi.apps.files_app import MAX_SYMLINKS, FilesApp, parse_range
+from tests.helpers import wsgi_environ
 from tests.servers import SERVERS
 
 pytestmark = pytest.mark.timeout(60)
@@ -56,24 +56,7 @@ def site(tmp_path):
 
 def call(app, path, method="GET", **headers):
     """Call a WSGI app as a server would; return (status code, headers, body, what it logged)."""
-    errors = io.StringIO()
-    environ = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "test",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": errors,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        **{"HTTP_" + name.upper(): value for name, value in headers.items()},
-    }
+    environ = wsgi_environ(path, method, **{"HTTP_" + name.upper(): value for name, value in headers.items()})
     started = []
     result = app(environ, lambda status, headers, exc_info=None: started.append((status, dict(headers))))
     try:
@@ -82,7 +65,7 @@ def call(app, path, method="GET", **headers):
         if hasattr(result, "close"):
             result.close()
     status, headers = started[0]
-    return int(status[:3]), headers, body, errors.getvalue()
+    return int(status[:3]), headers, body, environ["wsgi.errors"].getvalue()
 
 
 # --- the folder's index goes through the same rule ---------------------------------------------
