@@ -11,7 +11,7 @@ variables that ``python -m grader`` sets for each run:
 
 * ``GRADER_TARGET``: ``exercises`` (the default) or ``solutions`` (the reference code,
   found through the registry in ``grader/core.py``);
-* ``GRADER_WORKBOOK``: the folder that holds ``part1.py``, ``part2.py``, ``part3.py``
+* ``GRADER_WORKBOOK``: the folder that holds ``part1.py`` ... ``part4.py``
   (default: this repository's ``exercises/``), so that an instructor can grade a copy.
 
 The workbook file is loaded when a test first asks for a function, not when the tests
