@@ -45,6 +45,7 @@ from grader.workbook import ROOT, STUBS
 from tests import mutants
 from tests.helpers import IN_CI
 from tests.mutants.misbehaving import MISBEHAVING
+from tests.mutants.part4 import RIGHT as RIGHT_PART4
 
 TOTAL_POINTS = sum(exercise.points for exercise in EXERCISES)
 REQUIRED_POINTS = sum(exercise.points for exercise in EXERCISES if exercise.track == "required")
@@ -473,9 +474,18 @@ MUTANTS = mutants.every_mutant()
 
 @pytest.fixture(scope="module")
 def mutant_results(tmp_path_factory):
-    """Every mutant's own exercise graded, in workbooks of a round each (at most one mutant
-    per exercise), every round at once."""
-    return mutants.grade(MUTANTS, tmp_path_factory.mktemp("mutants"))
+    """``result(mutant)``: its own exercise's Result. A part's mutants are graded together
+    when a test first asks for one of them, in workbooks of a round each (at most one
+    mutant per exercise), every round at once; ``-k part4`` grades part 4's alone."""
+    graded = {}
+
+    def result(mutant):
+        if mutant.part not in graded:
+            chosen = [other for other in MUTANTS if other.part == mutant.part]
+            graded[mutant.part] = mutants.grade(chosen, tmp_path_factory.mktemp(f"mutants-{mutant.part}"))
+        return graded[mutant.part][mutant]
+
+    return result
 
 
 @pytest.mark.slow
@@ -484,8 +494,22 @@ def mutant_results(tmp_path_factory):
 def test_a_wrong_solution_fails_its_own_exercise_and_says_what_to_change(mutant, mutant_results):
     # verdict() also asks that the mutant bind no other exercise's name: the rest of its
     # workbook is the reference, which test_every_check_passes_on_the_reference grades.
-    problem = mutants.verdict(mutant, mutant_results[mutant])
+    problem = mutants.verdict(mutant, mutant_results(mutant))
     assert problem is None, problem
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_part4_mutants_are_one_slip_from_a_solution_that_passes(tmp_path):
+    """Part 4's mutants are made from a student's right solution (tests/mutants/part4.py's
+    RIGHT) by a line or two: that solution, in the untouched workbook, earns every point."""
+    workbook = copy_workbook(tmp_path)
+    for code in RIGHT_PART4.values():
+        append(workbook, "part4", code)
+    results = core.run([exercise for exercise in EXERCISES if exercise.part == "part4"], workbook=workbook)
+    failing = {result.exercise.name: result.message for result in results if not result.passed}
+    assert not failing, failing
+    assert set(RIGHT_PART4) == {exercise.name for exercise in EXERCISES if exercise.part == "part4"}
 
 
 def test_a_mutant_that_binds_a_neighbours_name_is_told():
