@@ -198,9 +198,19 @@ class Loopback:
 
     def close(self):
         self.client.close()
-        self.loop.call_soon_threadsafe(self.writer.transport.abort)
+
+        async def abort():
+            self.writer.transport.abort()
+            await asyncio.sleep(0)  # (the transport closes its socket at the loop's next turn)
+
+        try:
+            self.run(abort(), "closing the server's end", timeout=1)
+        except CheckFailed:
+            pass  # the loop still runs an app that never awaits: the process's end closes it
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(2)
+        if not self.thread.is_alive():  # (a loop still running an app that never awaits cannot be closed)
+            self.loop.close()
 
 
 @pytest.fixture
