@@ -63,7 +63,7 @@ def run_grader(*args, json_file):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=150,  # (test_grading_everything_is_quick holds the grader to less)
     )
     seconds = time.monotonic() - started
     assert json_file.exists(), f"no results.json written\nstdout: {completed.stdout}\nstderr: {completed.stderr}"
@@ -168,9 +168,11 @@ def test_every_check_passes_on_the_reference(solutions):
 
 @pytest.mark.slow
 def test_grading_everything_is_quick(stubs, solutions):
-    # Generous bounds for a busy two-core machine; the README promises well under two minutes.
-    assert stubs[3] < 90, f"grading the stubs took {stubs[3]:.0f} s"
-    assert solutions[3] < 90, f"grading the reference took {solutions[3]:.0f} s"
+    # Generous bounds for a busy two-core machine: 4 s per exercise, each a process of its
+    # own (well under two minutes for the 26 of parts 1 to 4).
+    limit = 4 * len(EXERCISES)
+    assert stubs[3] < limit, f"grading the stubs took {stubs[3]:.0f} s"
+    assert solutions[3] < limit, f"grading the reference took {solutions[3]:.0f} s"
 
 
 # --- results.json is what Gradescope documents ---------------------------------------------------
