@@ -40,7 +40,7 @@ exercise = pytest.mark.exercise
 ASGI_APP = "grader.tests.asgi_apps:app"
 HELLO_APP = "part4_asgi.apps.hello_app:app"  # it does no lifespan: it raises on that scope
 PIECE = 64 * 1024
-SENDS = 120  # of PIECE each, by an app that streams: more than the 100 a client that reads nothing lets through
+SENDS = 120  # pieces an app streams: past the 100 that may complete while its client reads nothing
 DISCONNECT = {"type": "http.disconnect"}
 
 
