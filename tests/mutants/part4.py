@@ -1,7 +1,7 @@
 """Wrong solutions of part 4's exercises: see tests/mutants/__init__.py.
 
 Each is a student's function that is right but for one mistake, made with ``wrong()``
-from the right one below it (``RIGHT``, which tests/test_grader.py grades: it passes):
+from the right one below it (``RIGHT``: tests/test_grader.py grades it, and it passes):
 a diff of one or two lines, as a student's slip is.
 """
 
