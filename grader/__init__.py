@@ -2,7 +2,7 @@
 
 From a terminal:
 
-    python -m grader [part1|part2|part3] [EXERCISE] [--solutions] [--json FILE]
+    python -m grader [part1|part2|part3|part4] [EXERCISE] [--solutions] [--json FILE]
 
 From a notebook, one exercise at a time:
 

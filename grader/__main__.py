@@ -38,7 +38,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m grader", description="Grade the workbook's exercises and print a score table."
     )
-    parser.add_argument("part", nargs="?", choices=list(PARTS), help="grade only this part (default: all three)")
+    parser.add_argument("part", nargs="?", choices=list(PARTS), help="grade only this part (default: all four)")
     parser.add_argument("exercise", nargs="?", help="grade only this exercise of the part, e.g. receive_exactly")
     parser.add_argument(
         "--solutions",
@@ -46,16 +46,14 @@ def parse_args(argv=None):
         help="grade the reference code instead of exercises/ (instructors: it must score full marks)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as Gradescope's results.json to FILE")
-    parser.add_argument(
-        "--workbook", metavar="DIR", help="grade DIR/part1.py, DIR/part2.py, DIR/part3.py instead of exercises/"
-    )
+    parser.add_argument("--workbook", metavar="DIR", help="grade DIR/part1.py ... DIR/part4.py instead of exercises/")
     parser.add_argument(
         "--gradescope-zip", metavar="FILE", help="write the autograder zip to upload to Gradescope, and exit"
     )
     parser.add_argument(
         "--export-solutions",
         metavar="DIR",
-        help="write the reference as a student's part1.py, part2.py, part3.py in DIR (they pass), and exit",
+        help="write the reference as a student's part1.py ... part4.py in DIR (they pass), and exit",
     )
     parser.add_argument(
         "--timeout",

@@ -64,7 +64,7 @@ class Exercise:
         return f"{self.part}.{self.name}"
 
 
-PARTS = {"part1": "Sockets", "part2": "HTTP and WSGI", "part3": "Concurrency"}
+PARTS = {"part1": "Sockets", "part2": "HTTP and WSGI", "part3": "Concurrency", "part4": "ASGI"}
 TRACKS = {
     "required": "Required track: your own servers, stage by stage",
     "hardening": "Hardening track (optional): the details that make a server robust",
@@ -213,6 +213,62 @@ EXERCISES = [
         "connection to EVENT_WRITE with a bytearray of what to send, and send() what the socket takes, keeping "
         "the rest.",
         "Notebook 03, section 1.4 runs the selectors loop; part3_concurrency/minimal_servers.py has serve_select.",
+    ),
+    required(
+        "part4",
+        "build_scope",
+        2,
+        "part4_asgi.asgi:build_scope",
+        "04_asgi.ipynb, section 2.1",
+        "A plain dict: strings where ASGI says str (method, path), bytes where the wire has bytes (raw_path, "
+        "query_string, headers), lists for the two addresses.",
+        "The path splits from the query at '?'; only the path is %-decoded, as UTF-8 with errors replaced; "
+        "root_path goes in front of both paths; header names are lower-cased, then encoded as latin-1, and a "
+        "repeated header stays two pairs.",
+        "Notebook 04, section 2.1 prints the scope of a real request key by key; part4_asgi/asgi.py has "
+        "build_scope, with the reason behind each rule.",
+    ),
+    required(
+        "part4",
+        "make_receive",
+        2,
+        "part4_asgi.minimal_asgi_server:make_receive",
+        "04_asgi.ipynb, section 2.2",
+        "make_receive defines an async receive() inside it and returns it; receive() keeps, between calls, how "
+        "many body bytes are still to come (nonlocal).",
+        "Each call reads once, at most CHUNK and never past what is left; more_body is whether anything is left "
+        "after this piece. Once the body is given, read until the reader's end: then the client has gone. An "
+        "early end, or an OSError, is the client gone too.",
+        "Notebook 04, section 2.2 calls receive() by hand while a client sends; part4_asgi/minimal_asgi_server.py "
+        "has make_receive.",
+    ),
+    required(
+        "part4",
+        "make_send",
+        3,
+        "part4_asgi.minimal_asgi_server:make_send",
+        "04_asgi.ipynb, section 2.3",
+        "send() looks at the message's type: the start is only remembered; each body writes, and the first "
+        "writes the head before it.",
+        "After every write, await the writer's drain: that is where a slow client makes the app wait, and where "
+        "a client that left raises. The last body (more_body missing or False) closes the writer; for HEAD "
+        "write no body at all.",
+        "Notebook 04, section 2.3 sends a response message by message, and section 4 shows drain() waiting for "
+        "a client that reads nothing; part4_asgi/minimal_asgi_server.py has make_send.",
+    ),
+    required(
+        "part4",
+        "serve_asgi",
+        4,
+        "part4_asgi.minimal_asgi_server:serve_asgi",
+        "04_asgi.ipynb, section 5",
+        "One coroutine under asyncio.run: lifespan first, then start_server on the listener you are given, then "
+        "serve_forever. The handler is a coroutine of its own, run by asyncio for each connection.",
+        "The lifespan call is a task; its receive() hands out the startup message from a queue, its send() "
+        "resolves a future; asyncio.wait on that future and on the task, FIRST_COMPLETED, tells an answer from "
+        "an app that does no lifespan.",
+        "Notebook 04, section 3 follows one request through the server, and section 5 runs lifespan by hand; "
+        "part4_asgi/minimal_asgi_server.py has serve_asgi and serve_connection, part4_asgi/asgi.py the Lifespan.",
     ),
     hardening(
         "part1",

@@ -7,7 +7,7 @@ Gradescope unpacks the zip into ``/autograder/source`` of an Ubuntu image and ru
 ``setup.sh`` there once, then, for each submission, ``run_autograder``, with the
 student's files in ``/autograder/submission``; it reads the grade from
 ``/autograder/results/results.json``. Our ``run_autograder`` hands over to ``run()``
-below, which collects ``part1.py``, ``part2.py``, ``part3.py`` into a workbook folder
+below, which collects ``part1.py`` ... ``part4.py`` into a workbook folder
 and grades it with ``python -m grader --workbook DIR --json .../results.json``.
 ``AUTOGRADER_ROOT`` moves ``/autograder`` elsewhere, to try it all on your own machine.
 """
@@ -31,6 +31,7 @@ SOURCES = [
     "part1_sockets",
     "part2_wsgi",
     "part3_concurrency",
+    "part4_asgi",
     "harness.py",
     "pyproject.toml",
     "requirements.txt",
@@ -54,8 +55,8 @@ python3 -m venv /autograder/venv
 
 RUN_AUTOGRADER = """\
 #!/usr/bin/env bash
-# Gradescope runs this for each submission: grade the student's part1.py, part2.py and
-# part3.py, and write results/results.json. AUTOGRADER_ROOT (default /autograder) and
+# Gradescope runs this for each submission: grade the student's part1.py ... part4.py,
+# and write results/results.json. AUTOGRADER_ROOT (default /autograder) and
 # AUTOGRADER_PYTHON (default the virtual environment setup.sh made) let you try it
 # on your own machine.
 set -euo pipefail
@@ -174,7 +175,7 @@ def run(root):
     if missing:
         note = (
             f"Not found in the submission (or found twice): {', '.join(missing)}. "
-            "Upload part1.py, part2.py and part3.py (the files of exercises/, as they are named there); "
+            "Upload part1.py, part2.py, part3.py and part4.py (the files of exercises/, as they are named there); "
             "the exercises of a missing file score 0."
         )
         document["output"] = note + "\n" + document.get("output", "")

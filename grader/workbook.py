@@ -11,7 +11,7 @@ variables that ``python -m grader`` sets for each run:
 
 * ``GRADER_TARGET``: ``exercises`` (the default) or ``solutions`` (the reference code,
   found through the registry in ``grader/core.py``);
-* ``GRADER_WORKBOOK``: the folder that holds ``part1.py``, ``part2.py``, ``part3.py``
+* ``GRADER_WORKBOOK``: the folder that holds ``part1.py`` ... ``part4.py``
   (default: this repository's ``exercises/``), so that an instructor can grade a copy.
 
 The workbook file is loaded when a test first asks for a function, not when the tests
@@ -51,15 +51,20 @@ def workbook_dir():
 def load_exercise(part, name):
     """The function (or class) ``name`` of ``part``, from the workbook or the reference."""
     if target() == "solutions":
-        from grader.core import find_exercise  # here, so that core never imports test code
-
-        module_name, _, attribute = find_exercise(part, name).reference.partition(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return load_reference(part, name)
     module = load_workbook_module(part)
     try:
         return getattr(module, name)
     except AttributeError:
         raise WorkbookError(f"{display(module.__file__)} has no {name}(): did you rename or delete it?") from None
+
+
+def load_reference(part, name):
+    """The reference function of exercise ``name``, as grader/core.py's registry names it."""
+    from grader.core import find_exercise  # here, so that core never imports test code
+
+    module_name, _, attribute = find_exercise(part, name).reference.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def load_workbook_module(part):

@@ -45,6 +45,7 @@ from grader.workbook import ROOT, STUBS
 from tests import mutants
 from tests.helpers import IN_CI
 from tests.mutants.misbehaving import MISBEHAVING
+from tests.mutants.part4 import RIGHT as RIGHT_PART4
 
 TOTAL_POINTS = sum(exercise.points for exercise in EXERCISES)
 REQUIRED_POINTS = sum(exercise.points for exercise in EXERCISES if exercise.track == "required")
@@ -428,9 +429,11 @@ def stub_of(exercise):
 
 def stub_hint(exercise):
     stub = stub_of(exercise)
-    arguments = [None] * len(inspect.signature(stub).parameters)
+    parameters = inspect.signature(stub).parameters.values()
+    arguments = [None for parameter in parameters if parameter.kind is not parameter.KEYWORD_ONLY]
+    keywords = {parameter.name: None for parameter in parameters if parameter.kind is parameter.KEYWORD_ONLY}
     with pytest.raises(NotImplementedError) as raised:
-        stub(*arguments)
+        stub(*arguments, **keywords)
     return str(raised.value)
 
 
@@ -473,9 +476,18 @@ MUTANTS = mutants.every_mutant()
 
 @pytest.fixture(scope="module")
 def mutant_results(tmp_path_factory):
-    """Every mutant's own exercise graded, in workbooks of a round each (at most one mutant
-    per exercise), every round at once."""
-    return mutants.grade(MUTANTS, tmp_path_factory.mktemp("mutants"))
+    """``result(mutant)``: its own exercise's Result. A part's mutants are graded together
+    when a test first asks for one of them, in workbooks of a round each (at most one
+    mutant per exercise), every round at once; ``-k part4`` grades part 4's alone."""
+    graded = {}
+
+    def result(mutant):
+        if mutant.part not in graded:
+            chosen = [other for other in MUTANTS if other.part == mutant.part]
+            graded[mutant.part] = mutants.grade(chosen, tmp_path_factory.mktemp(f"mutants-{mutant.part}"))
+        return graded[mutant.part][mutant]
+
+    return result
 
 
 @pytest.mark.slow
@@ -484,7 +496,7 @@ def mutant_results(tmp_path_factory):
 def test_a_wrong_solution_fails_its_own_exercise_and_says_what_to_change(mutant, mutant_results):
     # verdict() also asks that the mutant bind no other exercise's name: the rest of its
     # workbook is the reference, which test_every_check_passes_on_the_reference grades.
-    problem = mutants.verdict(mutant, mutant_results[mutant])
+    problem = mutants.verdict(mutant, mutant_results(mutant))
     assert problem is None, problem
 
 
@@ -537,6 +549,11 @@ def test_grading_a_solved_workbook_or_a_reaper_leaves_this_process_untouched(tmp
     solved = tmp_path / "solved"
     subprocess.run([sys.executable, "-m", "grader", "--export-solutions", str(solved)], cwd=ROOT, check=True)
     append(solved, "part3", SIGCHLD_REAPER)
+    # Part 4 solved by a student's own code: the right solution tests/mutants/part4.py's
+    # mutants are each one slip from, which must therefore earn every point.
+    assert set(RIGHT_PART4) == {exercise.name for exercise in EXERCISES if exercise.part == "part4"}
+    for code in RIGHT_PART4.values():
+        append(solved, "part4", code)
     returncode, stdout, results, seconds = run_grader("--workbook", str(solved), json_file=tmp_path / "r.json")
     assert returncode == 0 and results["score"] == TOTAL_POINTS, stdout
     # The student's handlers, threads and globals stayed in the grader's processes: here

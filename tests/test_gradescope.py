@@ -59,7 +59,16 @@ def test_the_zip_has_the_scripts_at_its_root_and_no_clutter(autograder_zip):
         for script in ("setup.sh", "run_autograder"):
             mode = archive.getinfo(script).external_attr >> 16
             assert mode & stat.S_IXUSR, f"{script} is not executable"
-    for needed in ("grader/core.py", "grader/tests/test_part1.py", "part2_wsgi/protocol.py", "requirements.txt"):
+    needed_files = (
+        "grader/core.py",
+        "grader/tests/test_part1.py",
+        "grader/tests/test_part4.py",
+        "grader/stubs/part4.py",
+        "part2_wsgi/protocol.py",
+        "part4_asgi/minimal_asgi_server.py",
+        "requirements.txt",
+    )
+    for needed in needed_files:
         assert needed in names
     assert not [name for name in names if "__pycache__" in name or name.startswith((".git", ".venv", "tests/"))]
 
@@ -94,6 +103,7 @@ def test_the_exported_reference_scores_full_marks(autograder_zip, tmp_path):
 @pytest.mark.timeout(120)
 def test_a_missing_file_is_named_in_the_results(autograder_zip, tmp_path):
     results = autograde(autograder_zip, tmp_path, [STUBS / "part1.py"])
-    assert results["output"].startswith("Not found in the submission (or found twice): part2.py, part3.py.")
-    part3 = [test for test in results["tests"] if test["name"].startswith("part3.")]
-    assert part3 and all("there is no" in test["output"] and "part3.py" in test["output"] for test in part3)
+    assert results["output"].startswith("Not found in the submission (or found twice): part2.py, part3.py, part4.py.")
+    for part in ("part3", "part4"):
+        tests = [test for test in results["tests"] if test["name"].startswith(f"{part}.")]
+        assert tests and all("there is no" in test["output"] and f"{part}.py" in test["output"] for test in tests)

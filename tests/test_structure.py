@@ -99,6 +99,10 @@ def test_no_two_modules_of_measure_import_each_other():
     assert not both_ways
 
 
+def test_the_minimal_asgi_server_shows_the_idea_in_at_most_120_code_lines():
+    assert code_lines(ROOT / "part4_asgi" / "minimal_asgi_server.py") <= 120
+
+
 def test_the_protocol_keeps_message_syntax_in_at_most_400_code_lines():
     assert code_lines(ROOT / "part2_wsgi" / "protocol.py") <= 400
 

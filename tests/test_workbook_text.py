@@ -33,13 +33,22 @@ from grader.core import EXERCISES
 from grader.workbook import ROOT, STUBS
 
 NOTEBOOKS = ROOT / "notebooks"
+PLANNED = {"04_asgi.ipynb"}
 HEADING = re.compile(r"^#{1,3} (\d+(?:\.\d+)?)\.? (.+)$")
 SECTION_NUMBER = re.compile(r"(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?")
+
+
+def written_yet(notebook):
+    """Skip a check of a notebook that DESIGN.md plans and nobody has written yet (04_asgi,
+    while part 4's workbook comes first): its pointers are checked once it exists."""
+    if not (NOTEBOOKS / notebook).is_file() and notebook in PLANNED:
+        pytest.skip(f"notebooks/{notebook} is planned, not written yet")
 
 
 def sections_of(notebook):
     """{"3.4": {"title": ..., "code": [source of each code cell in it]}}; a section holds
     its subsections' cells too ("3" holds those of 3.1, 3.2 ...)."""
+    written_yet(notebook)
     cells = json.loads((NOTEBOOKS / notebook).read_text(encoding="utf-8"))["cells"]
     sections, current = {}, []
     for cell in cells:
@@ -126,7 +135,10 @@ def test_the_hints_and_the_registry_name_sections_that_exist(exercise):
     pointers = [(exercise.notebook.split(",")[0], exercise.notebook.split(",", 1)[1])]
     for hint in exercise.hints:
         for match in re.finditer(r"[Nn]otebook (\d\d), (sections? [\d.\-, and]+)", hint):
-            notebook = next(path.name for path in NOTEBOOKS.glob(f"{match[1]}_*.ipynb"))
+            found = [path.name for path in NOTEBOOKS.glob(f"{match[1]}_*.ipynb")]
+            found += [name for name in sorted(PLANNED) if name.startswith(f"{match[1]}_")]
+            assert found, f"{exercise.id}: a hint names notebook {match[1]}, and there is none: {hint}"
+            notebook = found[0]
             pointers.append((notebook, match[2]))
     for notebook, text in pointers:
         sections = sections_of(notebook)

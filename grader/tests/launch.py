@@ -5,6 +5,7 @@
     python -m grader.tests.launch part3 serve_select
     python -m grader.tests.launch part3 serve_select --response-size 16000000   # a large RESPONSE
     python grader/tests/launch.py part2 serve_wsgi part2_wsgi.apps.flask_app:app --port 0   # your whole server
+    python -m grader.tests.launch part4 serve_asgi grader.tests.asgi_apps:app
 
 It keeps the contract of every server in the workshop: listen on a free loopback port,
 print ``Serving on http://HOST:PORT``, then call the stage (the workbook's, or with
@@ -18,6 +19,10 @@ too, in a copy of this launcher: it reports the same line, marked ``"child": tru
 and ends at once, never running the parent's code. A forking server must end its
 children itself, so the check turns that line into a failure that says so.
 
+A stage graded on its own loop (``PIECES_GIVEN``) calls the reference's pieces in place of
+the workbook's during its checks, as part 2's serve_wsgi does: serve_asgi earns its points
+for its lifespan and its handler, whatever the student's make_send does yet.
+
 ``--response-size N`` gives serve_select's fixed ``RESPONSE`` a body of N bytes (still
 ending in "Hello, select!"): more than a socket's buffers hold, so that a loop that waits
 to send all of it to one client is seen waiting.
@@ -30,11 +35,12 @@ import signal
 import sys
 import traceback
 
-from grader.workbook import load_exercise, workbook_dir
+from grader.workbook import load_exercise, load_reference, target, workbook_dir
 from part2_wsgi.command_line import create_listening_socket, load_app
 
 ERROR_MARK = "GRADER-ERROR "
 CHILD_EXIT_STATUS = 70  # a child that reached the launcher ends with this, never running the parent's code
+PIECES_GIVEN = {("part4", "serve_asgi"): ("build_scope", "make_receive", "make_send")}
 
 
 class StageReturned(Exception):
@@ -48,6 +54,14 @@ def where(error):
         if os.path.abspath(frame.filename).startswith(book):
             return f"{os.path.basename(frame.filename)}, line {frame.lineno}: {frame.line}"
     return ""
+
+
+def give_pieces(part, name, stage):
+    """Put the reference's pieces in place of the workbook's, where the stage calls them."""
+    if target() != "exercises":
+        return
+    for piece in PIECES_GIVEN.get((part, name), ()):
+        stage.__globals__[piece] = load_reference(part, piece)
 
 
 def large_response(size):
@@ -71,6 +85,7 @@ def main(argv=None):
     me = os.getpid()
     try:
         stage = load_exercise(args.part, args.name)
+        give_pieces(args.part, args.name, stage)
         if args.response_size:
             stage.__globals__["RESPONSE"] = large_response(args.response_size)
         listener = create_listening_socket(args.host, args.port)

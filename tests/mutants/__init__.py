@@ -45,15 +45,16 @@ class Mutant:
 
     @property
     def id(self):
-        return f"{self.exercise}: {self.mistake}"
+        return f"{self.part}.{self.exercise}: {self.mistake}"
 
 
 def every_mutant():
     from tests.mutants.part1 import MUTANTS as PART1
     from tests.mutants.part2 import MUTANTS as PART2
     from tests.mutants.part3 import MUTANTS as PART3
+    from tests.mutants.part4 import MUTANTS as PART4
 
-    return PART1 + PART2 + PART3
+    return PART1 + PART2 + PART3 + PART4
 
 
 def rounds(mutants):
