@@ -160,3 +160,39 @@ def test_section_5_a_failed_startup_is_one_line_and_exit_status_3(contract):
     assert failed.stderr.strip().splitlines() == [
         "server.py: error: the app's startup failed: no database at db.example:5432"
     ]
+
+
+SAMPLE_ROWS = [  # made up, in the benchmark's columns: only the rendering is under test
+    ("asgi", "keep-alive", 100, 9000.0),
+    ("uvicorn-h11", "keep-alive", 100, 3000.0),
+    ("uvicorn-httptools", "keep-alive", 100, 6000.0),
+    ("asgi-fastapi", "keep-alive", 100, 4000.0),
+    ("uvicorn-fastapi", "keep-alive", 100, 2000.0),
+    ("asgi", "close", 100, 2500.0),
+]
+
+
+def test_the_benchmark_cells_render_a_csv_of_the_benchmarks_columns(tmp_path, capsys):
+    """Section 7's cells, run on a CSV of made-up rows in asgi.csv's columns: the table,
+    the ratios (computed from the rows, never typed) and the chart come out of it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    bench = tmp_path / "docs" / "bench"
+    bench.mkdir(parents=True)
+    with open(bench / "asgi.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(CSV_COLUMNS)
+        for server, mode, connections, rate in SAMPLE_ROWS:
+            writer.writerow([server, mode, connections, connections, rate, 1.0, 5.0, 0, 20480, "wrk", ""])
+    shown = []
+    namespace = {"ROOT": tmp_path, "show_table": lambda header, rows: shown.append((header, rows))}
+    source = [c.source for c in cells() if c.cell_type == "code"]
+    first = next(index for index, code in enumerate(source) if "ASGI_CSV" in code)
+    for code in source[first : first + 2]:
+        exec(compile(code, "section 7", "exec"), namespace)  # noqa: S102 (the notebook's own cells)
+    assert len(shown) == 1 and len(shown[0][1]) == len(SAMPLE_ROWS)
+    printed = capsys.readouterr().out
+    assert "uvicorn-h11" in printed and "3.00x at 100" in printed  # 9000 / 3000
+    assert "2.00x at 100" in printed  # asgi-fastapi / uvicorn-fastapi
+    assert "uvicorn-uvloop" not in printed  # no row of it, no ratio
