@@ -26,6 +26,7 @@ from harness import ROOT
 from notebooks.render import HEADING, NOTEBOOKS_DIR
 from part3_concurrency.measure.client import run_load
 from part4_asgi.asgi import ClientDisconnected
+from part4_asgi.mixmatch import thread_count
 from tests.helpers import wait_until
 
 NOTEBOOK = NOTEBOOKS_DIR / "04_asgi.ipynb"
@@ -98,11 +99,6 @@ def contract(tmp_path_factory):
     return {"PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])}
 
 
-def threads(pid):
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_section_1_twenty_awaits_overlap_in_one_thread_and_four_threads_take_rounds(serve, contract):
@@ -110,7 +106,7 @@ def test_section_1_twenty_awaits_overlap_in_one_thread_and_four_threads_take_rou
     awaited = run_load(server.url + "/sleep", concurrency=20, requests=20)
     assert awaited.completed == 20 and awaited.wall_time < 1.5, awaited.wall_time
     if Path("/proc/self/status").exists():
-        assert threads(server.pid) == 1
+        assert thread_count(server.pid) == 1
     wsgi = serve("part3_concurrency/asyncio_server.py", "--threads", "4", "--quiet")
     waited = run_load(wsgi.url + "/sleep?seconds=0.5", concurrency=20, requests=20)
     assert waited.completed == 20 and waited.wall_time >= 2.4, waited.wall_time  # five rounds of 0.5 s
