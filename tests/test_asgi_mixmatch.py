@@ -4,7 +4,8 @@ its table of every app on every server (notebook 04, section 6).
 Real processes on free ports: each server prints ``Serving on``, answers, and exits 0 on
 Ctrl-C; the table's every cell holds the expected status codes; and the threads column
 says what the notebook says of it: a bare ASGI app is served by one thread on every
-server, and a WSGI app through the adapter, or Django's ASGI application, by more.
+server, and a WSGI app through the adapter, or Django's ASGI application, by more
+(as are Starlette and FastAPI, whose ``FileResponse`` calls ``os.stat`` on a thread).
 """
 
 import subprocess
@@ -67,3 +68,5 @@ def test_every_app_on_every_server_answers_as_expected_and_the_threads_come_back
         for server in TABLE_SERVERS:
             assert threads["bare", server] == 1, threads
             assert threads["flask", server] > 1 and threads["django", server] > 1, threads
+            # (and Starlette's FileResponse, GET /file, calls os.stat on a thread)
+            assert threads["starlette", server] > 1 and threads["fastapi", server] > 1, threads
