@@ -4,6 +4,7 @@
     python part3_concurrency/measure/bench.py --quick     # 1 and 10 connections, 1 s each: for the notebook and tests
     python part3_concurrency/measure/bench.py --c10k      # 10,000 connections held by the select server
     python part3_concurrency/measure/bench.py --files     # serving files, against nginx (files_bench.py)
+    python part3_concurrency/measure/bench.py --asgi      # part 4's ASGI server, against uvicorn and hypercorn
 
 Each server serves the same hello-world app (part2_wsgi/apps/hello_app.py) on a port of
 its own; servers with worker processes (prefork, gunicorn) get two each (``WORKERS``),
@@ -29,6 +30,16 @@ and says that its figures are client-bound.
 
 A run that measured nothing (wrk failed, or no request got a successful answer) shows
 ``error: ...`` in its row, never a figure.
+
+``--asgi`` measures part 4 the same way, keep-alive only (what an ASGI server is deployed
+for), and writes ``asgi.csv`` with results.csv's columns: our ASGI server
+(part4_asgi/server.py) and uvicorn, in the three ways it runs (the h11 parser, pure
+Python like ours; the httptools parser, in C, on asyncio's loop; httptools on uvloop, a
+loop in C), and hypercorn, each serving the bare ASGI hello world
+(part4_asgi/apps/hello_app.py), one worker, no access log; then the FastAPI app's JSON
+endpoint on ours and on uvicorn with httptools. uvicorn and hypercorn are started by
+asgi_peers.py, which gives them our servers' command line. Five rounds by default: the
+README holds our server to targets measured against uvicorn in this run.
 
 How long a run takes depends on the machine, so it is measured too: each run adds its
 wall time to ``wall_time.json`` beside its results, under its options as typed (``""``
@@ -87,6 +98,26 @@ PEERS = {
 }
 SERVERS = {**OURS, **CEILING, **PEERS}
 MODES = ("keep-alive", "close")
+
+# --asgi: each server with its app (an ASGI app; FastAPI's JSON endpoint for the last two).
+ASGI_APP = "part4_asgi.apps.hello_app:app"
+FASTAPI_APP = "part4_asgi.apps.fastapi_app:app"
+ASGI_PEERS = "part3_concurrency/measure/asgi_peers.py"
+UVICORN_HTTPTOOLS = [ASGI_PEERS, "uvicorn", "--http", "httptools", "--loop", "asyncio"]
+ASGI_SERVERS = {
+    "asgi": ["part4_asgi/server.py", "--quiet", ASGI_APP],
+    "uvicorn-h11": [ASGI_PEERS, "uvicorn", "--http", "h11", "--loop", "asyncio", ASGI_APP],
+    "uvicorn-httptools": [*UVICORN_HTTPTOOLS, ASGI_APP],
+    "uvicorn-uvloop": [ASGI_PEERS, "uvicorn", "--http", "httptools", "--loop", "uvloop", ASGI_APP],
+    "hypercorn": [ASGI_PEERS, "hypercorn", ASGI_APP],
+    "asgi-fastapi": ["part4_asgi/server.py", "--quiet", FASTAPI_APP],
+    "uvicorn-fastapi": [*UVICORN_HTTPTOOLS, FASTAPI_APP],
+}
+# The path each server is asked for, "/" unless said here: an ``async def`` view that
+# returns JSON, with a path parameter FastAPI converts and checks.
+PATHS = {"asgi-fastapi": "/items/1", "uvicorn-fastapi": "/items/1"}
+ASGI_MODES = ("keep-alive",)
+ASGI_ROUNDS = 5
 
 
 @dataclass
@@ -201,11 +232,20 @@ def run_python_client(url, concurrency, mode, seconds):
 
 
 def start(name):
+    if name in ASGI_SERVERS:
+        return start_server(*ASGI_SERVERS[name], timeout=30)  # (its app is in its arguments)
     script, *args = SERVERS[name]
     return start_server(script, *args, APP, timeout=30)
 
 
-def measure_all(names, levels, rounds, seconds, progress=print):
+def load_average():
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:  # not Linux
+        return "unknown"
+
+
+def measure_all(names, levels, rounds, seconds, progress=print, modes=MODES):
     """Start every server once, then measure round by round, servers interleaved.
     After each load, count the clients that got an answer (census.py), with as many
     connections of the same kind for as long."""
@@ -218,15 +258,17 @@ def measure_all(names, levels, rounds, seconds, progress=print):
         except ServerError as error:
             unavailable[name] = str(error).splitlines()[-1][-200:]
     measurements = []
-    total = rounds * len(servers) * len(MODES) * len(levels)
+    total = rounds * len(servers) * len(modes) * len(levels)
     try:
         for round_number in range(1, rounds + 1):
-            for mode in MODES:
+            progress(f"round {round_number}: load average {load_average()} (the machine's others' work shows here)")
+            for mode in modes:
                 for level in levels:
                     for name, server in servers.items():
                         with PeakMemory(server.pid) as memory:
                             try:
-                                rate, p50, p99, errors = load(server.url + "/", level, mode, seconds)
+                                url = server.url + PATHS.get(name, "/")
+                                rate, p50, p99, errors = load(url, level, mode, seconds)
                                 failure = ""
                             except LoadFailed as error:
                                 rate, p50, p99, errors, failure = NAN, NAN, NAN, 0, str(error)
@@ -264,7 +306,7 @@ def measure_all(names, levels, rounds, seconds, progress=print):
     return measurements, unavailable
 
 
-def summarise(measurements, unavailable, levels):
+def summarise(measurements, unavailable, levels, modes=MODES):
     """Median over rounds; a row per unavailable server saying why. A failed round is not
     averaged away: its row shows the error, and no figures."""
     groups = {}
@@ -297,7 +339,7 @@ def summarise(measurements, unavailable, levels):
         if (server, mode, level) not in failed
     ]
     for name, reason in unavailable.items():
-        for mode in MODES:
+        for mode in modes:
             for level in levels:
                 rows.append(Row(name, mode, level, 0, NAN, NAN, NAN, 0, 0, "-", f"unavailable: {reason}"))
     return rows
@@ -471,9 +513,13 @@ def parse_args(argv=None):
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s at 1 and 10 connections")
     parser.add_argument("--levels", default="1,10,100,1000", help="concurrency levels (default 1,10,100,1000)")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, help=f"interleaved rounds; the median is reported (default 2; {ASGI_ROUNDS} with --asgi)"
+    )
     parser.add_argument("--seconds", type=int, default=2, help="length of each measurement (default 2)")
-    parser.add_argument("--servers", help=f"which servers (default all: {','.join(SERVERS)}; with --files, theirs)")
+    parser.add_argument(
+        "--servers", help=f"which servers (default all: {','.join(SERVERS)}; with --files or --asgi, theirs)"
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("bench-results"), help="folder for results.csv, results.json and the plots"
     )
@@ -484,6 +530,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--files", action="store_true", help="instead: serve a small and a large file, against nginx (files_bench.py)"
     )
+    parser.add_argument(
+        "--asgi", action="store_true", help="instead: part 4's ASGI server against uvicorn and hypercorn (asgi.csv)"
+    )
     parser.add_argument("--small-bytes", type=int, default=None, help="with --files: the small file (default 10 KB)")
     parser.add_argument("--large-bytes", type=int, default=None, help="with --files: the large file (default 100 MB)")
     parser.add_argument(
@@ -493,7 +542,7 @@ def parse_args(argv=None):
         help="with --c10k: how many for the threaded server (default 1000)",
     )
     args = parser.parse_args(argv)
-    choices = list(file_servers()) if args.files else list(SERVERS)
+    choices = list(file_servers()) if args.files else list(ASGI_SERVERS) if args.asgi else list(SERVERS)
     args.servers = args.servers.split(",") if args.servers else choices
     unknown = [s for s in args.servers if s not in choices]
     if unknown:
@@ -502,6 +551,8 @@ def parse_args(argv=None):
         args.levels = [int(level) for level in args.levels.split(",")]
     except ValueError:
         parser.error(f"--levels takes numbers separated by commas, not {args.levels!r}")
+    if args.rounds is None:
+        args.rounds = ASGI_ROUNDS if args.asgi else 2
     if args.quick:
         args.levels, args.rounds, args.seconds = [1, 10], 1, 1
     return args
@@ -554,16 +605,19 @@ def measure(args):
             "wrk is not installed: falling back to part3_concurrency/measure/client.py; its figures are client-bound",
             file=sys.stderr,
         )
+    modes = ASGI_MODES if args.asgi else MODES
     measurements, unavailable = measure_all(
         args.servers,
         args.levels,
         args.rounds,
         args.seconds,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
+        modes=modes,
     )
-    rows = summarise(measurements, unavailable, args.levels)
+    rows = summarise(measurements, unavailable, args.levels, modes)
     print_table(rows)
-    for path in write_results(rows, args.out):
+    paths = [write_csv(rows, args.out / "asgi.csv")] if args.asgi else write_results(rows, args.out)
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
