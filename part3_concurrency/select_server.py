@@ -119,7 +119,7 @@ class SelectServer:
         self.shut_down()
 
     def run_once(self, timeout):
-        for key, events in self.selector.select(timeout):
+        for key, events in self.selector.select(0 if self.mailbox.posted else timeout):  # (see Mailbox.post)
             key.data(events)
         self.mailbox.run_posted()  # what the workers finished meanwhile
         if time.monotonic() >= self.next_check:  # deadlines count in seconds: a look a second will do
@@ -165,7 +165,8 @@ class SelectServer:
             elif isinstance(event, Close):
                 log_close(client.address, event)
                 client.phase, client.linger = Phase.CLOSING, event.linger
-        self.flush(client)
+        if client.phase is not Phase.APP or self.workers:  # an app run in the loop: see LoopClient.call_app
+            self.flush(client)
 
     def start_app(self, client, request):
         client.phase = Phase.APP
