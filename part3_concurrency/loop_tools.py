@@ -129,10 +129,12 @@ class LoopClient:
         """On a worker thread: run the app for ``request``, then hand the connection back.
 
         Or in the loop (``runs_the_app_in_the_loop``): the same posts, which the loop runs at
-        the end of its turn, so the response waits in the outbox until then. The responses of
-        one turn then go out together, as the workers' do: sent as each app returns, each
-        would wake its client in the middle of the turn, and a client woken on the loop's
-        core takes it from the loop (docs/bench/tuning.md has what this was measured to save)."""
+        the end of its turn. The files app's responses wait in the outbox until then, and the
+        responses of one turn go out together, as the workers' do: sent as each app returns,
+        each would wake its client in the middle of the turn, and a client woken on the
+        loop's core takes it from the loop (docs/bench/tuning.md has what this was measured
+        to save). An app that may wait (``--threads 0``) has each response sent as soon as
+        it returns: the next client's request may take seconds."""
         server = self.server
         environ = build_environ(request, client_address=self.address, **server.environ_args)
         send_file = self.send_file_from_app if server.sends_files else None

@@ -100,6 +100,7 @@ class SelectServer:
         self.mailbox = SelectorMailbox(self.selector)  # how workers and signal handlers reach the loop
         self.app_in_loop = runs_the_app_in_the_loop(settings)
         self.workers = None if self.app_in_loop else WorkerPool(settings.threads)
+        self.sends_at_once = not self.app_in_loop or serves_one_client_at_a_time(settings)  # LoopClient.call_app
         self.environ_args = environ_args(settings, listener, bool(self.workers), self.multiprocess)
         self.sends_files = hasattr(os, "sendfile")
         self.clients = set()
@@ -165,7 +166,7 @@ class SelectServer:
             elif isinstance(event, Close):
                 log_close(client.address, event)
                 client.phase, client.linger = Phase.CLOSING, event.linger
-        if client.phase is not Phase.APP or self.workers:  # an app run in the loop: see LoopClient.call_app
+        if client.phase is not Phase.APP or self.sends_at_once:
             self.flush(client)
 
     def start_app(self, client, request):
