@@ -290,13 +290,16 @@ class AsyncioServer:
     async def serve_forever(self):
         self.loop = asyncio.get_running_loop()
         # How the app's threads reach the loop: the select server's mailbox, woken by asyncio.
-        self.mailbox = Mailbox(wake_loop=lambda: self.loop.call_soon_threadsafe(self.mailbox.run_posted))
+        self.mailbox = Mailbox(
+            wake_loop=lambda: self.loop.call_soon_threadsafe(self.mailbox.run_posted),
+            run_soon=lambda: self.loop.call_soon(self.mailbox.run_posted),  # a post from the loop's own thread
+        )
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 self.loop.add_signal_handler(signum, stop.set)  # a flag and a wake-up, as request_stop
             except NotImplementedError:  # Windows' event loop has no signal handlers: the same by hand
-                signal.signal(signum, lambda *_: self.mailbox.post(stop.set))
+                signal.signal(signum, lambda *_: self.loop.call_soon_threadsafe(stop.set))
         server = await self.loop.create_server(lambda: HTTPProtocol(self), sock=self.listener, backlog=BACKLOG)
         await stop.wait()
         server.close()  # stop accepting: new clients are refused at once

@@ -126,7 +126,15 @@ class LoopClient:
         self.drained = threading.Condition(self.lock)  # the app's thread waits here for the loop
 
     def call_app(self, request):
-        """On a worker thread: run the app for ``request``, then hand the connection back."""
+        """On a worker thread: run the app for ``request``, then hand the connection back.
+
+        Or in the loop (``runs_the_app_in_the_loop``): the same posts, which the loop runs at
+        the end of its turn. The files app's responses wait in the outbox until then, and the
+        responses of one turn go out together, as the workers' do: sent as each app returns,
+        each would wake its client in the middle of the turn, and a client woken on the
+        loop's core takes it from the loop (docs/bench/tuning.md has what this was measured
+        to save). An app that may wait (``--threads 0``) has each response sent as soon as
+        it returns: the next client's request may take seconds."""
         server = self.server
         environ = build_environ(request, client_address=self.address, **server.environ_args)
         send_file = self.send_file_from_app if server.sends_files else None
@@ -227,10 +235,16 @@ class Mailbox:
     ``wake_loop()`` makes the loop look: the select server writes a byte to a socket pair
     its selector watches (``SelectorMailbox``); asyncio has ``loop.call_soon_threadsafe``. Under
     load many workers finish while the loop is busy, and one wake-up is enough for all of
-    them: we send one only when none is pending."""
+    them: we send one only when none is pending.
 
-    def __init__(self, wake_loop):
-        self.wake_loop = wake_loop
+    An app that runs in the loop posts from the loop's own thread: the loop is awake, and
+    runs what was posted before it waits again (``run_soon`` makes sure of it, if needed),
+    so no wake-up goes out, and no system call. The mailbox belongs to the thread that
+    makes it: the loop's."""
+
+    def __init__(self, wake_loop, run_soon=None):
+        self.wake_loop, self.run_soon = wake_loop, run_soon
+        self.loop_thread = threading.get_ident()
         self.posted = deque()  # callbacks, in the order they were posted
         self.wake_pending = False
 
@@ -239,7 +253,10 @@ class Mailbox:
         self.posted.append(callback)
         if not self.wake_pending:
             self.wake_pending = True
-            self.wake_loop()
+            if threading.get_ident() != self.loop_thread:
+                self.wake_loop()
+            elif self.run_soon is not None:
+                self.run_soon()
 
     def run_posted(self):
         """In the loop: run what was posted, oldest first. The flag goes down first: a callback

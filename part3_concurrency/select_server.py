@@ -100,6 +100,7 @@ class SelectServer:
         self.mailbox = SelectorMailbox(self.selector)  # how workers and signal handlers reach the loop
         self.app_in_loop = runs_the_app_in_the_loop(settings)
         self.workers = None if self.app_in_loop else WorkerPool(settings.threads)
+        self.sends_at_once = not self.app_in_loop or serves_one_client_at_a_time(settings)  # LoopClient.call_app
         self.environ_args = environ_args(settings, listener, bool(self.workers), self.multiprocess)
         self.sends_files = hasattr(os, "sendfile")
         self.clients = set()
@@ -119,7 +120,7 @@ class SelectServer:
         self.shut_down()
 
     def run_once(self, timeout):
-        for key, events in self.selector.select(timeout):
+        for key, events in self.selector.select(0 if self.mailbox.posted else timeout):  # (see Mailbox.post)
             key.data(events)
         self.mailbox.run_posted()  # what the workers finished meanwhile
         if time.monotonic() >= self.next_check:  # deadlines count in seconds: a look a second will do
@@ -165,7 +166,8 @@ class SelectServer:
             elif isinstance(event, Close):
                 log_close(client.address, event)
                 client.phase, client.linger = Phase.CLOSING, event.linger
-        self.flush(client)
+        if client.phase is not Phase.APP or self.sends_at_once:
+            self.flush(client)
 
     def start_app(self, client, request):
         client.phase = Phase.APP

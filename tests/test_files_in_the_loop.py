@@ -89,10 +89,17 @@ def test_a_kept_alive_connection_keeps_its_responses_in_order(folder, name):
 
 @pytest.mark.parametrize("name", LOOPS)
 def test_with_an_app_as_well_a_slow_app_never_blocks_the_loop(folder, name):
-    app = "part2_wsgi.apps.demo_app:app"
-    with start_server(SERVERS[name], app, "--files", folder, "--quiet") as server:
+    """The file is asked for once /sleep is inside the app (the app says so in the log), and
+    comes back while /sleep still sleeps. An app run in the loop would hold the file back
+    for the whole sleep. (Prefork gets one worker: with two, the other would serve the file.)"""
+    one_loop = ["--workers", "1"] if name == "prefork" else []
+    with start_server(SERVERS[name], "tests.announcing_app:app", "--files", folder, "--quiet", *one_loop) as server:
         sleeper = socket.create_connection(server.address, timeout=10)
         sleeper.sendall(b"GET /sleep?seconds=3 HTTP/1.1\r\nHost: test\r\n\r\n")
+        server.wait_for_log("app begins GET /sleep?seconds=3")
         body, seconds = timed_get(server, "/small.bin")
         assert body == SMALL and seconds < 1.5, f"a file took {seconds:.2f} s beside /sleep: the app blocked the loop"
+        sleeper.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nothing to read yet: /sleep was still asleep when the file came
+            sleeper.recv(1)
         sleeper.close()
