@@ -1,6 +1,6 @@
 """Lesson 5, part 4: an ASGI server, where the app itself awaits instead of holding a thread.
 
-    python part4_asgi/server.py [module:app] [--host H] [--port P] [--quiet] [--root-path P]
+    python part4_asgi/server.py [module:app] [--host H] [--port P] [--quiet] [--root-path P] [--max-body N]
     python part4_asgi/server.py part4_asgi.apps.fastapi_app:app
 
 Part 3's asyncio server ran a WSGI app on a pool of threads, because a WSGI app blocks.
