@@ -144,12 +144,19 @@ class Cycle:
     def status_code(self):
         return self.status
 
+    @property
+    def connection_over(self):
+        """The client is gone, or the connection has answered for the app (a 400, 408 or 413
+        about the body) and is closing: nothing the app sends can go out, and the app was
+        told so (``receive()`` said ``http.disconnect``, ``send()`` raises)."""
+        return self.client.gone.is_set() or self.http.state in (State.CLOSED, State.LINGERING)
+
     # --- receive: the request's body, then http.disconnect ---------------------------------
 
     async def receive(self):
         http, client = self.http, self.client
         while True:
-            if self.complete or client.gone.is_set() or http.state in (State.CLOSED, State.LINGERING):
+            if self.complete or self.connection_over:
                 return DISCONNECT
             if not http.receiving_body:
                 if not self.body_given:
@@ -179,7 +186,7 @@ class Cycle:
     async def send(self, message):
         if self.complete:
             raise self.invalid(f"{message.get('type')!r} after the response was complete")
-        if self.client.gone.is_set() or self.http.state in (State.CLOSED, State.LINGERING):
+        if self.connection_over:
             raise ClientDisconnected("the client went away")
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "http.response.start":
@@ -277,13 +284,13 @@ class Cycle:
             await app(self.scope, self.receive, self.send)
             if self.error is not None:
                 raise self.error  # the app swallowed it: still its error
-            if not self.complete:
+            if not self.complete and not self.connection_over:
                 raise InvalidMessage("the app returned without completing its response")
         except ClientDisconnected:
             return  # the client left: not the app's fault, and nothing to say
         except (Exception, SystemExit):
-            if self.client.gone.is_set():
-                return  # it failed because the client left (an error of its own kind): quiet
+            if self.connection_over:
+                return  # it failed because the connection ended under it (an error of its own kind): quiet
             traceback.print_exc(file=sys.stderr)
             if self.head_sent:
                 self.http.end_connection()  # half a response is out: close, the client sees it cut short

@@ -1,6 +1,6 @@
 """Lesson 5, part 4: an ASGI server, where the app itself awaits instead of holding a thread.
 
-    python part4_asgi/server.py [module:app] [--host H] [--port P] [--quiet] [--root-path P]
+    python part4_asgi/server.py [module:app] [--host H] [--port P] [--quiet] [--root-path P] [--max-body N]
     python part4_asgi/server.py part4_asgi.apps.fastapi_app:app
 
 Part 3's asyncio server ran a WSGI app on a pool of threads, because a WSGI app blocks.
@@ -79,7 +79,7 @@ class ASGIProtocol(HTTPProtocol):
     def __init__(self, server):
         super().__init__(server)
         settings = server.settings
-        self.http = Connection(deadlines=settings.deadlines, limits=Limits(max_body=MAX_BODY), streaming=True)
+        self.http = Connection(deadlines=settings.deadlines, limits=Limits(max_body=settings.max_body), streaming=True)
         self.gone = asyncio.Event()  # the connection is lost, or we closed it: receive() says so
         self.waiters = set()  # futures of the app's awaits: more bytes, room to write, a file sent
         self.task = None
@@ -267,6 +267,14 @@ def main(argv=None):
         default="",
         metavar="PATH",
         help="the prefix a proxy strips before passing requests on (scope's root_path); default none",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=int,
+        default=MAX_BODY,
+        metavar="BYTES",
+        help=f"the most one request's body may send in all (default {MAX_BODY}); more: 413. The app reads the "
+        "body as it comes, so this is a policy, not the server's memory",
     )
     parser.add_argument(
         "--startup-timeout",

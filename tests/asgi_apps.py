@@ -146,6 +146,29 @@ async def second_start(scope, receive, send, query):
     await send(start)
 
 
+async def unknown_type(scope, receive, send, query):
+    """A message ASGI has no such type for: before anything is sent, or (``after``) once
+    the head and some of the body are out."""
+    if query.get("after"):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+        await send({"type": "http.response.body", "body": b"half", "more_body": True})
+    await send({"type": "http.response.bodies", "body": b"a typo"})
+
+
+async def count_body(scope, receive, send, query):
+    """Reads the body as it streams in, notes how it ends, and answers with its size."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return note(f"body ended by http.disconnect after {size} bytes")
+        size += len(message["body"])
+        if not message.get("more_body"):
+            break
+    note(f"body complete: {size} bytes")
+    await respond(send, body=f"{size} bytes\n".encode())
+
+
 async def pathsend(scope, receive, send, query):
     path = query["path"]
     size = int(query["size"])
@@ -168,6 +191,8 @@ ROUTES = {
     "str-headers": str_headers,
     "second-start": second_start,
     "pathsend": pathsend,
+    "unknown-type": unknown_type,
+    "count": count_body,
 }
 
 

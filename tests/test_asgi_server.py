@@ -451,3 +451,151 @@ def test_the_minimal_server_serves_fastapi(serve):
     assert requests.get(f"{server.url}/items/3?q=y", timeout=10).json() == {"item_id": 3, "q": "y"}
     assert requests.post(f"{server.url}/count", data=b"z" * 1000, timeout=10).json() == {"size": 1000}
     assert server.stop() == 0
+
+
+# --- pathsend's edges, messages ASGI does not know, the body's limit -----------------------------
+
+# No os.sendfile (Windows), simulated: taken away before the server imports anything, so
+# that pathsend reads and sends (tests/test_file_wrapper.py does the same for WSGI).
+WITHOUT_SENDFILE = """
+import os, runpy, sys
+del os.sendfile
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.fixture
+def without_sendfile(tmp_path):
+    launcher = tmp_path / "without_sendfile.py"
+    launcher.write_text(WITHOUT_SENDFILE)
+    return launcher
+
+
+def test_without_sendfile_pathsend_reads_and_sends_the_file(serve, tmp_path, without_sendfile):
+    server = serve(without_sendfile, SERVER, APPS)
+    data = bytes(range(256)) * 4096 * 3  # 3 MB: many reads of one block
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    with connect(server) as client:
+        client.sendall(get(f"/pathsend?path={path}&size={len(data)}") + get("/echo"))
+        status, headers, body = client.read_response()
+        assert status == 200 and body == data and headers.get("connection") != "close"
+        assert client.read_response()[0] == 200  # the connection goes on: the body was whole
+    assert "Traceback" not in server.log
+
+
+def test_pathsend_never_sends_past_the_content_length(serve, tmp_path):
+    """A file longer than the app declared: Content-Length bytes go out, not one more (the
+    rest would be read as the next response)."""
+    server = start(serve, APPS)
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"a" * 1000 + b"EXTRA")
+    with connect(server) as client:
+        client.sendall(get(f"/pathsend?path={path}&size=1000") + get("/echo"))
+        status, _, body = client.read_response()
+        assert status == 200 and body == b"a" * 1000
+        status, _, body = client.read_response()
+        assert (status, body) == (200, b"1 pieces, 0 bytes\n")  # and no EXTRA in between
+
+
+@pytest.mark.parametrize("sendfile", [True, False], ids=["sendfile", "read-and-send"])
+def test_pathsend_of_a_file_shorter_than_declared_closes_the_connection(serve, tmp_path, sendfile, without_sendfile):
+    """The app declared more than the file has (or the file shrank since it looked): what
+    the file has goes out, then the connection is closed, so that the client sees the
+    response cut short instead of waiting for bytes that never come."""
+    server = serve(*([] if sendfile else [without_sendfile]), SERVER, APPS)
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"s" * 5000)
+    with connect(server) as client:
+        client.sendall(get(f"/pathsend?path={path}&size=8000"))
+        received = client.read_until(10_000)
+        assert received.startswith(b"HTTP/1.1 200") and received.endswith(b"\r\n\r\n" + b"s" * 5000)
+        assert closed(client)
+    assert exchange(server, get("/echo"))[0] == 200
+
+
+def test_pathsend_of_a_file_that_shrinks_while_it_is_sent_closes_the_connection(serve, tmp_path):
+    """The file was 32 MB when the server looked (fstat, then the head went out); it is cut
+    to 1 MB while the client reads nothing: the client gets what the file still has, never
+    past the Content-Length, and the connection closes."""
+    server = start(serve, APPS)
+    size = 32 * 1024 * 1024
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"f" * size)
+    with connect(server, timeout=20) as client:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        client.sendall(get(f"/pathsend?path={path}&size={size}"))
+        head = client.read_until(1)  # the head is out: the server has looked at the file
+        with open(path, "r+b") as file:
+            file.truncate(1024 * 1024)
+        received = head + client.read_until(size + 1000)  # until the server closes
+        body = received.partition(b"\r\n\r\n")[2]
+        assert 0 < len(body) < size and set(body) == {ord("f")}
+    assert exchange(server, get("/echo"))[0] == 200
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-the-head", "after-the-head"])
+def test_an_unknown_message_type_is_a_500_before_the_head_and_a_close_after(serve, after):
+    server = start(serve, APPS)
+    with connect(server) as client:
+        client.sendall(get("/unknown-type" + ("?after=1" if after else "")))
+        status, headers, body = client.read_response()
+        if after:
+            assert status == 200 and body == b"half"  # cut short: fewer bytes than declared
+        else:
+            assert status == 500 and headers["connection"] == "close"
+        assert closed(client)
+    assert exchange(server, get("/echo"))[0] == 200
+    assert server.log.count("Traceback") == 1 and "unknown message 'http.response.bodies'" in server.log
+
+
+def chunked_upload(path, pieces, size):
+    head = f"POST {path} HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+    return head + b"".join(b"%x\r\n%s\r\n" % (size, b"u" * size) for _ in range(pieces)) + b"0\r\n\r\n"
+
+
+def test_a_streamed_upload_over_max_body_gets_413_and_the_app_sees_a_disconnect(serve):
+    """--max-body bounds what one request sends in all (for ASGI the server holds only a
+    high-water mark of the body at a time; the limit is a policy, as nginx's
+    client_max_body_size). A chunked upload says its size only as it goes, so the app may
+    be reading it when the limit is passed: the client gets one response, the 413, and the
+    app http.disconnect (it has nothing more to answer, and no traceback is printed)."""
+    server = start(serve, APPS, "--max-body", "100000")
+    with connect(server) as client:
+        client.sendall(chunked_upload("/count", 3, 40_000))  # 120,000 bytes in all
+        status, headers, _ = client.read_response()
+        assert status == 413 and headers["connection"] == "close"
+        assert closed(client)
+    assert "body ended by http.disconnect" in server.wait_for_log("body ended")
+    with connect(server) as client:  # under the limit, the same upload is read whole
+        client.sendall(chunked_upload("/count", 2, 40_000))
+        assert client.read_response()[::2] == (200, b"80000 bytes\n")
+    with connect(server) as client:  # declared too large: refused before the app is called
+        client.sendall(b"POST /count HTTP/1.1\r\nHost: test\r\nContent-Length: 100001\r\n\r\n")
+        assert client.read_response()[0] == 413
+    assert "Traceback" not in server.log
+
+
+def test_an_upgrade_to_websocket_is_never_a_101(serve):
+    """A full WebSocket handshake, as a browser sends it: answered as plain HTTP, and the
+    request after it on the same connection is served."""
+    server = start(serve, APPS)
+    handshake = (
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    )
+    with connect(server) as client:
+        client.sendall(get("/scope", extra=handshake) + get("/echo"))
+        status, headers, body = client.read_response()
+        assert status == 200 and "upgrade" not in headers and json.loads(body)["type"] == "http"
+        assert client.read_response()[0] == 200
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_host_is_required_of_http_1_1_only(serve, version):
+    """RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host;
+    HTTP/1.0 had no Host header, and is served."""
+    server = start(serve, APPS)
+    status, _, _ = exchange(server, f"GET /echo HTTP/{version}\r\n\r\n".encode())
+    assert status == (400 if version == "1.1" else 200)

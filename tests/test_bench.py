@@ -16,6 +16,7 @@ import pytest
 
 from harness import ROOT
 from part3_concurrency.measure.bench import (
+    ASGI_SERVERS,
     MODES,
     NAN,
     SERVERS,
@@ -76,6 +77,43 @@ def test_quick_run_writes_a_row_for_every_server_mode_and_level_and_both_plots(t
     for plot in ("throughput.png", "latency.png"):
         assert (tmp_path / plot).read_bytes().startswith(PNG_SIGNATURE)
     assert "select" in result.stdout and "waitress" in result.stdout  # the table is printed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_an_asgi_run_writes_asgi_csv_with_results_csvs_columns_and_its_wall_time(tmp_path):
+    """``--asgi``: ours, uvicorn three ways, hypercorn and FastAPI on both, each started
+    and measured (every row a figure, no error), keep-alive only; the columns are
+    results.csv's, so that what reads one reads the other."""
+    require_program("wrk")
+    command = ["--asgi", "--levels", "1,10", "--rounds", "1", "--seconds", "1"]
+    result = subprocess.run(
+        [sys.executable, "part3_concurrency/measure/bench.py", *command, "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=220,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "asgi.csv") as file:
+        reader = csv.DictReader(file)
+        rows = list(reader)
+    with open(ROOT / "docs" / "bench" / "results.csv") as file:
+        assert reader.fieldnames == next(csv.reader(file))
+    assert {(row["server"], row["mode"], int(row["concurrency"])) for row in rows if not row["note"]} == {
+        (server, "keep-alive", level) for server in ASGI_SERVERS for level in (1, 10)
+    }
+    assert all(float(row["requests_per_second"]) > 0 and int(row["errors"]) == 0 for row in rows), rows
+    assert set(ASGI_SERVERS) == {
+        "asgi",
+        "uvicorn-h11",
+        "uvicorn-httptools",
+        "uvicorn-uvloop",
+        "hypercorn",
+        "asgi-fastapi",
+        "uvicorn-fastapi",
+    }
+    assert " ".join(command) in json.loads((tmp_path / "wall_time.json").read_text())
 
 
 @pytest.mark.slow

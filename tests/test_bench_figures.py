@@ -1,7 +1,8 @@
 """Every benchmark figure the README quotes matches the file the benchmark wrote.
 
 figures.py renders the README's performance section's figures from docs/bench/
-(results.csv, c10k.csv, files.csv, and how long each run took: wall_time.json) between
+(results.csv, c10k.csv, files.csv, and how long each run took: wall_time.json), and
+the part 4 section's from asgi.csv, between
 ``<!-- bench:begin NAME -->`` markers. Here they are rendered again and compared: a
 figure changed in a CSV fails the test until ``python part3_concurrency/measure/figures.py``
 has rewritten the README.
@@ -15,9 +16,22 @@ import shutil
 import pytest
 
 from harness import ROOT
-from part3_concurrency.measure.figures import BENCH, README, blocks_in, render, rewrite, stale
+from part3_concurrency.measure.figures import (
+    ASGI_TARGETS,
+    BENCH,
+    README,
+    Results,
+    asgi_targets_met,
+    blocks_in,
+    read_csv,
+    render,
+    rewrite,
+    stale,
+)
 
 PERFORMANCE = "## Performance: every server side by side"
+PART4 = "### Part 4: ASGI"
+ASGI_BLOCKS = {"asgi-table", "asgi-ratios"}
 # A measured figure: a number followed by what it measures. (A size alone, "a 10 KB file",
 # is a setting of the run, not a measurement.)
 FIGURE = re.compile(
@@ -30,6 +44,10 @@ def performance_section(text):
     return text.split(PERFORMANCE, 1)[1].split("\n## ", 1)[0]
 
 
+def part4_section(text):
+    return text.split(PART4, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+
+
 def test_the_readme_says_what_the_benchmark_files_say():
     out_of_date = stale(README.read_text(encoding="utf-8"), render())
     assert not out_of_date, (
@@ -37,14 +55,20 @@ def test_the_readme_says_what_the_benchmark_files_say():
     )
 
 
-def test_every_block_is_in_the_performance_section_and_has_a_renderer():
-    section = performance_section(README.read_text(encoding="utf-8"))
-    assert set(blocks_in(section)) == set(render())
+def test_every_block_is_in_the_performance_section_or_part_4s_and_has_a_renderer():
+    text = README.read_text(encoding="utf-8")
+    assert set(blocks_in(part4_section(text))) == ASGI_BLOCKS
+    assert set(blocks_in(performance_section(text))) | ASGI_BLOCKS == set(render())
 
 
-def test_outside_its_generated_blocks_the_section_quotes_no_measured_figure():
-    section = performance_section(README.read_text(encoding="utf-8"))
-    prose = re.sub(r"<!-- bench:begin ([\w-]+) -->.*?<!-- bench:end \1 -->", "", section, flags=re.DOTALL)
+@pytest.mark.parametrize("section", [performance_section, part4_section])
+def test_outside_its_generated_blocks_the_section_quotes_no_measured_figure(section):
+    prose = re.sub(
+        r"<!-- bench:begin ([\w-]+) -->.*?<!-- bench:end \1 -->",
+        "",
+        section(README.read_text(encoding="utf-8")),
+        flags=re.DOTALL,
+    )
     assert FIGURE.findall(prose) == []
 
 
@@ -150,7 +174,7 @@ def test_how_long_a_run_takes_is_said_from_wall_time_json_and_only_from_it(tmp_p
     assert "not measured yet" in render(copy)["durations"]
     (copy / "wall_time.json").write_text(json.dumps({"": 654.0, "--c10k": 4.2}))
     said = " ".join(render(copy)["durations"].split())
-    assert "the full run 11 minutes; `--c10k` 4 seconds; `--quick`, `--files`: not measured yet." in said
+    assert "the full run 11 minutes; `--c10k` 4 seconds; `--quick`, `--files`, `--asgi`: not measured yet." in said
     if not (BENCH / "wall_time.json").exists():
         assert "durations" in stale(readme, render(copy))  # a new time fails the test until the README follows
 
@@ -165,3 +189,43 @@ def test_tuning_md_quotes_the_threaded_servers_rate_as_results_csv_has_it():
     tuning = " ".join((BENCH / "tuning.md").read_text(encoding="utf-8").split())
     quoted = f"`docs/bench/results.csv` (threaded, close, 10 connections): {float(row['requests_per_second']):,.0f}."
     assert quoted in tuning
+
+
+# The committed run (5 rounds, on a machine loaded by other work) misses all three targets,
+# as the README's part 4 section says: strict, so that the run that meets them fails here
+# until this mark is removed, and the test holds every later run to them.
+@pytest.mark.xfail(strict=True, reason="issue 29's targets are not met by the committed asgi.csv")
+def test_the_asgi_targets_hold_in_the_committed_run():
+    """Issue 29's targets, in docs/bench/asgi.csv as committed (keep-alive, 100
+    connections, one run): ours at least twice uvicorn on h11, at least uvicorn on
+    httptools, and FastAPI on ours at least FastAPI on uvicorn with httptools."""
+    results = Results(read_csv(BENCH / "asgi.csv"))
+    assert [(ours, theirs) for ours, theirs, _ in ASGI_TARGETS] == [
+        ("asgi", "uvicorn-h11"),
+        ("asgi", "uvicorn-httptools"),
+        ("asgi-fastapi", "uvicorn-fastapi"),
+    ]
+    missed = [
+        f"{ours} / {theirs}: {value:.2f}, the target {target:g}"
+        for ours, theirs, target, value in asgi_targets_met(results)
+        if not value >= target  # (a missing figure is NaN: missed too)
+    ]
+    assert not missed, f"targets missed in docs/bench/asgi.csv: {missed}"
+
+
+def test_the_asgi_blocks_render_from_asgi_csv(tmp_path):
+    """A figure changed in asgi.csv changes the table and the verdict, and the FastAPI
+    rows are compared with uvicorn serving FastAPI, never with a hello world."""
+    readme = README.read_text(encoding="utf-8")
+
+    def uvicorn_h11_twice_as_fast(rows):
+        asgi = next(r for r in rows if (r["server"], r["concurrency"]) == ("asgi", "100"))
+        h11 = next(r for r in rows if (r["server"], r["concurrency"]) == ("uvicorn-h11", "100"))
+        h11["requests_per_second"] = str(2 * float(asgi["requests_per_second"]))
+
+    edited = render(edited_copy(tmp_path, "asgi.csv", uvicorn_h11_twice_as_fast))
+    assert {"asgi-table", "asgi-ratios"} <= set(stale(readme, edited))
+    flat = " ".join(edited["asgi-ratios"].split())
+    assert "0.50 times (the target: at least 2 times; not met)" in flat
+    fastapi = next(line for line in edited["asgi-table"].splitlines() if line.startswith("| asgi-fastapi |"))
+    assert "| - | " in fastapi and fastapi.count("|") == edited["asgi-table"].splitlines()[0].count("|")

@@ -6,7 +6,8 @@
 A figure typed into prose drifts from the run it came from. So every figure the README's
 performance section quotes is rendered here from docs/bench/: ``results.csv``
 (``bench.py``), ``c10k.csv`` (``bench.py --c10k``) and ``files.csv`` (``bench.py --files``),
-and how long each run took from ``wall_time.json`` (each run adds its own).
+and how long each run took from ``wall_time.json`` (each run adds its own); the part 4
+section's ASGI table and targets from ``asgi.csv`` (``bench.py --asgi``).
 The README holds each rendered piece between two markers,
 
     <!-- bench:begin NAME -->
@@ -46,6 +47,19 @@ FILES_TARGETS = {"prefork": 0.90, "select": 0.75, "cpu": 3.0}
 SMALL_FILE_TARGETS = {"select": 1.0, "asyncio": 1.0, "prefork": 2.5}
 SMALL_FILE_SHARE_OF_HELLO = 0.5
 HELLO = "-hello"  # files.csv's rows of our servers on the hello app: "select-hello" ...
+# Part 4's targets (keep-alive, 100 connections, one run): (ours, theirs, at least this ratio).
+ASGI_LEVEL = 100
+ASGI_TARGETS = (
+    ("asgi", "uvicorn-h11", 2.0),
+    ("asgi", "uvicorn-httptools", 1.0),
+    ("asgi-fastapi", "uvicorn-fastapi", 1.0),
+)
+ASGI_ANCHORS = ("uvicorn-h11", "uvicorn-httptools")  # the table's ratio columns
+# The FastAPI rows are read against uvicorn serving FastAPI (httptools, asyncio), not
+# against a hello world: each ratio compares two servers running the same app.
+FASTAPI_ANCHORS = {"uvicorn-h11": None, "uvicorn-httptools": "uvicorn-fastapi"}
+FASTAPI = ("asgi-fastapi", "uvicorn-fastapi")
+ASGI_ORDER = ("asgi", "uvicorn-h11", "uvicorn-httptools", "uvicorn-uvloop", "hypercorn", *FASTAPI)
 
 
 # --- reading the files ------------------------------------------------------------------------
@@ -313,10 +327,71 @@ def files_ratios(files):
     return bulleted(bullets)
 
 
+# --- the ASGI blocks (part 4) ---------------------------------------------------------------------
+
+
+def asgi_ratio(results, ours, theirs, connections=ASGI_LEVEL):
+    return results.rate(ours, "keep-alive", connections) / results.rate(theirs, "keep-alive", connections)
+
+
+def asgi_table(results):
+    """Requests per second at each level, and at 100 connections the ratio to each anchor."""
+    levels = sorted({level for (_, mode, level) in results.rows if mode == "keep-alive"})
+    header = "| server | " + " | ".join(f"keep-alive, {level:,}" for level in levels)
+    header += "".join(f" | / {anchor}, {ASGI_LEVEL}" for anchor in ASGI_ANCHORS) + " | peak memory |"
+    lines = [header, "| --- |" + " ---: |" * (len(levels) + len(ASGI_ANCHORS) + 1)]
+    order = {name: index for index, name in enumerate(ASGI_ORDER)}
+    for server in sorted(results.servers, key=lambda name: order.get(name, len(order))):
+        cells = []
+        for level in levels:
+            row = results.rows.get((server, "keep-alive", level))
+            if row is None:
+                cells.append("-")
+            elif row["note"]:
+                cells.append("error" if row["note"].startswith("error") else "unavailable")
+            elif results.unserved(row):
+                cells.append(f"{row['requests_per_second']:,.0f} ({row['answered']:,}/{level:,} answered)")
+            else:
+                cells.append(f"{row['requests_per_second']:,.0f}")
+        for anchor in ASGI_ANCHORS:
+            anchor = FASTAPI_ANCHORS[anchor] if server in FASTAPI else anchor
+            cells.append(f"{asgi_ratio(results, server, anchor):.2f}" if anchor else "-")
+        lines.append(f"| {server} | " + " | ".join(cells) + f" | {results.peak_mb(server):,.0f} MB |")
+    return "\n".join(lines)
+
+
+def asgi_targets_met(results):
+    """Each target of part 4: (ours, theirs, target, ratio measured)."""
+    return [(ours, theirs, target, asgi_ratio(results, ours, theirs)) for ours, theirs, target in ASGI_TARGETS]
+
+
+def asgi_ratios(results):
+    def verdict(value, target):
+        return "met" if value >= target else "not met" if not math.isnan(value) else "not measured"
+
+    def rate(server):
+        return results.rate_text(server, "keep-alive", ASGI_LEVEL)
+
+    bullets = [
+        f"**{ours} against {theirs}**, keep-alive, {ASGI_LEVEL} connections: {rate(ours)} against {rate(theirs)} "
+        f"requests/s, {value:.2f} times (the target: at least {target:g} times; {verdict(value, target)})."
+        for ours, theirs, target, value in asgi_targets_met(results)
+    ]
+    bullets += [
+        f"**asgi against {theirs}**, keep-alive, {ASGI_LEVEL} connections: {rate(theirs)} requests/s, ours "
+        f"{asgi_ratio(results, 'asgi', theirs):.2f} times that (no target: {why})."
+        for theirs, why in (
+            ("uvicorn-uvloop", "a parser and an event loop in C, against ours in Python"),
+            ("hypercorn", "pure Python too, on h11"),
+        )
+    ]
+    return bulleted(bullets)
+
+
 # --- how long a run takes ------------------------------------------------------------------------
 
 # The runs the README names, by their options as bench.py records them (run_name).
-RUNS = {"": "the full run", "--quick": "`--quick`", "--c10k": "`--c10k`", "--files": "`--files`"}
+RUNS = {"": "the full run", "--quick": "`--quick`", "--c10k": "`--c10k`", "--files": "`--files`", "--asgi": "`--asgi`"}
 
 
 def duration_text(seconds):
@@ -365,6 +440,13 @@ def render(bench=BENCH):
     else:
         missing = "No files run in docs/bench/ yet: `bench.py --files --out docs/bench` writes `files.csv`."
         blocks["files-table"], blocks["files-ratios"] = missing, bulleted(["(no files run yet)"])
+    asgi_rows = read_csv(bench / "asgi.csv")
+    if asgi_rows:
+        asgi = Results(asgi_rows)
+        blocks["asgi-table"], blocks["asgi-ratios"] = asgi_table(asgi), asgi_ratios(asgi)
+    else:
+        missing = "No ASGI run in docs/bench/ yet: `bench.py --asgi --out docs/bench` writes `asgi.csv`."
+        blocks["asgi-table"], blocks["asgi-ratios"] = missing, bulleted(["(no ASGI run yet)"])
     return {name: text + "\n" for name, text in blocks.items()}
 
 
