@@ -329,7 +329,7 @@ def test_an_app_that_fails_before_its_body_gets_a_500(serve, path):
     assert status == 500 and headers["connection"] == "close"
     assert exchange(server, get("/echo"))[0] == 200
     if path != "/no-response":
-        assert server.log.count("Traceback") == 1
+        assert server.wait_for_log("Traceback").count("Traceback") == 1
 
 
 def test_an_app_that_fails_after_its_head_has_its_connection_closed(serve):
@@ -338,7 +338,7 @@ def test_an_app_that_fails_after_its_head_has_its_connection_closed(serve):
         client.sendall(get("/fail-after"))
         status, headers, body = client.read_response()
         assert status == 200 and body == b"half"  # cut short: the client sees fewer bytes than declared
-    assert server.log.count("Traceback") == 1
+    assert server.wait_for_log("Traceback").count("Traceback") == 1
 
 
 # --- pathsend --------------------------------------------------------------------------------------
@@ -547,7 +547,10 @@ def test_an_unknown_message_type_is_a_500_before_the_head_and_a_close_after(serv
             assert status == 500 and headers["connection"] == "close"
         assert closed(client)
     assert exchange(server, get("/echo"))[0] == 200
-    assert server.log.count("Traceback") == 1 and "unknown message 'http.response.bodies'" in server.log
+    assert (
+        server.wait_for_log("Traceback").count("Traceback") == 1
+        and "unknown message 'http.response.bodies'" in server.log
+    )
 
 
 def chunked_upload(path, pieces, size):
