@@ -38,7 +38,7 @@ Python like ours; the httptools parser, in C, on asyncio's loop; httptools on uv
 loop in C), and hypercorn, each serving the bare ASGI hello world
 (part4_asgi/apps/hello_app.py), one worker, no access log; then the FastAPI app's JSON
 endpoint on ours and on uvicorn with httptools. uvicorn and hypercorn are started by
-asgi_peers.py, which gives them our servers' command line. Five rounds by default: the
+part4_asgi/mixmatch.py, which gives them our servers' command line. Five rounds by default: the
 README holds our server to targets measured against uvicorn in this run.
 
 How long a run takes depends on the machine, so it is measured too: each run adds its
@@ -102,13 +102,13 @@ MODES = ("keep-alive", "close")
 # --asgi: each server with its app (an ASGI app; FastAPI's JSON endpoint for the last two).
 ASGI_APP = "part4_asgi.apps.hello_app:app"
 FASTAPI_APP = "part4_asgi.apps.fastapi_app:app"
-ASGI_PEERS = "part3_concurrency/measure/asgi_peers.py"
-UVICORN_HTTPTOOLS = [ASGI_PEERS, "uvicorn", "--http", "httptools", "--loop", "asyncio"]
+ASGI_PEERS = "part4_asgi/mixmatch.py"  # run as a command: part 3 never imports part 4
+UVICORN_HTTPTOOLS = [ASGI_PEERS, "uvicorn-httptools"]
 ASGI_SERVERS = {
     "asgi": ["part4_asgi/server.py", "--quiet", ASGI_APP],
-    "uvicorn-h11": [ASGI_PEERS, "uvicorn", "--http", "h11", "--loop", "asyncio", ASGI_APP],
+    "uvicorn-h11": [ASGI_PEERS, "uvicorn-h11", ASGI_APP],
     "uvicorn-httptools": [*UVICORN_HTTPTOOLS, ASGI_APP],
-    "uvicorn-uvloop": [ASGI_PEERS, "uvicorn", "--http", "httptools", "--loop", "uvloop", ASGI_APP],
+    "uvicorn-uvloop": [ASGI_PEERS, "uvicorn-uvloop", ASGI_APP],
     "hypercorn": [ASGI_PEERS, "hypercorn", ASGI_APP],
     "asgi-fastapi": ["part4_asgi/server.py", "--quiet", FASTAPI_APP],
     "uvicorn-fastapi": [*UVICORN_HTTPTOOLS, FASTAPI_APP],
