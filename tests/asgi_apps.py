@@ -173,6 +173,7 @@ async def background(scope, receive, send, query):
 
 async def hop_by_hop(scope, receive, send, query):
     headers = [(b"connection", b"close"), (b"keep-alive", b"timeout=5"), (b"upgrade", b"h2c")]
+    headers.append((b"transfer-encoding", b"chunked"))  # beside its Content-Length: the server frames
     await respond(send, 426, b"upgrade\n", headers)
 
 

@@ -269,6 +269,7 @@ def test_an_app_may_set_hop_by_hop_headers_and_connection_close_is_honoured(serv
         status, headers, body = client.read_response()
         assert status == 426 and body == b"upgrade\n" and headers["upgrade"] == "h2c"
         assert headers["connection"] == "close" and "keep-alive" not in headers
+        assert "transfer-encoding" not in headers and headers["content-length"] == "8"
         assert closed(client)
 
 
