@@ -77,8 +77,13 @@ EXIT_STARTUP_FAILED = 3  # the app's lifespan startup failed or did not answer: 
 # named in one line and not waited for (keep_the_budget).
 STOP_BUDGET = 2.0
 CANCEL_WAIT = 0.1  # seconds tasks told their client is gone have to end on their own, then once cancelled
-EXIT_MARGIN = 0.4  # seconds kept for the interpreter to exit
+EXIT_MARGIN = 0.4  # seconds left after the lifespan shutdown for the interpreter's exit
 PROG = Path(sys.argv[0]).name
+# Response bytes the transport may hold for a client before the app's send() waits: a
+# quarter of the part 3 loops' HIGH_WATER, which an app that streams to a client that
+# reads nothing holds for as long as that client stays; lower cost the stream's rate
+# (docs/bench/tuning.md has both).
+SEND_HIGH_WATER = HIGH_WATER // 4
 
 
 class ASGIProtocol(HTTPProtocol):
@@ -102,6 +107,10 @@ class ASGIProtocol(HTTPProtocol):
         return self.phase is Phase.READING or self.http.receiving_body
 
     # --- asyncio's calls: each wakes whatever the app's task awaits ------------------------
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        transport.set_write_buffer_limits(high=SEND_HIGH_WATER)  # (resume_writing below its quarter)
 
     def data_received(self, data):
         if self.phase is not Phase.APP:
@@ -188,7 +197,7 @@ class ASGIProtocol(HTTPProtocol):
             # (is_closing: the socket failed, and asyncio tells us only at its next turn)
             raise ClientDisconnected("the client went away")
         self.write(data)
-        while self.transport.get_write_buffer_size() > HIGH_WATER and self.phase is not Phase.CLOSED:
+        while self.transport.get_write_buffer_size() > SEND_HIGH_WATER and self.phase is not Phase.CLOSED:
             await self.wait()  # resume_writing, or the connection lost
         if self.phase is Phase.CLOSED:
             raise ClientDisconnected("the client went away")
