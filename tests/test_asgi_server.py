@@ -2,8 +2,11 @@
 
 The scope, receive and send as ASGI 3.0 (spec 2.4) has them; keep-alive, HEAD, chunked
 uploads streamed to the app in pieces, ``Expect: 100-continue`` sent at the app's first
-``receive()`` only; a 400 for a malformed request; a slow reader served whole, a slowloris
-head dropped with a 408; the app's mistakes cost one response; lifespan; Ctrl-C.
+``receive()`` only, and never once the response has started; the connection free for the
+next request when the response is complete (background tasks go on); hop-by-hop headers
+from the app; a 400 for a malformed request; a slow reader served whole, a slowloris head
+dropped with a 408; the app's mistakes cost one response; lifespan; Ctrl-C within the
+stop budget.
 Apps: tests/asgi_apps.py (bare ASGI) and part4_asgi/apps (Starlette, FastAPI).
 """
 
