@@ -46,7 +46,8 @@ its head is whole, and asks for its body piece by piece (``want_body``, then
     IDLE,       a whole head arrives, no body (next_event)   RESPONDING  the Request
     RECEIVING
     BODY        the app asks (want_body), the head asked     BODY        Send(100 Continue), once
-                for Expect: 100-continue (next_event)
+                for Expect: 100-continue, and no response
+                head went out yet (next_event)
     BODY        body bytes arrive, asked for (next_event)    BODY        BodyData(bytes)
     BODY        the body ends, asked for (next_event)        RESPONDING  END_OF_BODY
     BODY        the client closes (next_event)               CLOSED      Close("went away ...")
@@ -407,10 +408,12 @@ class Connection:
             self._state, self._body_wanted = State.RESPONDING, False
             return END_OF_BODY
         head = self._request
-        if head.expects_continue and not self._continue_sent:
+        if head.expects_continue and not self._continue_sent and self._response_start is None:
             # curl sends "Expect: 100-continue" before a large upload and waits for this
             # go-ahead. Streaming, it goes out when the app first asks for the body: an app
-            # that answers without reading it spares the client sending it at all.
+            # that answers without reading it spares the client sending it at all. Once a
+            # response head has gone out, a 100 would land inside that response's body: the
+            # client, which has its final answer, sends the body without one (RFC 9110 10.1.1).
             self._continue_sent = True
             self._frame(len(CONTINUE))
             return Send(CONTINUE)

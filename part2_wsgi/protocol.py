@@ -73,8 +73,9 @@ class Limits:
     max_headers: int = 100  # more header lines: 431
     # A larger body is refused before it is read: 413. Read whole (WSGI), a body is held in
     # memory, and this bounds that memory; streamed (ASGI, connection.py), the server holds
-    # no more than a high-water mark of it at once, and this only bounds what one request
-    # may send in all, as nginx's client_max_body_size does: a policy, not memory.
+    # no more than a high-water mark of it and one read more (a driver asks should_read
+    # between reads), and this only bounds what one request may send in all, as nginx's
+    # client_max_body_size does: a policy, not memory.
     max_body: int = 16 * 1024 * 1024
 
 

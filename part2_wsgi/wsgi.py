@@ -321,10 +321,10 @@ def check_status(status):
 LINE_BREAK = re.compile("[\r\n\0]")  # in a header, these would let the app forge more headers
 
 
-def check_header(name, value):
+def check_header(name, value, hop_by_hop=HOP_BY_HOP):
     if not (isinstance(name, str) and isinstance(value, str)):
         raise TypeError(f"header names and values must be str: {name!r}: {value!r}")
-    if name.lower() in HOP_BY_HOP:
+    if name.lower() in hop_by_hop:
         raise ValueError(f"the app may not set the hop-by-hop header {name!r}; the server frames responses")
     if LINE_BREAK.search(name) or LINE_BREAK.search(value):
         raise ValueError(f"header {name!r} contains a line break")

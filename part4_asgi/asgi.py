@@ -38,7 +38,7 @@ ASGI = {"version": "3.0", "spec_version": "2.4"}
 # Extensions this server offers: a file sent by path (and by it with sendfile, zero-copy).
 EXTENSIONS = {"http.response.pathsend": {}}
 DISCONNECT = {"type": "http.disconnect"}
-LIFESPAN_TIMEOUT = 10.0  # seconds the app may take to start up, or to shut down
+LIFESPAN_TIMEOUT = 10.0  # seconds the app may take to start up (its shutdown: server.py's STOP_BUDGET)
 
 
 class ClientDisconnected(OSError):
@@ -121,14 +121,19 @@ class Cycle:
     ``await client.more_data()`` waits for more bytes; ``await client.send_file(file,
     offset, count)`` sends a file with sendfile (``client.sends_files``); ``client.gone``
     is an ``asyncio.Event`` set when the connection is lost; ``client.take_event(event)``
-    carries out a ``Close`` or a ``Send`` the connection decided.
+    carries out a ``Close`` or a ``Send`` the connection decided;
+    ``client.response_complete(cycle)`` hands the connection back for the next request,
+    once the response is written, while the app's call may go on (``finish``).
 
     The rules this class keeps, after the WSGI glue's:
 
     * the head goes out with the first body message, so an app that fails before it, even
       after ``http.response.start``, still gets a 500; after it, the connection is closed;
     * an app that returns without completing its response: a 500, or a close;
-    * an invalid message is the app's error, as an exception is: one traceback.
+    * an invalid message is the app's error, as an exception is: one traceback;
+    * what the app does after its response is complete (a background task) is its own: a
+      ``receive()`` says ``http.disconnect``, a ``send()`` is an invalid message, and an
+      exception costs one traceback, never the connection, already serving the next request.
     """
 
     def __init__(self, http, client, scope):
@@ -137,6 +142,8 @@ class Cycle:
         self.headers = None
         self.head_sent = False
         self.complete = False  # the last body message went out
+        self.finished = False  # the connection is handed back (finish)
+        self.closes = False  # the app said Connection: close
         self.body_given = False  # (a request without a body: its one empty message went out)
         self.error = None  # an invalid message, kept in case the app swallows it
 
@@ -204,6 +211,8 @@ class Cycle:
                 self.complete = True
             if data:
                 await self.client.send(data)
+            if self.complete:
+                self.finish()
         elif kind == "http.response.pathsend":
             if self.status is None:
                 raise self.invalid("http.response.pathsend before http.response.start")
@@ -229,10 +238,28 @@ class Cycle:
             decoded.append((name.decode("latin-1"), value.decode("latin-1")))
         try:
             for name, value in decoded:
-                check_header(name, value)  # no line breaks, no hop-by-hop headers: the server frames
+                check_header(name, value, hop_by_hop=())  # no line breaks
         except (TypeError, ValueError) as error:
             raise self.invalid(str(error)) from None
-        self.status, self.headers = status, decoded
+        self.status, self.headers = status, self.connection_headers(decoded)
+
+    def connection_headers(self, headers):
+        """The app's headers less those about this connection, which the server decides.
+
+        PEP 3333 forbids a WSGI app every hop-by-hop header; ASGI does not, and apps set
+        them (a proxy copies them, Starlette's ``Response(headers={"Connection": "close"})``).
+        So: ``Connection`` and ``Keep-Alive`` are dropped, and ``Connection: close`` honoured
+        (the connection closes after this response); ``Transfer-Encoding`` is dropped, as the
+        server frames the body (chunked unless the app gave a Content-Length); the others
+        (``Upgrade`` in a 426, ``Proxy-Authenticate`` in a 407 ...) are the app's, and pass."""
+        kept = []
+        for name, value in headers:
+            lower = name.lower()
+            if lower == "connection":
+                self.closes = self.closes or "close" in {token.strip().lower() for token in value.split(",")}
+            elif lower not in ("keep-alive", "transfer-encoding"):
+                kept.append((name, value))
+        return kept
 
     def head(self, empty=False, close=False):
         """The head's bytes, once: b"" after that. Date and Server unless the app set its own."""
@@ -243,7 +270,7 @@ class Cycle:
         if "server" not in given:
             ours.append(("Server", SERVER_SOFTWARE))
         status = STATUS_LINES.get(self.status) or f"{self.status} Unknown"
-        head = self.http.send_head(status, [*ours, *self.headers], empty=empty, close=close)
+        head = self.http.send_head(status, [*ours, *self.headers], empty=empty, close=close or self.closes)
         self.head_sent = True
         return head
 
@@ -274,6 +301,7 @@ class Cycle:
         self.complete = True
         if ending:
             await self.client.send(ending)
+        self.finish()
 
     # --- run: the app, and what it does wrong ------------------------------------------------
 
@@ -287,17 +315,28 @@ class Cycle:
             if not self.complete and not self.connection_over:
                 raise InvalidMessage("the app returned without completing its response")
         except ClientDisconnected:
-            return  # the client left: not the app's fault, and nothing to say
+            pass  # the client left: not the app's fault, and nothing to say
         except (Exception, SystemExit):
-            if self.connection_over:
-                return  # it failed because the connection ended under it (an error of its own kind): quiet
-            traceback.print_exc(file=sys.stderr)
-            if self.head_sent:
-                self.http.end_connection()  # half a response is out: close, the client sees it cut short
-            else:
-                await self.internal_error()
+            if self.finished:  # after its response (a background task): the connection is no longer its
+                traceback.print_exc(file=sys.stderr)
+                return
+            if not self.connection_over:  # (else it failed because the connection ended under it: quiet)
+                traceback.print_exc(file=sys.stderr)
+                if self.head_sent:
+                    self.http.end_connection()  # half a response is out: close, the client sees it cut short
+                else:
+                    await self.internal_error()
+        self.finish()
+
+    def finish(self):
+        """Once: the response is complete, or given up on; the connection goes back to the
+        server, for the next request, even if the app's call goes on."""
+        if self.finished:
+            return
+        self.finished = True
         if self.http.framing_error:
             sys.stderr.write(f"app error: {self.http.framing_error}; the connection is closed\n")
+        self.client.response_complete(self)
 
     async def internal_error(self):
         body = b"500 Internal Server Error: the application failed; see the server's log.\n"
@@ -309,6 +348,16 @@ class Cycle:
             await self.client.send(data)
         except ClientDisconnected:
             pass
+
+
+def one_line(text):
+    """An error or a message in one line, for a log that gives each event one: its first
+    line, or, of a traceback (Starlette sends its startup's as the message), the last,
+    which names the exception."""
+    lines = str(text).strip().splitlines() or [""]
+    if isinstance(text, BaseException):
+        return f"{type(text).__name__}: {lines[0]}"
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 def open_path(path):
@@ -345,6 +394,7 @@ class Lifespan:
         self.answer = None  # the future of the app's reply to what we sent
         self.supported = True
         self.task = None
+        self.error = None  # what the app raised, if it did
 
     async def startup(self, timeout=LIFESPAN_TIMEOUT):
         self.task = asyncio.get_running_loop().create_task(self.main())
@@ -364,22 +414,27 @@ class Lifespan:
         await self.inbox.put(message)
         done, _ = await asyncio.wait({self.answer, self.task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if not done:
-            raise LifespanFailed(f"the app's {what} did not complete within {timeout:g} s")
+            raise LifespanFailed(f"the app's {what} did not complete within {round(timeout, 1):g} s")
         if not self.answer.done():
             # The app raised, or returned, instead of answering: it does no lifespan (as
-            # the spec says, and uvicorn's default): the server goes on without.
+            # the spec says, and uvicorn's default): the server goes on without. Quietly if
+            # it never took the message (an app without lifespan); else the log says why.
             self.supported = False
+            if self.inbox.empty() and self.error is not None:
+                sys.stderr.write(
+                    f"lifespan: the app raised on lifespan.{what}: {one_line(self.error)}; going on without\n"
+                )
             return
         kind, text = self.answer.result()
         if kind.endswith(".failed"):
-            raise LifespanFailed(f"the app's {what} failed: {text}" if text else f"the app's {what} failed")
+            raise LifespanFailed(f"the app's {what} failed: {one_line(text)}" if text else f"the app's {what} failed")
 
     async def main(self):
         scope = {"type": "lifespan", "asgi": ASGI, "state": self.state}
         try:
             await self.app(scope, self.inbox.get, self.send)
-        except (Exception, SystemExit):
-            pass  # before its startup answer: no lifespan (see ask); after: nothing we can do
+        except (Exception, SystemExit) as error:
+            self.error = error  # before its startup answer: no lifespan (see ask); after: nothing we can do
 
     async def send(self, message):
         kind = message.get("type", "")

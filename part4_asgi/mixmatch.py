@@ -142,6 +142,11 @@ def serve(name, spec, host, port):
         return 2
     except KeyboardInterrupt:
         pass
+    finally:
+        # Stopped: a second Ctrl-C (pressed again, as people do, while the server was still
+        # shutting down) has nothing left to stop, and must not end the exit with a traceback.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
     return 0
 
 

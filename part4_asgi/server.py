@@ -14,10 +14,15 @@ head, and the body as it asks for it.
 
 Before it serves, the server tells the app it starts (ASGI's lifespan), and prints
 ``Serving on`` only once the app says it is ready; if the app says its startup failed,
-or does not answer in time, the server stops with one line and exit status 3. On
-Ctrl-C or SIGTERM: stop accepting, a grace period for requests in flight, then what is
-left is told the client is gone (``receive()`` says ``http.disconnect``, ``send()``
-raises) and cancelled, then the app's lifespan shutdown.
+or does not answer in time, the server stops with one line (of the app's message, the
+first line; of a traceback, the last) and exit status 3.
+
+On Ctrl-C or SIGTERM: stop accepting, a grace period for requests in flight and for what
+apps still do after their response (background tasks), then what is left is told the
+client is gone (``receive()`` says ``http.disconnect``, ``send()`` raises) and cancelled,
+then the app's lifespan shutdown; all within two seconds (STOP_BUDGET): what has not
+ended by then (a thread, which nothing can cancel) is named in one line, and the process
+exits without waiting for it.
 
 A request that asks to ``Upgrade`` (to WebSocket, say) is served as plain HTTP: RFC 9110
 section 7.8 lets a server ignore the header, and this one speaks no other protocol.
@@ -27,6 +32,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,12 +67,23 @@ from part4_asgi.asgi import (
 
 DEFAULT_APP = "part4_asgi.apps.hello_app:app"
 # The app reads the body as it comes, and the server holds no more than a high-water mark
-# of it (connection.py): the limit on a request's body is a policy, as nginx's
-# client_max_body_size, no longer the server's memory.
+# of it and one read (connection.py): the limit on a request's body (--max-body) is a
+# policy, as nginx's client_max_body_size, no longer the server's memory.
 MAX_BODY = 1024 * 1024 * 1024
 EXIT_STARTUP_FAILED = 3  # the app's lifespan startup failed or did not answer: nothing served
-STOP_BUDGET = 2.0  # seconds from Ctrl-C to exit, all told (DESIGN.md's contract)
-CANCEL_WAIT = 0.1  # seconds tasks told that their client is gone have to end on their own
+# From Ctrl-C to exit, all told (DESIGN.md's contract), in seconds: the grace period
+# (command_line.py), up to twice CANCEL_WAIT for what is left, the app's lifespan shutdown
+# gets the rest less EXIT_MARGIN, and half of that margin later, whatever still runs is
+# named in one line and not waited for (keep_the_budget).
+STOP_BUDGET = 2.0
+CANCEL_WAIT = 0.1  # seconds tasks told their client is gone have to end on their own, then once cancelled
+EXIT_MARGIN = 0.4  # seconds left after the lifespan shutdown for the interpreter's exit
+PROG = Path(sys.argv[0]).name
+# Response bytes the transport may hold for a client before the app's send() waits: a
+# quarter of the part 3 loops' HIGH_WATER, which an app that streams to a client that
+# reads nothing holds for as long as that client stays; lower cost the stream's rate
+# (docs/bench/tuning.md has both).
+SEND_HIGH_WATER = HIGH_WATER // 4
 
 
 class ASGIProtocol(HTTPProtocol):
@@ -82,7 +99,7 @@ class ASGIProtocol(HTTPProtocol):
         self.http = Connection(deadlines=settings.deadlines, limits=Limits(max_body=settings.max_body), streaming=True)
         self.gone = asyncio.Event()  # the connection is lost, or we closed it: receive() says so
         self.waiters = set()  # futures of the app's awaits: more bytes, room to write, a file sent
-        self.task = None
+        self.request = None  # the request whose response is being written
         self.sends_files = server.sends_files
 
     @property
@@ -90,6 +107,10 @@ class ASGIProtocol(HTTPProtocol):
         return self.phase is Phase.READING or self.http.receiving_body
 
     # --- asyncio's calls: each wakes whatever the app's task awaits ------------------------
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        transport.set_write_buffer_limits(high=SEND_HIGH_WATER)  # (resume_writing below its quarter)
 
     def data_received(self, data):
         if self.phase is not Phase.APP:
@@ -146,16 +167,26 @@ class ASGIProtocol(HTTPProtocol):
             root_path=server.settings.root_path,
             state=server.lifespan.state,
         )
-        self.task = self.loop.create_task(self.run_app(Cycle(self.http, self, scope), request))
+        self.request = request
+        task = self.loop.create_task(self.run_app(Cycle(self.http, self, scope)))
+        server.running[task] = request
 
-    async def run_app(self, cycle, request):
+    async def run_app(self, cycle):
         try:
             await cycle.run(self.server.app)
-            if self.server.settings.access_log and cycle.status:
-                log_request(self.address, request, cycle.status, self.http.body_sent)
-        finally:  # cancelled or not, the connection goes back to the loop
-            self.task = None
-            self.app_done()
+        finally:
+            del self.server.running[asyncio.current_task()]
+            if not cycle.finished:  # cancelled: the connection goes back to the loop (closed by then)
+                self.app_done()
+
+    def response_complete(self, cycle):
+        """The response is written (or given up on): the connection goes back to the loop
+        for the next request, while the app's call may go on, as under uvicorn: Starlette
+        runs an endpoint's background tasks after its response, within the same call."""
+        if self.server.settings.access_log and cycle.status:
+            log_request(self.address, self.request, cycle.status, self.http.body_sent)
+        self.request = None
+        self.app_done()
 
     # --- what a Cycle awaits ------------------------------------------------------------------
 
@@ -166,7 +197,7 @@ class ASGIProtocol(HTTPProtocol):
             # (is_closing: the socket failed, and asyncio tells us only at its next turn)
             raise ClientDisconnected("the client went away")
         self.write(data)
-        while self.transport.get_write_buffer_size() > HIGH_WATER and self.phase is not Phase.CLOSED:
+        while self.transport.get_write_buffer_size() > SEND_HIGH_WATER and self.phase is not Phase.CLOSED:
             await self.wait()  # resume_writing, or the connection lost
         if self.phase is Phase.CLOSED:
             raise ClientDisconnected("the client went away")
@@ -206,6 +237,7 @@ class ASGIServer:
         self.sends_files = hasattr(os, "sendfile")
         self.app_in_loop = True  # an ASGI app always runs in the loop (LoopClient asks)
         self.clients = set()
+        self.running = {}  # the app's calls (tasks), to the request each serves: some outlive their response
         self.lifespan = Lifespan(app)
 
     def start_app(self, call_app, request):
@@ -226,7 +258,7 @@ class ASGIServer:
         try:
             starting.result()
         except LifespanFailed as error:
-            print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr, flush=True)
+            print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
             return EXIT_STARTUP_FAILED
         server = await loop.create_server(lambda: ASGIProtocol(self), sock=self.listener, backlog=BACKLOG)
         host, port = self.listener.getsockname()[:2]
@@ -234,28 +266,54 @@ class ASGIServer:
         print(f"Serving on http://{url_host(host)}:{port}", flush=True)
         await stopping
         stopped_at = time.monotonic()
+        self.keep_the_budget()
         server.close()  # stop accepting: new clients are refused at once
-        for _ in grace_period(lambda: any(c.busy or c.transport.get_write_buffer_size() for c in self.clients)):
-            await asyncio.sleep(0.02)  # requests in flight may finish, for a while
+        for _ in grace_period(self.busy):
+            await asyncio.sleep(0.02)  # requests in flight, and background tasks, may finish, for a while
         await self.end_requests()
-        left = STOP_BUDGET - (time.monotonic() - stopped_at) - 0.2  # (and a moment to exit)
+        left = STOP_BUDGET - (time.monotonic() - stopped_at) - EXIT_MARGIN
         await self.lifespan.shutdown(timeout=max(left, 0.1))
         return 0
 
+    def busy(self):
+        """An app's call runs (a request, or its background task), or a response goes out."""
+        return self.running or any(c.busy or c.transport.get_write_buffer_size() for c in self.clients)
+
+    def keep_the_budget(self):
+        """A thread cannot be cancelled (FastAPI runs a plain ``def`` view on one), a task
+        may ignore its cancellation, and Python's exit waits for both: at the end of the
+        budget, what still runs is named in one line and the process exits, status 0."""
+
+        def overstay():
+            print(f"{PROG}: exiting without waiting for {self.still_running()}", file=sys.stderr, flush=True)
+            os._exit(0)
+
+        timer = threading.Timer(STOP_BUDGET - EXIT_MARGIN / 2, overstay)
+        timer.daemon = True  # (an exit in time ends it)
+        timer.start()
+
     async def end_requests(self):
         """What the grace period did not see finish: its client is gone, as far as the app can
-        tell (receive says http.disconnect, send raises); then its task is cancelled."""
-        clients = list(self.clients)
-        for client in clients:
+        tell (receive says http.disconnect, send raises); then its task is cancelled, and
+        may take CANCEL_WAIT to end (its ``finally`` clauses run) before the lifespan shutdown."""
+        for client in list(self.clients):
             client.mark_closed()
             client.transport.abort()
-        tasks = [client.task for client in clients if client.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=CANCEL_WAIT)
-        for task in tasks:
+        if self.running:
+            await asyncio.wait(list(self.running), timeout=CANCEL_WAIT)
+        for task in list(self.running):
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=CANCEL_WAIT)
+        if self.running:
+            await asyncio.wait(list(self.running), timeout=CANCEL_WAIT)
+
+    def still_running(self):
+        """What did not end when cancelled, in words: the requests, and the threads."""
+        requests = [f"{request.method} {request.target}" for request in self.running.values()]
+        threads = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+        parts = [f"{len(requests)} request(s) still running ({', '.join(requests)})"] if requests else []
+        if threads:
+            parts.append(f"{len(threads)} thread(s) ({', '.join(threads)})")
+        return " and ".join(parts) or "the interpreter's exit"
 
 
 def main(argv=None):

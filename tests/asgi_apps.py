@@ -5,6 +5,7 @@ stderr, which the tests read in the server's log."""
 import asyncio
 import json
 import sys
+import time
 from urllib.parse import parse_qs
 
 PIECE = 64 * 1024
@@ -176,6 +177,68 @@ async def pathsend(scope, receive, send, query):
     await send({"type": "http.response.pathsend", "path": path})
 
 
+async def stream_echo(scope, receive, send, query):
+    """Starts its response before it reads the body (a streaming echo, a proxy)."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"echo:", "more_body": True})
+    for piece in await read_all(receive):
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def background(scope, receive, send, query):
+    """Responds, then goes on working within the same call, as Starlette's background tasks do."""
+    await respond(send, body=b"accepted\n")
+    note("background began")
+    await asyncio.sleep(float(query.get("seconds", 3)))
+    note(f"background done, then receive() gave {(await receive())['type']}")
+
+
+async def hop_by_hop(scope, receive, send, query):
+    headers = [(b"connection", b"close"), (b"keep-alive", b"timeout=5"), (b"upgrade", b"h2c")]
+    headers.append((b"transfer-encoding", b"chunked"))  # beside its Content-Length: the server frames
+    await respond(send, 426, b"upgrade\n", headers)
+
+
+async def slow(scope, receive, send, query):
+    note("slow began")
+    await asyncio.sleep(float(query.get("seconds", 0.5)))
+    await respond(send, body=b"slow\n")
+    note("slow answered")
+
+
+async def slow_cleanup(scope, receive, send, query):
+    """Takes its time to clean up when cancelled, longer than the stop budget, and will not
+    be cancelled again meanwhile."""
+    note("cleanup route waiting")
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        note("cleanup began")
+        cleanup = asyncio.get_running_loop().create_future()  # (a future, not a task: nothing cancels it)
+        asyncio.get_running_loop().call_later(5, cleanup.set_result, None)
+        while not cleanup.done():
+            try:
+                await asyncio.shield(cleanup)
+            except asyncio.CancelledError:
+                pass
+        raise
+
+
+async def in_a_thread(scope, receive, send, query):
+    """Waits for a thread that nothing can cancel, as a framework runs a plain ``def`` view;
+    like anyio, it defers its cancellation until the thread is done."""
+    work = asyncio.get_running_loop().run_in_executor(None, time.sleep, float(query.get("seconds", 8)))
+    note("thread sleeping")
+    while not work.done():
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            note("thread view cancelled: the thread sleeps on")
+    await respond(send, body=b"slept\n")
+    note("thread view ended")
+
+
 ROUTES = {
     "scope": scope_route,
     "echo": echo,
@@ -193,12 +256,32 @@ ROUTES = {
     "pathsend": pathsend,
     "unknown-type": unknown_type,
     "count": count_body,
+    "stream-echo": stream_echo,
+    "background": background,
+    "hop-by-hop": hop_by_hop,
+    "slow": slow,
+    "slow-cleanup": slow_cleanup,
+    "in-a-thread": in_a_thread,
 }
 
 
 async def failing_startup(scope, receive, send):
     await receive()
     await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+
+async def traceback_startup(scope, receive, send):
+    """Says its startup failed with a whole traceback as the message, as Starlette does."""
+    await receive()
+    message = "Traceback (most recent call last):\n  File ...\nConnectionError: no database"
+    await send({"type": "lifespan.startup.failed", "message": message})
+
+
+async def raises_in_startup(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await receive()
+        raise ConnectionError("no database")
+    await respond(send, body=b"served\n")
 
 
 async def hanging_startup(scope, receive, send):

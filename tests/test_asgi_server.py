@@ -2,8 +2,11 @@
 
 The scope, receive and send as ASGI 3.0 (spec 2.4) has them; keep-alive, HEAD, chunked
 uploads streamed to the app in pieces, ``Expect: 100-continue`` sent at the app's first
-``receive()`` only; a 400 for a malformed request; a slow reader served whole, a slowloris
-head dropped with a 408; the app's mistakes cost one response; lifespan; Ctrl-C.
+``receive()`` only, and never once the response has started; the connection free for the
+next request when the response is complete (background tasks go on); hop-by-hop headers
+from the app; a 400 for a malformed request; a slow reader served whole, a slowloris head
+dropped with a 408; the app's mistakes cost one response; lifespan; Ctrl-C within the
+stop budget.
 Apps: tests/asgi_apps.py (bare ASGI) and part4_asgi/apps (Starlette, FastAPI).
 """
 
@@ -231,6 +234,48 @@ def test_an_app_that_answers_without_reading_sends_no_100_and_closes_after(serve
         assert closed(client)
 
 
+def test_no_100_continue_once_the_response_has_started(serve):
+    # A streaming echo starts its response, then reads: a 100 would land inside its body.
+    server = start(serve, APPS)
+    with connect(server) as client:
+        client.sendall(expect("/stream-echo"))
+        first = client.read_until(len(b"HTTP/1.1 200 OK\r\n"))
+        while b"echo:" not in first:
+            first += client.recv()
+        client.sendall(b"hello")  # no 100 will come: the client sends its body anyway
+        client.unread = first
+        status, headers, body = client.read_response()
+        assert b"100 Continue" not in first and status == 200 and "after-100" not in headers
+        assert body == b"echo:hello" and b"100 Continue" not in client.unread
+
+
+# --- the connection after the response ------------------------------------------------------
+
+
+def test_the_next_request_is_served_while_the_previous_call_goes_on(serve):
+    # Starlette runs background tasks after the response, within the app's call.
+    server = start(serve, APPS)
+    with connect(server) as client:
+        client.sendall(get("/background?seconds=3"))
+        assert client.read_response()[2] == b"accepted\n"
+        began = time.monotonic()
+        client.sendall(get("/echo"))
+        assert client.read_response()[0] == 200
+        assert time.monotonic() - began < 1
+    server.wait_for_log("background done, then receive() gave http.disconnect")
+
+
+def test_an_app_may_set_hop_by_hop_headers_and_connection_close_is_honoured(serve):
+    server = start(serve, APPS)
+    with connect(server) as client:
+        client.sendall(get("/hop-by-hop"))
+        status, headers, body = client.read_response()
+        assert status == 426 and body == b"upgrade\n" and headers["upgrade"] == "h2c"
+        assert headers["connection"] == "close" and "keep-alive" not in headers
+        assert "transfer-encoding" not in headers and headers["content-length"] == "8"
+        assert closed(client)
+
+
 # --- bad requests, hostile clients -----------------------------------------------------------
 
 
@@ -369,6 +414,28 @@ def test_a_failed_startup_stops_the_server_with_one_line_and_status_3():
     assert result.stderr.strip().splitlines() == ["server.py: error: the app's startup failed: no database"]
 
 
+def test_a_traceback_as_the_failure_message_is_one_line():
+    result = run_to_exit("tests.asgi_apps:traceback_startup")
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        "server.py: error: the app's startup failed: ConnectionError: no database"
+    ]
+
+
+def test_an_app_that_raises_on_lifespan_startup_is_served_without_after_one_line(serve):
+    server = start(serve, "tests.asgi_apps:raises_in_startup")
+    assert exchange(server, get("/"))[2] == b"served\n"
+    lines = [line for line in server.log.splitlines() if "lifespan" in line]
+    assert lines == ["lifespan: the app raised on lifespan.startup: ConnectionError: no database; going on without"]
+
+
+def test_max_body_is_an_option(serve):
+    server = start(serve, APPS, "--max-body", "10")
+    raw = b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhello world"
+    assert exchange(server, raw)[0] == 413
+    assert exchange(server, raw.replace(b"11", b"10")[:-1])[2] == b"1 pieces, 10 bytes\n"
+
+
 def test_a_startup_that_hangs_stops_the_server_after_the_timeout():
     result = run_to_exit("tests.asgi_apps:hanging_startup", "--startup-timeout", "0.5")
     assert result.returncode == 3 and "did not complete within 0.5 s" in result.stderr
@@ -400,6 +467,49 @@ def test_ctrl_c_ends_requests_then_the_lifespan_within_2_seconds(serve, sig):
     assert log.index("hang cancelled") < log.index("lifespan lifespan.shutdown")
     assert "Traceback" not in log
     client.sock.close()
+
+
+def stop_while(serve, path, started):
+    """Start a request on ``path``, stop the server once the log says ``started``; return the
+    server, its exit status and the seconds from the signal to the exit."""
+    server = start(serve, APPS)
+    client = connect(server)
+    client.sendall(get(path))
+    server.wait_for_log(started)
+    began = time.monotonic()
+    status = server.stop(signal.SIGTERM)
+    client.sock.close()
+    return server, status, time.monotonic() - began
+
+
+@pytest.mark.slow
+def test_a_request_and_a_background_task_in_flight_finish_before_the_lifespan_shutdown(serve):
+    server, status, took = stop_while(serve, "/slow?seconds=0.5", "slow began")
+    assert status == 0 and took < 2
+    log = server.log
+    assert log.index("slow answered") < log.index("lifespan lifespan.shutdown")
+    server, status, took = stop_while(serve, "/background?seconds=0.5", "background began")
+    log = server.log
+    assert status == 0 and took < 2 and log.index("background done") < log.index("lifespan lifespan.shutdown")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path, started, ended",
+    [
+        ("/slow-cleanup", "cleanup route waiting", "cleanup began"),
+        ("/in-a-thread", "thread sleeping", "thread view cancelled"),
+    ],
+)
+def test_what_cannot_be_cancelled_in_time_is_named_and_the_exit_keeps_the_budget(serve, path, started, ended):
+    # A task that cleans up for 5 s, a thread that sleeps 8 s: the lifespan shutdown runs
+    # after the cancellation, and the process exits within the budget, saying what it left.
+    server, status, took = stop_while(serve, path, started)
+    assert status == 0 and took < 2
+    log = server.log
+    assert log.index(ended) < log.index("lifespan lifespan.shutdown")
+    assert f"server.py: exiting without waiting for 1 request(s) still running (GET {path})" in log
+    assert "Traceback" not in log
 
 
 # --- frameworks, unmodified, through requests ------------------------------------------------------

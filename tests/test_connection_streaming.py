@@ -147,6 +147,18 @@ def test_an_app_that_answers_without_reading_sends_no_100_and_the_connection_clo
     assert http.next_event() == Close(linger=True)
 
 
+def test_no_100_continue_once_a_response_head_has_gone_out():
+    # A streaming echo starts its response, then reads: a 100 now would land in its body.
+    http, _ = streaming()
+    http.receive_data(EXPECT)
+    assert isinstance(http.next_event(), Request)
+    http.send_head("200 OK", [])
+    http.want_body()
+    assert http.next_event() is NEED_DATA
+    http.receive_data(b"hello")
+    assert http.next_event() == BodyData(b"hello")
+
+
 def test_http_1_0_never_gets_a_100():
     http, _ = streaming()
     request, body, sent = read_body(http, [EXPECT.replace(b"HTTP/1.1", b"HTTP/1.0") + b"hello"])
