@@ -236,31 +236,36 @@ class Response:
         Content-Length: with the driver's ``send_file(file, offset, count)`` (sendfile) if
         it has one and the file is one sendfile can read, else block by block.
 
-        A file of one block or less is read and sent with the head, in one send: sendfile
+        A body of one block or less is read and sent with the head, in one send: sendfile
         would save copying a few kilobytes, and cost a second system call, a second packet
         and, on the event loops, a trip to the loop's thread and back."""
         head = self._head() if not self.headers_sent else b""
         allowance = self.http.body_allowance()  # the protocol says how much body may go out
         file = wrapper.filelike
+        if allowance and allowance <= wrapper.block_size:
+            # The Content-Length is the size to read: no fstat() to learn the file's size,
+            # no lseek() to learn where it stands; a read stops at the file's end anyway.
+            data = file.read(allowance)
+            self._send_bytes(head + self.http.send_body(data))
+            self.bytes_sent = self.http.body_sent
+            if len(data) < allowance:  # a pipe gives what it has; a file that shrank, nothing
+                self._write_blocks(wrapper, allowance - len(data))
+            return
         size = sendable_size(file) if allowance and self._send_file else None
         if size is None:
             if head:
                 self._send_bytes(head)
             return self._write_blocks(wrapper, allowance)
         offset = file.tell()
-        count = min(max(size - offset, 0), allowance)
-        if count <= wrapper.block_size:
-            self._send_bytes(head + self.http.send_body(file.read(count)))
-        else:
-            count = self.http.send_file_body(count)
-            if head:
-                self._send_bytes(head)
-            try:
-                sent = self._send_file(file, offset, count)
-            except OSError as error:
-                raise ClientDisconnected(str(error)) from error
-            if sent < count:
-                self.http.file_ended_early(count - sent)
+        count = self.http.send_file_body(min(max(size - offset, 0), allowance))
+        if head:
+            self._send_bytes(head)
+        try:
+            sent = self._send_file(file, offset, count)
+        except OSError as error:
+            raise ClientDisconnected(str(error)) from error
+        if sent < count:
+            self.http.file_ended_early(count - sent)
         self.bytes_sent = self.http.body_sent
 
     def _write_blocks(self, blocks, limit):
