@@ -641,7 +641,9 @@ def test_pathsend_of_a_file_that_shrinks_while_it_is_sent_closes_the_connection(
             file.truncate(1024 * 1024)
         received = head + client.read_until(size + 1000)  # until the server closes
         body = received.partition(b"\r\n\r\n")[2]
-        assert 0 < len(body) < size and set(body) == {ord("f")}
+        # (zeros too: sendfile queues the page cache's pages themselves, and the cut may zero
+        # some of those already queued; the server sends no byte of its own)
+        assert 0 < len(body) < size and set(body) <= {ord("f"), 0}
     assert exchange(server, get("/echo"))[0] == 200
 
 
