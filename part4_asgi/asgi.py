@@ -85,8 +85,9 @@ def build_scope(request, *, server, client, root_path="", state=None):
     names with an underscore are kept: an ASGI name is not a CGI key, so
     ``x_forwarded_for`` cannot land on ``x-forwarded-for`` (why wsgi.py drops them);
     a framework that maps names to WSGI keys (an adapter) must drop them itself."""
-    raw_path = request.path.encode("latin-1")
-    path = unquote(request.path, errors="replace") if "%" in request.path else request.path
+    target_path, _, query = request.target.partition("?")  # (request.path and .query, split once)
+    raw_path = target_path.encode("latin-1")
+    path = unquote(target_path, errors="replace") if "%" in target_path else target_path
     return {
         "type": "http",
         "asgi": ASGI,
@@ -95,7 +96,7 @@ def build_scope(request, *, server, client, root_path="", state=None):
         "scheme": "http",
         "path": root_path + path,
         "raw_path": root_path.encode("utf-8") + raw_path,
-        "query_string": request.query.encode("latin-1"),
+        "query_string": query.encode("latin-1"),
         "root_path": root_path,
         "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in request.headers],
         "client": list(client[:2]),

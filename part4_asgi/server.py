@@ -128,6 +128,11 @@ class ASGIProtocol(HTTPProtocol):
     def resume_writing(self):
         self.wake()
 
+    def flush(self):
+        """Nothing to move: the app's task writes to the transport itself (send), so the
+        outbox, its lock and its condition, which a WSGI app's thread needs, stay unused.
+        (Skipping them matters here: app_done calls this once for every request.)"""
+
     def mark_closed(self):
         super().mark_closed()
         self.gone.set()
