@@ -239,8 +239,8 @@ EXERCISES = [
         "Each call reads once, at most CHUNK and never past what is left; more_body is whether anything is left "
         "after this piece. Once the body is given, read until the reader's end: then the client has gone. An "
         "early end, or an OSError, is the client gone too.",
-        "Notebook 04, section 2.2 calls receive() by hand while a client sends; part4_asgi/minimal_asgi_server.py "
-        "has make_receive.",
+        "Notebook 04, section 2.2 shows the messages a live server's receive() gives a small body and a chunked "
+        "upload; part4_asgi/minimal_asgi_server.py has make_receive.",
     ),
     required(
         "part4",
@@ -253,8 +253,9 @@ EXERCISES = [
         "After every write, await the writer's drain: that is where a slow client makes the app wait, and where "
         "a client that left raises. The last body (more_body missing or False) closes the writer; for HEAD "
         "write no body at all.",
-        "Notebook 04, section 2.3 sends a response message by message, and section 4 shows drain() waiting for "
-        "a client that reads nothing; part4_asgi/minimal_asgi_server.py has make_send.",
+        "Notebook 04, section 2.3 sends a response message by message, and section 4 shows send() waiting for "
+        "a client that reads nothing (drain() does it in the one-screen server); part4_asgi/minimal_asgi_server.py "
+        "has make_send.",
     ),
     required(
         "part4",
@@ -267,7 +268,8 @@ EXERCISES = [
         "The lifespan call is a task; its receive() hands out the startup message from a queue, its send() "
         "resolves a future; asyncio.wait on that future and on the task, FIRST_COMPLETED, tells an answer from "
         "an app that does no lifespan.",
-        "Notebook 04, section 3 follows one request through the server, and section 5 runs lifespan by hand; "
+        "Notebook 04, section 3 follows one request through the server, and section 5 shows the lifespan's state "
+        "in a request, its shutdown, and a startup that fails; "
         "part4_asgi/minimal_asgi_server.py has serve_asgi and serve_connection, part4_asgi/asgi.py the Lifespan.",
     ),
     hardening(

@@ -125,7 +125,7 @@ def serve(name, spec, host, port):
         # asyncio turns Nagle's algorithm off (TCP_NODELAY) only on the connections of a
         # socket it knows is TCP, as the socket uvicorn would bind itself is. Without it, a
         # response written in two pieces (head, then body) waits for the client's delayed
-        # ACK, some 40 ms (docs/bench/tuning.md, "A fair start for uvicorn").
+        # ACK (docs/bench/tuning.md, "A fair start for uvicorn").
         listener = socket.socket(fileno=create_listening_socket(host, port).detach())
     except OSError as error:
         print(f"mixmatch.py: error: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Lesson 5, part 4: an ASGI server, where the app itself awaits instead of holding a thread.
 
-    python part4_asgi/server.py [module:app] [--host H] [--port P] [--quiet] [--root-path P] [--max-body N]
+    python part4_asgi/server.py [module:app] [--host H] [--port P] [--quiet] [--root-path P]
+                                [--max-body N] [--startup-timeout S]
     python part4_asgi/server.py part4_asgi.apps.fastapi_app:app
 
 Part 3's asyncio server ran a WSGI app on a pool of threads, because a WSGI app blocks.
@@ -81,8 +82,8 @@ EXIT_MARGIN = 0.4  # seconds left after the lifespan shutdown for the interprete
 PROG = Path(sys.argv[0]).name
 # Response bytes the transport may hold for a client before the app's send() waits: a
 # quarter of the part 3 loops' HIGH_WATER, which an app that streams to a client that
-# reads nothing holds for as long as that client stays; lower cost the stream's rate
-# (docs/bench/tuning.md has both).
+# reads nothing holds for as long as that client stays: most of the memory saved, and no
+# measured cost to a stream (docs/bench/tuning.md).
 SEND_HIGH_WATER = HIGH_WATER // 4
 
 
