@@ -10,6 +10,7 @@ lives in one module that is not a test file, and a reader finds it by its import
 * waiting for a condition, never sleeping and hoping: ``wait_until``;
 * the processes a server made: ``children_of``;
 * slow readers, and the scale they share: ``connect_slowly``, ``read_slowly``, ...
+* running beside other tests (pytest-xdist): ``TIMING``, ``one_worker``.
 """
 
 import http.client
@@ -34,6 +35,23 @@ def require_program(name):
             pytest.fail(f"{name} is not installed, and CI must run this test (.ci/run installs it)")
         pytest.skip(f"{name} is not installed")
     return path
+
+
+# --- running beside other tests ---------------------------------------------------------
+# The README's command runs the tests on several workers at once (pytest-xdist, with
+# --dist loadgroup); a test in an xdist_group runs on the worker that runs the rest of its
+# group, one after another.
+
+# Tests that bound a time, a concurrency or a CPU share (deadlines, overlaps, benchmarks)
+# form one group: they never run beside each other, so one's burst of work is not taken
+# for another's slowness.
+TIMING = pytest.mark.xdist_group("timing")
+
+
+def one_worker(name):
+    """The tests that share a costly module fixture (a grader run), kept on one worker: on
+    several, each worker would build the fixture again."""
+    return pytest.mark.xdist_group(name)
 
 
 # --- talking HTTP -------------------------------------------------------------------

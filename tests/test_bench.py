@@ -29,7 +29,9 @@ from part3_concurrency.measure.bench import (
 from part3_concurrency.measure.census import answered_clients
 from part3_concurrency.measure.files_bench import LARGE_LEVELS, SMALL_LEVELS, parse_wrk_totals, tree_cpu_seconds
 from part3_concurrency.measure.wrk import LoadFailed, parse_wrk, wrk_failure
-from tests.helpers import require_program
+from tests.helpers import TIMING, require_program
+
+pytestmark = TIMING  # benchmarks, and counts of the clients answered within a time
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HELLO = "part2_wsgi.apps.hello_app:app"
@@ -181,6 +183,7 @@ def test_an_unknown_server_name_is_one_clear_line():
 # --- the census: clients that got no answer at all ----------------------------------------
 
 
+@pytest.mark.slow  # it gives the clients a second, then five, to be answered
 @pytest.mark.timeout(60)
 def test_the_census_counts_the_clients_a_capped_server_leaves_waiting(serve):
     server = serve("part3_concurrency/threaded_server.py", "--quiet", "--max-threads", "3", HELLO)

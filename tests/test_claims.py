@@ -39,7 +39,7 @@ import pytest
 from harness import ROOT
 from part2_wsgi.connection import Deadlines
 from part3_concurrency.measure.client import run_load
-from tests.helpers import wait_until
+from tests.helpers import TIMING, wait_until
 
 
 def child_states(pid):
@@ -76,6 +76,7 @@ def get(url):
         return response.headers
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_the_select_server_with_the_app_in_its_loop_answers_one_a_second(serve):
@@ -129,6 +130,7 @@ def test_the_minimal_forking_mistakes_hold_a_descriptor_per_client_and_the_fix_n
     assert grown == {"forking-mistakes": 20, "forking": 0}, grown
 
 
+@pytest.mark.slow  # four runs of mixmatch.py, each importing its production server
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("server", ["wsgiref", "waitress", "gunicorn-sync", "gunicorn-gthread"])
 def test_mixmatch_offers_only_the_options_it_honours(server):
@@ -211,6 +213,7 @@ DEADLINE_PHRASES = [
 ]
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_the_readme_deadline_cases_idle_closed_silently_late_head_408_non_reader_dropped(serve, tmp_path):

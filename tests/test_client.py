@@ -19,6 +19,7 @@ import pytest
 
 from harness import ROOT
 from part3_concurrency.measure.client import LoadResult, Record, fetch, run_load
+from tests.helpers import TIMING
 from tests.servers import SERVERS
 
 pytestmark = pytest.mark.timeout(30)
@@ -126,6 +127,7 @@ def test_a_refused_port_counts_errors(serve):
     assert result.latency_ms(50) is None
 
 
+@TIMING
 @pytest.mark.slow
 def test_a_slow_server_counts_timeouts(serve):
     server = serve(THREADED)
@@ -134,6 +136,7 @@ def test_a_slow_server_counts_timeouts(serve):
     assert all(r.end - r.start < 2 for r in result.records)
 
 
+@TIMING
 @pytest.mark.slow
 def test_the_timeline_shows_requests_served_at_the_same_time(serve):
     server = serve(THREADED)
@@ -144,6 +147,7 @@ def test_the_timeline_shows_requests_served_at_the_same_time(serve):
     assert result.wall_time < 1.5  # one after another would take 2 s
 
 
+@TIMING
 @pytest.mark.slow
 def test_the_timeline_shows_requests_queued_one_behind_another(serve):
     # The client's four intervals still overlap: all were sent at once. But the iterative

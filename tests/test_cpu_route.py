@@ -12,6 +12,7 @@ from wsgiref.validate import validator
 import pytest
 
 from part2_wsgi.apps import demo_app
+from tests.helpers import TIMING
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -29,6 +30,7 @@ def get(query):
     return int(started[0][:3]), body.decode()
 
 
+@TIMING
 def test_cpu_computes_for_the_cpu_time_asked():
     began_cpu, began = time.thread_time(), time.monotonic()
     status, body = get("ms=200")

@@ -16,9 +16,11 @@ import time
 import pytest
 
 from harness import start_server
+from tests.helpers import TIMING
 from tests.servers import SERVERS
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # servers, an 8 MB file, a slow reader
+# servers, an 8 MB file, a slow reader; each test bounds how long the others wait
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow, TIMING]
 
 LOOPS = ["select", "prefork", "asyncio"]
 SMALL = bytes(range(256)) * 40  # 10 KB: goes out with the head

@@ -3,13 +3,16 @@
 Each app is wrapped in ``wsgiref.validate.validator`` (tests/validated_apps.py): a
 broken PEP 3333 promise on either side would turn a 200 into a 500 and a traceback in
 the server's log, so every test also checks the log is clean (but for /error, whose
-traceback is the point).
+traceback is the point). Each test starts a server of its own, and each server
+imports its framework: a second a test, so the module is ``slow``, out of the quick loop.
 """
 
 import pytest
 import requests
 
 from tests.servers import SERVERS
+
+pytestmark = pytest.mark.slow
 
 ON = [SERVERS[name] for name in ("part2", "threaded", "select")]
 FRAMEWORKS = {"flask": "Hello from Flask", "django": "Hello from Django"}

@@ -13,6 +13,9 @@ import pytest
 
 from harness import ROOT
 from part3_concurrency.measure.gil import CORES, KINDS, draw, last_end, run_experiment
+from tests.helpers import TIMING
+
+pytestmark = TIMING  # CPU shares and overlaps, from one experiment the module shares
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MS = 200

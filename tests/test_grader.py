@@ -43,7 +43,7 @@ from grader import core
 from grader.core import EXERCISES, PARTS, find_exercise
 from grader.workbook import ROOT, STUBS
 from tests import mutants
-from tests.helpers import IN_CI
+from tests.helpers import IN_CI, one_worker
 from tests.mutants.misbehaving import MISBEHAVING
 from tests.mutants.part4 import RIGHT as RIGHT_PART4
 
@@ -74,6 +74,9 @@ def by_name(results):
     return {test["name"]: test for test in results["tests"]}
 
 
+GRADER_RUNS = one_worker("grader-runs")  # the tests of the two runs below
+
+
 @pytest.fixture(scope="module")
 def stubs(tmp_path_factory):
     """The grader on the untouched workbook, every check run."""
@@ -92,6 +95,7 @@ def solutions(tmp_path_factory):
 
 
 @pytest.mark.slow
+@GRADER_RUNS
 def test_every_check_fails_on_the_stubs(stubs):
     returncode, stdout, results, seconds = stubs
     assert returncode == 1, stdout
@@ -108,6 +112,7 @@ def test_every_check_fails_on_the_stubs(stubs):
 
 
 @pytest.mark.slow
+@GRADER_RUNS
 def test_every_failure_on_the_stubs_shows_the_hint(stubs):
     returncode, stdout, results, seconds = stubs
     wrong = []
@@ -123,6 +128,7 @@ def test_every_failure_on_the_stubs_shows_the_hint(stubs):
 
 
 @pytest.mark.slow
+@GRADER_RUNS
 def test_nothing_said_about_the_stubs_is_code_to_paste(stubs):
     returncode, stdout, results, seconds = stubs
     pasteable = {
@@ -135,6 +141,7 @@ def test_nothing_said_about_the_stubs_is_code_to_paste(stubs):
 
 
 @pytest.mark.slow
+@GRADER_RUNS
 def test_the_table_shows_each_track_and_how_many_checks_pass(stubs):
     returncode, stdout, results, seconds = stubs
     assert stdout.index(core.TRACKS["required"]) < stdout.index(core.TRACKS["hardening"]), stdout
@@ -153,6 +160,7 @@ def test_the_table_shows_each_track_and_how_many_checks_pass(stubs):
 
 
 @pytest.mark.slow
+@GRADER_RUNS
 def test_every_check_passes_on_the_reference(solutions):
     returncode, stdout, results, seconds = solutions
     failing = {
@@ -167,6 +175,7 @@ def test_every_check_passes_on_the_reference(solutions):
 
 
 @pytest.mark.slow
+@GRADER_RUNS
 def test_grading_everything_is_quick(stubs, solutions):
     # Generous bounds for a busy two-core machine: 4 s per exercise, each a process of its
     # own (well under two minutes for the 26 of parts 1 to 4).
@@ -222,6 +231,7 @@ GRADESCOPE_RESULTS = {
 
 
 @pytest.mark.slow
+@GRADER_RUNS
 @pytest.mark.parametrize("which", ["stubs", "solutions"])
 def test_results_json_follows_gradescope(which, request):
     results = request.getfixturevalue(which)[2]
@@ -494,6 +504,7 @@ def mutant_results(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@one_worker("mutants")  # the mutants are graded once, for all of them
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.id)
 def test_a_wrong_solution_fails_its_own_exercise_and_says_what_to_change(mutant, mutant_results):
     # verdict() also asks that the mutant bind no other exercise's name: the rest of its

@@ -28,7 +28,7 @@ import time
 import pytest
 
 from part2_wsgi.command_line import wait_out_shortage
-from tests.helpers import children_of, fetch, get_request, read_response, require_program, reset, wait_until
+from tests.helpers import TIMING, children_of, fetch, get_request, read_response, require_program, reset, wait_until
 from tests.servers import SERVERS
 
 pytestmark = pytest.mark.timeout(60)
@@ -131,6 +131,7 @@ def timed_get(server, path="/", timeout=20):
     return status, time.monotonic() - began
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["part2", "iterative"])
 def test_a_trickling_client_holds_a_single_threaded_server_no_longer_than_the_head_deadline(serve, tricklers, name):
@@ -148,6 +149,7 @@ def test_a_trickling_client_holds_a_single_threaded_server_no_longer_than_the_he
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), f"the trickling client got {answer[:60]!r}"
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("name, cap", [("threaded", "--max-threads"), ("forking", "--max-children")])
 def test_twice_the_cap_of_trickling_clients_delay_a_request_by_at_most_two_head_deadlines(serve, tricklers, name, cap):
@@ -159,6 +161,7 @@ def test_twice_the_cap_of_trickling_clients_delay_a_request_by_at_most_two_head_
     assert elapsed < bound + 0.5, f"a normal request waited {elapsed:.1f} s behind 8 tricklers (bound {bound} s)"
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["select", "asyncio", "prefork"])
 def test_a_thousand_trickling_clients_do_not_delay_an_event_loop_and_are_each_dropped(serve, tricklers, name):
@@ -183,6 +186,7 @@ def test_a_thousand_trickling_clients_do_not_delay_an_event_loop_and_are_each_dr
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@TIMING
 @pytest.mark.slow
 def test_a_flood_of_clients_never_forks_past_the_cap(serve, tricklers):
     soft, hard = raise_descriptor_limit(800)
@@ -269,6 +273,7 @@ def rss_kb(pid):
     return total
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["select", "threaded", "prefork", "asyncio"])
 def test_a_client_that_stops_reading_a_stream_does_not_fill_the_servers_memory(serve, name):

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from part2_wsgi import minimal_server
+from tests.helpers import TIMING
 
 MINIMAL = "part2_wsgi/minimal_server.py"
 MODELS = "part3_concurrency/minimal_servers.py"
@@ -26,6 +27,7 @@ def read_until_closed(address, request, timeout=5):
     return data
 
 
+@pytest.mark.slow  # the server imports its framework: a second
 @pytest.mark.parametrize("app", ["tests.validated_apps:flask", "tests.validated_apps:django"])
 def test_minimal_server_serves_frameworks_through_the_validator(serve, app):
     server = serve(MINIMAL, app)
@@ -102,6 +104,7 @@ def test_serve_connection_tells_the_app_about_concurrency(flags):
     assert data.endswith(b"\r\n\r\n" + expected) and not raised, (data, raised)
 
 
+@TIMING
 @pytest.mark.slow
 def test_minimal_server_keeps_a_slow_but_steady_reader(monkeypatch):
     # One sendall() of this response cannot finish within TIMEOUT: the client takes it
@@ -132,6 +135,7 @@ def test_minimal_server_keeps_a_slow_but_steady_reader(monkeypatch):
     assert seconds > 3 * minimal_server.TIMEOUT, f"the response took only {seconds:.2f} s: the test proves nothing"
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["forking", "threads-unbounded", "threaded", "select"])
 def test_each_loop_serves_clients_at_once(serve, model):
@@ -159,6 +163,7 @@ def test_the_forking_mistake_never_ends_a_connection(serve):
     assert read_until_closed(careful.address, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 OK")
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["forking", "threads-unbounded", "threaded"])
 def test_each_loop_stops_at_once_on_ctrl_c_with_a_request_in_flight(serve, model):

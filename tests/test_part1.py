@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from harness import ROOT
-from tests.helpers import require_program
+from tests.helpers import TIMING, require_program
 
 ECHO = "part1_sockets/echo_server.py"
 CLIENT = "part1_sockets/echo_client.py"
@@ -127,7 +127,7 @@ def test_echo_client_exits_cleanly_on_ctrl_c(serve):
         client.stdin.flush()
         assert client.stdout.readline() == b"ready\n"  # it is now waiting for our next line
         client.send_signal(signal.SIGINT)
-        assert client.wait(timeout=2) == 0
+        assert client.wait(timeout=10) == 0  # a clean exit; the bound only keeps a hang from lasting
         assert b"Traceback" not in client.stderr.read()
     finally:
         client.kill()
@@ -247,6 +247,7 @@ def test_a_later_http_1_minor_version_is_served_as_http_1_1(serve):
     assert status_of(response) == "HTTP/1.1 200 OK"
 
 
+@TIMING
 def test_a_silent_client_is_dropped_after_the_timeout_and_the_next_is_served(monkeypatch):
     from part1_sockets import http_server
 
@@ -273,6 +274,7 @@ def serve_quietly(serve_function, listener):
         pass
 
 
+@TIMING
 def test_a_slow_reader_gets_the_whole_response_though_each_piece_has_a_timeout():
     from part1_sockets.http_server import send_response
 
@@ -350,6 +352,7 @@ def test_a_real_browser_renders_the_page(serve):
 # --- the contract every server keeps -------------------------------------------------
 
 
+@TIMING
 @pytest.mark.parametrize("script", [ECHO, HTTP])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_exits_0_quickly_without_traceback_and_frees_the_port(serve, script, sig):

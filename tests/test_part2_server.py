@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from harness import ROOT, start_server
-from tests.helpers import require_program
+from tests.helpers import TIMING, require_program
 
 SERVER = "part2_wsgi/server.py"
 APP = "tests.validated_apps:demo"
@@ -217,6 +217,7 @@ def test_expect_100_continue_gets_the_go_ahead_before_the_body_is_sent(shared_se
     assert status_line == "HTTP/1.1 200 OK" and echoed == body
 
 
+@TIMING
 def test_curl_with_expect_100_continue_uploads_without_waiting_for_its_timeout(shared_server, tmp_path):
     curl = require_program("curl")
     upload = tmp_path / "upload.bin"
@@ -366,6 +367,7 @@ def test_a_client_that_leaves_mid_request_is_one_log_line_and_no_traceback(serve
     assert all(entry["status"] == "200" for entry in access_log(server))  # no access-log line for it
 
 
+@TIMING
 @pytest.mark.slow
 def test_a_stalled_client_holds_the_server_only_until_it_disconnects(server):
     stalled = socket.create_connection(server.address)
@@ -387,6 +389,7 @@ def test_a_stalled_client_holds_the_server_only_until_it_disconnects(server):
 # --- starting and stopping ----------------------------------------------------------------------------
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_the_server_with_exit_0_quickly_and_frees_the_port(server, sig):

@@ -28,7 +28,7 @@ import pytest
 
 from harness import ROOT, start_server
 from part2_wsgi.command_line import create_listening_socket
-from tests.helpers import children_of, fetch, get_request, read_response, wait_until
+from tests.helpers import TIMING, children_of, fetch, get_request, read_response, wait_until
 from tests.servers import CONCURRENT, PART3, SERVERS
 
 pytestmark = pytest.mark.timeout(30)
@@ -189,6 +189,7 @@ def run_together(server, path, clients):
     return time.monotonic() - began, results
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
@@ -217,6 +218,7 @@ def test_four_one_second_requests_overlap_only_on_concurrent_servers(serve, name
 # --- silent clients ---------------------------------------------------------------------
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("name", KEEPS_ALIVE)
 def test_silent_clients_never_delay_other_clients(serve, name):
@@ -233,6 +235,7 @@ def test_silent_clients_never_delay_other_clients(serve, name):
     assert elapsed < 1.0, f"GET / took {elapsed:.2f} s with five silent clients connected"
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("script", [THREADED, "part3_concurrency/thread_pool.py"])
 def test_threaded_server_serves_at_most_max_threads_connections_at_once(serve, script):
@@ -700,6 +703,7 @@ def test_a_signal_while_the_server_announces_itself_still_exits_cleanly(name):
     assert "Traceback" not in stderr, stderr
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EVERY_MODEL)
 def test_sigterm_stops_the_server_within_two_seconds_during_a_long_request(serve, name):
@@ -757,10 +761,10 @@ def test_a_bad_option_prints_one_line_and_exits_2(name, args):
 
 
 @pytest.mark.parametrize("name", list(RUNS))
-def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(serve, name):
+def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(shared_servers, name):
     """`printf 'GET ...' | nc` shuts its sending side once the request is out, and waits:
     end of input is not end of interest. The answer must come, then the close."""
-    server = start(serve, name)
+    server = shared_servers(name)
     with socket.create_connection(server.address, timeout=10) as client:
         client.sendall(b"GET /sleep?seconds=0.3 HTTP/1.1\r\nHost: x\r\n\r\n")
         client.shutdown(socket.SHUT_WR)
@@ -790,6 +794,7 @@ def process_gone(pid):
     return not os.path.exists(f"/proc/{pid}")
 
 
+@TIMING
 @pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
@@ -861,6 +866,7 @@ def test_prefork_reuse_port_gives_each_worker_a_listening_socket(serve):
     assert len(set().union(*listening.values())) == 3, f"the workers share sockets: {listening}"
 
 
+@TIMING
 @pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(90)
@@ -880,6 +886,7 @@ def test_prefork_spreads_clients_that_come_at_once_evenly_over_its_workers(serve
         server.stop()
 
 
+@TIMING
 @pytest.mark.slow
 @needs_proc
 @pytest.mark.timeout(60)
@@ -915,6 +922,7 @@ def listening_sockets(pid):
 SHORT_DEADLINES = ("--deadlines", "head=1,idle=1,send=1")
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", ["prefork", "asyncio"])
@@ -935,6 +943,7 @@ def test_a_trickling_client_gets_408_and_others_are_served_meanwhile(serve, name
         assert time.monotonic() - began < 3.0
 
 
+@TIMING
 @pytest.mark.slow
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("name", ["prefork", "asyncio"])

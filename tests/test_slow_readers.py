@@ -33,6 +33,7 @@ from tests.helpers import (
     RATE,
     SEND_DEADLINE,
     SIZE,
+    TIMING,
     connect_slowly,
     fetch,
     read_slowly,
@@ -118,6 +119,7 @@ def test_an_apps_own_date_and_server_go_out_once(serve, name):
         assert date is None or headers["date"] == date
 
 
+@TIMING
 @pytest.mark.parametrize("name", ALL)
 def test_a_second_small_write_leaves_at_once_not_held_back_by_nagle(serve, name):
     """An answer in two small writes, a moment apart, on a kept-alive connection: the

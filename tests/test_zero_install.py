@@ -11,6 +11,7 @@ import re
 from harness import ROOT
 
 INSTALL = "python -m pip install -r requirements.txt"
+TEST = "python -m pytest -n 4 --dist loadgroup"
 
 
 def devcontainer():
@@ -50,6 +51,6 @@ def test_the_readme_set_up_is_two_commands_and_ci_runs_them():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     set_up = readme.split("## Set up", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     commands = re.findall(r"```\n(.*?)\n```", set_up, re.DOTALL)
-    assert commands == [INSTALL, "python -m pytest"]
+    assert commands == [INSTALL, TEST]
     ci = (ROOT / ".ci" / "run").read_text()
     assert all(command in ci for command in commands)
