@@ -12,6 +12,7 @@ import csv
 import json
 import re
 import shutil
+import statistics
 
 import pytest
 
@@ -229,3 +230,37 @@ def test_the_asgi_blocks_render_from_asgi_csv(tmp_path):
     assert "0.50 times (the target: at least 2 times; not met)" in flat
     fastapi = next(line for line in edited["asgi-table"].splitlines() if line.startswith("| asgi-fastapi |"))
     assert "| - | " in fastapi and fastapi.count("|") == edited["asgi-table"].splitlines()[0].count("|")
+
+
+def rounds_of(log):
+    """What bench.py printed, round by round: {(server, file, concurrency): {round: req/s}}."""
+    rates = {}
+    for line in log.splitlines():
+        match = re.match(r"\[\d+/\d+\] round (\d+) (\w+) c=(\d+)\s+(\S+)\s+(\d+) req/s", line)
+        if match:
+            round_, file, concurrency, server, rate = match.groups()
+            rates.setdefault((server, file, int(concurrency)), {})[int(round_)] = int(rate)
+    return rates
+
+
+def test_tuning_md_quotes_the_files_runs_round_by_round_ratios_as_its_log_has_them():
+    """tuning.md's per-round spread of the README's files ratios comes from the log that run
+    printed (docs/bench/files_rounds.log), kept beside files.csv, whose medians it must match."""
+    rates = rounds_of((BENCH / "files_rounds.log").read_text())
+    with open(BENCH / "files.csv", newline="") as file:
+        rows = [row for row in csv.DictReader(file) if row["file"] != "large"]
+    medians = {(row["server"], int(row["concurrency"])): float(row["requests_per_second"]) for row in rows}
+    for (server, file, concurrency), by_round in rates.items():
+        if file != "large":  # (the large file's rate is rounded to whole requests in the log)
+            assert abs(statistics.median(by_round.values()) - medians[server, concurrency]) <= 1, server
+    tuning = (ROOT / "docs" / "bench" / "tuning.md").read_text()
+
+    def spread(numerator, denominator):
+        ratios = [rates[numerator][r] / rates[denominator][r] for r in rates[numerator]]
+        return f"{statistics.median(ratios):.2f} ({min(ratios):.2f} to {max(ratios):.2f})"
+
+    for server in ("select", "asyncio", "prefork"):
+        own = spread((server, "small", 100), (f"{server}-hello", "hello", 100))
+        assert f"{server} {own}" in " ".join(tuning.split()), (server, own)
+        theirs = spread((server, "small", 100), ("whitenoise", "small", 100))
+        assert f"{server} {theirs}" in " ".join(tuning.split()), (server, theirs)
