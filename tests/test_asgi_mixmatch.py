@@ -18,6 +18,9 @@ import pytest
 from harness import ROOT
 from part4_asgi.mixmatch import APPS, SERVERS, TABLE_SERVERS, run_table
 
+# Slow as a whole, out of the quick loop (pytest -m "not slow"): uvicorn and hypercorn started for each test.
+pytestmark = pytest.mark.slow
+
 
 def mixmatch(*args, timeout=60):
     command = [sys.executable, "part4_asgi/mixmatch.py", *args]

@@ -23,7 +23,8 @@ import pytest
 from harness import ROOT
 from tests.helpers import TIMING
 
-pytestmark = pytest.mark.timeout(60)
+# Slow as a whole, out of the quick loop (pytest -m "not slow"): a server started for each of many tests.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 SERVER = "part4_asgi/server.py"
 APPS = "tests.asgi_apps:app"

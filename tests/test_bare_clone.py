@@ -22,6 +22,9 @@ import pytest
 from harness import ROOT, start_server
 from tests.servers import SERVERS
 
+# Slow as a whole, out of the quick loop (pytest -m "not slow"): a repository copy and a server per test.
+pytestmark = pytest.mark.slow
+
 BARE_PYTHON = [sys.executable, "-E", "-s", "-S"]
 INSTALL_COMMAND = "python -m pip install -r requirements.txt"
 

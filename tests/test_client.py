@@ -22,7 +22,8 @@ from part3_concurrency.measure.client import LoadResult, Record, fetch, run_load
 from tests.helpers import TIMING
 from tests.servers import SERVERS
 
-pytestmark = pytest.mark.timeout(30)
+# Slow as a whole, out of the quick loop (pytest -m "not slow"): a server and the load client started for each test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(30)]
 
 CLIENT = str(ROOT / "part3_concurrency" / "measure" / "client.py")
 ITERATIVE, THREADED, SELECT = SERVERS["iterative"], SERVERS["threaded"], SERVERS["select"]

@@ -37,7 +37,8 @@ from tests.helpers import (
 from tests.servers import SERVERS
 from tests.slow_reader_apps import expected_body
 
-pytestmark = pytest.mark.timeout(60)
+# Slow as a whole, out of the quick loop (pytest -m "not slow"): a server started for each of many tests.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 APP = "tests.file_wrapper_apps:app"
 ALL = list(SERVERS)

@@ -30,6 +30,9 @@ from part2_wsgi.command_line import create_listening_socket, raise_open_file_lim
 from tests.mutants.misbehaving import MISBEHAVING
 from tests.servers import SERVERS
 
+# Slow as a whole, out of the quick loop (pytest -m "not slow"): a server per test, on a simulated system.
+pytestmark = pytest.mark.slow
+
 LAUNCHER = textwrap.dedent(
     """
     # python without_posix.py SCRIPT ARGS: run SCRIPT as on a system without these.
