@@ -15,7 +15,9 @@ from harness import ROOT
 from part3_concurrency.measure.gil import CORES, KINDS, draw, last_end, run_experiment
 from tests.helpers import TIMING
 
-pytestmark = TIMING  # CPU shares and overlaps, from one experiment the module shares
+# CPU shares and overlaps, from one experiment the module shares; a free core to show them,
+# so the README's test command runs them after the parallel run (alone).
+pytestmark = [TIMING, pytest.mark.alone]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MS = 200

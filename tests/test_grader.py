@@ -88,7 +88,9 @@ def stubs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def solutions(tmp_path_factory):
     """The grader on the reference code, every check run."""
-    return run_grader("--every-check", "--solutions", json_file=tmp_path_factory.mktemp("solutions") / "results.json")
+    # (a check's time limit three times the default: the suite runs on four workers beside it)
+    json_file = tmp_path_factory.mktemp("solutions") / "results.json"
+    return run_grader("--every-check", "--solutions", "--timeout", "18", json_file=json_file)
 
 
 # --- the stubs score nothing, the reference everything ------------------------------------------

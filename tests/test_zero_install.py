@@ -11,7 +11,7 @@ import re
 from harness import ROOT
 
 INSTALL = "python -m pip install -r requirements.txt"
-TEST = "python -m pytest -n 4 --dist loadgroup"
+TEST = 'python -m pytest -n 4 --dist loadgroup -m "not alone" && python -m pytest -m alone'
 
 
 def devcontainer():
