@@ -629,7 +629,14 @@ def test_serve_asgi_streams_an_upload_through_the_app(serve):
     data = pattern(size)
     head = f"POST /echo HTTP/1.1\r\nHost: grader\r\nContent-Length: {size}\r\n\r\n".encode()
     with server.connect() as client:
-        client.sendall(head + data)
+        try:
+            client.sendall(head + data)
+        except OSError as error:  # it stopped reading, or stopped: its own error first, if it raised one
+            server.check(wait=0.5)
+            raise AssertionError(
+                f"sending a {size}-byte upload to POST /echo failed ({error!r}): the server closed the connection "
+                "before it had read the body; expected the app to be given the body, a piece per receive()"
+            ) from None
         response, closed = read_until_closed(client, WAIT)
     server.check()
     status_line, _, text = split_response(response)
