@@ -19,10 +19,14 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
+import sys
 import time
 from collections import namedtuple
 
 import pytest
+
+from harness import ROOT
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -221,3 +225,16 @@ def wsgi_environ(path, method="GET", **extra):
         "wsgi.run_once": False,
         **extra,
     }
+
+
+def run_measuring_script(name, out, *args):
+    """Run part3_concurrency/measure/NAME.py on a tiny load, writing into ``out``; fail with its stderr."""
+    script = ROOT / "part3_concurrency" / "measure" / f"{name}.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--requests", "20", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed

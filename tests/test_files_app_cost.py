@@ -1,25 +1,17 @@
 """part3_concurrency/measure/files_app_cost.py: it runs, and writes a row per app."""
 
 import csv
-import subprocess
-import sys
 
 import pytest
 
 from harness import ROOT
+from tests.helpers import run_measuring_script
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_a_tiny_run_writes_the_cost_of_each_app_and_their_ratio(tmp_path):
-    script = ROOT / "part3_concurrency" / "measure" / "files_app_cost.py"
-    completed = subprocess.run(
-        [sys.executable, str(script), "--requests", "20", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=100,
-    )
-    assert completed.returncode == 0, completed.stderr
+    run_measuring_script("files_app_cost", tmp_path)
     rows = {row["app"]: row for row in csv.DictReader(open(tmp_path / "files_app_cost.csv"))}
     assert set(rows) == {"files_app", "whitenoise"}
     assert all(float(row["microseconds_per_request"]) > 0 for row in rows.values())

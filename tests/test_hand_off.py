@@ -1,13 +1,12 @@
 """part3_concurrency/measure/hand_off.py: it runs, its parts add up, and the prose quotes its CSV."""
 
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from harness import ROOT
 from part3_concurrency.measure.hand_off import PARTS, read_csv
+from tests.helpers import run_measuring_script
 
 pytestmark = pytest.mark.timeout(120)
 BENCH = ROOT / "docs" / "bench"
@@ -19,14 +18,7 @@ def microseconds(figures, way, figure):
 
 @pytest.mark.slow  # two servers, a few hundred requests, strace
 def test_a_tiny_run_writes_both_ways_and_their_parts_add_up_to_the_round_trip(tmp_path):
-    script = ROOT / "part3_concurrency" / "measure" / "hand_off.py"
-    completed = subprocess.run(
-        [sys.executable, str(script), "--requests", "20", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=100,
-    )
-    assert completed.returncode == 0, completed.stderr
+    run_measuring_script("hand_off", tmp_path)
     figures = read_csv(tmp_path / "hand_off.csv")
     for way in ("before", "after"):
         parts = sum(microseconds(figures, way, part) for part in PARTS)
