@@ -373,8 +373,6 @@ class Connection:
             if self._streaming and self._parser.framing != ("length", 0):
                 self._state, self._body_wanted, self._body_waited = State.BODY, False, 0.0
                 self._body_complete = False
-            elif self._streaming:
-                self._parser.take_body()  # nothing to take: the parser moves on to the next request
             return request
         if self._parser.has_partial_request:
             if self._state is State.IDLE:

@@ -89,6 +89,9 @@ class Request:
     version: str  # "HTTP/1.1"
     headers: list = field(default_factory=list)  # [(name, value)], in order, names as sent
     body: bytes = b""
+    # The headers' values by lower-case name, made at the first look-up (header): a server
+    # asks for five or six headers of every request, and each would read the whole list.
+    _by_name: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def path(self):
@@ -101,9 +104,14 @@ class Request:
 
     def header(self, name):
         """The value of header ``name`` (any case); repeated headers joined with ", "."""
-        name = name.lower()
-        values = [value for key, value in self.headers if key.lower() == name]
+        values = self.header_values(name)
         return ", ".join(values) if values else None
+
+    def header_values(self, name):
+        """Every value of header ``name`` (any case), in order: [] if it was not sent."""
+        if self._by_name is None:
+            self._by_name = by_name(self.headers)
+        return self._by_name.get(name.lower(), [])
 
     @property
     def wants_keep_alive(self):
@@ -122,6 +130,14 @@ class Request:
         return self.version == "HTTP/1.1" and (self.header("Expect") or "").lower() == "100-continue"
 
 
+def by_name(headers):
+    """``{"content-type": ["text/plain"], ...}``: each lower-case name's values, in order."""
+    index = {}
+    for name, value in headers:
+        index.setdefault(name.lower(), []).append(value)
+    return index
+
+
 # --- the grammar, as regular expressions --------------------------------------------------
 
 TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110's tchar: what names and methods are made of
@@ -132,18 +148,22 @@ TARGET = r'[!"$-~]+'  # from "!" to "~", all but "#"
 REQUEST_LINE = re.compile(rf"(?P<method>{TOKEN}) (?P<target>{TARGET}) (?P<version>HTTP/\d\.\d)")
 # (A header value's surrounding blanks are stripped after the match: quicker than in the pattern.)
 HEADER_LINE = re.compile(rf"(?P<name>{TOKEN}):(?P<value>[^\x00-\x08\x0a-\x1f\x7f]*)")
+# The same rule for every line of a head's header block at once, blanks already stripped:
+# one call into the regular expression engine instead of one per line (parse_head).
+HEADER_FIELDS = re.compile(rf"^({TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*$", re.MULTILINE)
 CHUNK_SIZE_LINE = re.compile(rb"(?P<size>[0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 # A line ends with CRLF; like most servers we also accept a bare LF (telnet, nc).
 END_OF_LINE = re.compile(rb"\r?\n")
-END_OF_DECODED_LINE = re.compile(r"\r?\n")  # the same, in a head already decoded to text
-END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
+# The blank line that ends a head, found from its first LF: a pattern that begins with a
+# fixed byte is searched for quickly, and the CR before that LF, if any, is the head's end.
+END_OF_HEAD = re.compile(rb"\n\r?\n")
 
 
 def parse_head(head, limits=Limits()):
-    """Parse the request line and headers (bytes, without the blank line) into a Request."""
+    """Parse the request line and headers (bytes or a bytearray, without the blank line)
+    into a Request."""
     # HTTP heads are octets; latin-1 maps each byte to one character and back.
-    lines = END_OF_DECODED_LINE.split(head.decode("latin-1"))
-    request_line = lines[0]
+    request_line, _, fields = head.decode("latin-1").replace("\r\n", "\n").partition("\n")
     if len(request_line) > limits.max_request_line:
         raise HTTPError(414, "the request line is too long")
     match = REQUEST_LINE.fullmatch(request_line)
@@ -153,16 +173,29 @@ def parse_head(head, limits=Limits()):
     version = supported_version(version)
     target, authority = origin_form(method, target)
 
-    if len(lines) - 1 > limits.max_headers:
-        raise HTTPError(431, f"more than {limits.max_headers} header fields")
-    headers = [parse_header_line(line) for line in lines[1:]]
-    check_host(version, headers, authority)
+    headers = parse_header_lines(fields, limits)
+    request = Request(method, target, version, headers)
+    check_host(request, authority)
     if authority is not None:
         # "GET http://a.example/x" names its host in the target, and then the target
         # wins over any Host header (RFC 9112, section 3.2.2).
         headers = [(name, value) for name, value in headers if name.lower() != "host"]
         headers.append(("Host", authority))
-    return Request(method, target, version, headers)
+        request = Request(method, target, version, headers)
+    return request
+
+
+def parse_header_lines(fields, limits):
+    """The header block's lines ("\\n" between them) as (name, value) pairs. All lines are
+    matched at once; if one does not match, parse_header_line finds it and says why."""
+    if not fields:
+        return []
+    if fields.count("\n") >= limits.max_headers:
+        raise HTTPError(431, f"more than {limits.max_headers} header fields")
+    headers = HEADER_FIELDS.findall(fields)
+    if len(headers) <= fields.count("\n"):  # a line did not match
+        headers = [parse_header_line(line) for line in fields.split("\n")]
+    return headers
 
 
 def supported_version(version):
@@ -208,21 +241,22 @@ def parse_header_line(line):
 # RFC 3986's authority, without the userinfo that HTTP forbids there: an IP literal in
 # brackets, or a name of letters, digits, "-._~", sub-delimiters and %-escapes; then an
 # optional port. No spaces, no "@", no "/".
-HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?")
+# (The name's characters are written as runs between %-escapes: one alternative for each
+# character would make the engine try both at every one of them.)
+HOST_CHARACTER = r"[A-Za-z0-9\-._~!$&'()*+,;=]"
+HOST = re.compile(rf"(?:\[[0-9A-Fa-f:.]+\]|{HOST_CHARACTER}*(?:%[0-9A-Fa-f]{{2}}{HOST_CHARACTER}*)*)(?::[0-9]*)?")
 
 
-def check_host(version, headers, authority):
+def check_host(request, authority):
     """RFC 9112, section 3.2: a server MUST answer 400 to an HTTP/1.1 request without a
     Host header (even one whose target names its host), with more than one, or with one
     whose value is not a valid host: which site was meant would be anyone's guess."""
-    hosts = [value for name, value in headers if name.lower() == "host"]
-    if version == "HTTP/1.1" and not hosts:
+    hosts = request.header_values("Host")
+    if request.version == "HTTP/1.1" and not hosts:
         raise bad_request("HTTP/1.1 requests must carry a Host header")
     if len(hosts) > 1:
         raise bad_request("more than one Host header")
-    if authority is not None:
-        hosts.append(authority)
-    for host in hosts:
+    for host in hosts if authority is None else [*hosts, authority]:
         if not HOST.fullmatch(host):
             raise bad_request(f"invalid host {host[:100]!r}")
 
@@ -319,9 +353,13 @@ class RequestParser:
 
     def next_head(self):
         """Streaming: the next Request as soon as its head is whole (its ``body`` stays
-        empty: ``take_body`` hands it out), or None if more bytes are needed."""
+        empty: ``take_body`` hands it out, unless it has none), or None if more bytes are
+        needed."""
         if self.head is None and self.buffer and self._read_head():
-            return self.head
+            request = self.head
+            if self.framing == ("length", 0):
+                self.head = None  # no body to hand out: the parser moves on to the next request
+            return request
         return None
 
     def take_body(self):
@@ -348,9 +386,10 @@ class RequestParser:
         if end is None:
             self._check_incomplete_head()
             return False
-        if end.start() > self.limits.max_head:
+        head_ends = end.start() - (self.buffer[end.start() - 1] == 13)  # (13: CR)
+        if head_ends > self.limits.max_head:
             raise HTTPError(431, "the request head is too large")
-        head = bytes(self.buffer[: end.start()])
+        head = self.buffer[:head_ends]
         del self.buffer[: end.end()]
         self.head = parse_head(head, self.limits)
         self.framing = body_framing(self.head, self.limits)
@@ -436,10 +475,8 @@ class RequestParser:
 
 def response_head(status, headers, version="HTTP/1.1"):
     """Status line and header lines, then the blank line, as bytes."""
-    lines = [f"{version} {status}\r\n"]
-    lines += [f"{name}: {value}\r\n" for name, value in headers]
-    lines.append("\r\n")
-    return "".join(lines).encode("latin-1")
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    return f"{version} {status}\r\n{fields}\r\n".encode("latin-1")
 
 
 def chunk(data):
@@ -464,8 +501,9 @@ def response_framing(request, status_code, headers):
     """
     if not response_has_body(request.method, status_code):
         return "none"
-    if any(name.lower() == "content-length" for name, _ in headers):
-        return "length"
+    for name, _ in headers:
+        if name.lower() == "content-length":
+            return "length"
     if request.version == "HTTP/1.1":
         return "chunked"
     return "close"
@@ -473,7 +511,10 @@ def response_framing(request, status_code, headers):
 
 def declared_content_length(headers):
     """The app's Content-Length as a number, or None; a bad one is the app's error."""
-    values = [value.strip() for name, value in headers if name.lower() == "content-length"]
+    values = []
+    for name, value in headers:
+        if name.lower() == "content-length":
+            values.append(value.strip())
     if not values:
         return None
     if len(set(values)) > 1 or not values[0].isdigit():

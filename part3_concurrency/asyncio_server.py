@@ -41,7 +41,7 @@ if __name__ == "__main__":  # run by path, Python put this folder on sys.path: a
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2_wsgi.command_line import BACKLOG, CHUNK, count_option, grace_period, log_close, run
-from part2_wsgi.connection import NEED_DATA, Close, Send
+from part2_wsgi.connection import NEED_DATA, Close, Send, State
 from part2_wsgi.protocol import Request
 from part2_wsgi.tcp import PROGRESS_LOOK, tune_accepted_socket, unacknowledged_bytes
 from part3_concurrency.loop_tools import (
@@ -151,7 +151,8 @@ class HTTPProtocol(asyncio.Protocol, LoopClient):
         self.transport.write(data)
         self.written += len(data)
         self.note_progress()
-        self.set_timer()
+        if self.taken < self.written:
+            self.set_timer()  # bytes wait for the client: its send deadline runs
 
     # --- what the app's thread posts: its bytes, its file, its end ----------------------------
 
@@ -213,7 +214,11 @@ class HTTPProtocol(asyncio.Protocol, LoopClient):
         self.flush()  # the app's last bytes, if the transport was full: before anything said next
         self.http.end_connection()  # nothing to end, unless the response was left unfinished (a bug)
         self.transport.resume_reading()
-        self.advance()  # a pipelined request may be waiting already
+        http = self.http
+        if http.state is State.IDLE and not http.buffered_bytes and not http.client_done:
+            self.set_timer()  # the usual case, said quicker than advance would: wait for the next request
+        else:
+            self.advance()  # a pipelined request may be waiting already, or a close
 
     # --- deadlines: the protocol says when, a timer keeps the time -------------------------
 

@@ -32,7 +32,7 @@ from urllib.parse import unquote
 
 from part2_wsgi.apps.files_app import FOLDER_FLAGS, open_beneath
 from part2_wsgi.connection import END_OF_BODY, NEED_DATA, BodyData, Close, Send, State
-from part2_wsgi.wsgi import FILE_BLOCK, SERVER_SOFTWARE, check_header, http_date
+from part2_wsgi.wsgi import FILE_BLOCK, LINE_BREAK, SERVER_SOFTWARE, check_header, http_date
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
 # Extensions this server offers: a file sent by path (and by it with sendfile, zero-copy).
@@ -76,7 +76,8 @@ def check_app(app):
 
 
 def build_scope(request, *, server, client, root_path="", state=None):
-    """The ``http`` scope of a parsed Request. ``server`` and ``client`` are (host, port).
+    """The ``http`` scope of a parsed Request. ``server`` and ``client`` are (host, port)
+    tuples, given as they are: immutable, every request of a connection may share them.
 
     ``path`` is percent-decoded as UTF-8; a byte that is not UTF-8 becomes U+FFFD (as
     uvicorn does), and the app that cares reads ``raw_path``, the bytes as they came.
@@ -99,8 +100,8 @@ def build_scope(request, *, server, client, root_path="", state=None):
         "query_string": query.encode("latin-1"),
         "root_path": root_path,
         "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in request.headers],
-        "client": list(client[:2]),
-        "server": list(server[:2]),
+        "client": client[:2],  # (an IPv6 address has four parts; a tuple's whole slice is itself)
+        "server": server[:2],
         # What the app's lifespan put in its state, shallow-copied: a request may add to its
         # own copy, and no other request sees it.
         "state": dict(state) if state is not None else {},
@@ -112,6 +113,18 @@ def build_scope(request, *, server, client, root_path="", state=None):
 
 
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+# The app's headers about this connection, which the server decides. PEP 3333 forbids a
+# WSGI app every hop-by-hop header; ASGI does not, and apps set them (a proxy copies them,
+# Starlette's ``Response(headers={"Connection": "close"})``). So ``Connection`` and
+# ``Keep-Alive`` are dropped, and ``Connection: close`` honoured (the connection closes
+# after this response); ``Transfer-Encoding`` is dropped, as the server frames the body
+# (chunked unless the app gave a Content-Length); the others (``Upgrade`` in a 426,
+# ``Proxy-Authenticate`` in a 407 ...) are the app's, and pass.
+CONNECTION_HEADERS = {"connection", "keep-alive", "transfer-encoding"}
+
+
+def connection_header_says_close(name, value):
+    return name == "connection" and "close" in {token.strip().lower() for token in value.split(",")}
 
 
 class Cycle:
@@ -121,7 +134,7 @@ class Cycle:
     waits while the client is slow (raising ``ClientDisconnected`` once it is gone);
     ``await client.more_data()`` waits for more bytes; ``await client.send_file(file,
     offset, count)`` sends a file with sendfile (``client.sends_files``); ``client.gone``
-    is an ``asyncio.Event`` set when the connection is lost; ``client.take_event(event)``
+    is True once the connection is lost; ``client.take_event(event)``
     carries out a ``Close`` or a ``Send`` the connection decided;
     ``client.response_complete(cycle)`` hands the connection back for the next request,
     once the response is written, while the app's call may go on (``finish``).
@@ -141,6 +154,7 @@ class Cycle:
         self.http, self.client, self.scope = http, client, scope
         self.status = None  # the app's http.response.start: its status and headers
         self.headers = None
+        self.given = set()  # the lower-case names of the app's headers
         self.head_sent = False
         self.complete = False  # the last body message went out
         self.finished = False  # the connection is handed back (finish)
@@ -157,7 +171,7 @@ class Cycle:
         """The client is gone, or the connection has answered for the app (a 400, 408 or 413
         about the body) and is closing: nothing the app sends can go out, and the app was
         told so (``receive()`` said ``http.disconnect``, ``send()`` raises)."""
-        return self.client.gone.is_set() or self.http.state in (State.CLOSED, State.LINGERING)
+        return self.client.gone or self.http.state in (State.CLOSED, State.LINGERING)
 
     # --- receive: the request's body, then http.disconnect ---------------------------------
 
@@ -232,43 +246,32 @@ class Cycle:
         if not isinstance(status, int) or not 100 <= status <= 999:
             raise self.invalid(f"status must be a number like 200, not {status!r}")
         decoded = []
-        for header in headers:
-            name, value = header
+        for name, value in headers:
             if not isinstance(name, bytes) or not isinstance(value, bytes):
                 raise self.invalid(f"header names and values must be bytes: {name!r}: {value!r}")
             decoded.append((name.decode("latin-1"), value.decode("latin-1")))
-        try:
-            for name, value in decoded:
-                check_header(name, value, hop_by_hop=())  # no line breaks
-        except (TypeError, ValueError) as error:
-            raise self.invalid(str(error)) from None
-        self.status, self.headers = status, self.connection_headers(decoded)
-
-    def connection_headers(self, headers):
-        """The app's headers less those about this connection, which the server decides.
-
-        PEP 3333 forbids a WSGI app every hop-by-hop header; ASGI does not, and apps set
-        them (a proxy copies them, Starlette's ``Response(headers={"Connection": "close"})``).
-        So: ``Connection`` and ``Keep-Alive`` are dropped, and ``Connection: close`` honoured
-        (the connection closes after this response); ``Transfer-Encoding`` is dropped, as the
-        server frames the body (chunked unless the app gave a Content-Length); the others
-        (``Upgrade`` in a 426, ``Proxy-Authenticate`` in a 407 ...) are the app's, and pass."""
-        kept = []
-        for name, value in headers:
+        if LINE_BREAK.search("".join(map("".join, decoded))):  # all at once; then which one
+            try:
+                for name, value in decoded:
+                    check_header(name, value, hop_by_hop=())
+            except ValueError as error:
+                raise self.invalid(str(error)) from None
+        kept, self.given = [], set()
+        for name, value in decoded:
             lower = name.lower()
-            if lower == "connection":
-                self.closes = self.closes or "close" in {token.strip().lower() for token in value.split(",")}
-            elif lower not in ("keep-alive", "transfer-encoding"):
+            if lower in CONNECTION_HEADERS:
+                self.closes = self.closes or connection_header_says_close(lower, value)
+            else:
                 kept.append((name, value))
-        return kept
+                self.given.add(lower)
+        self.status, self.headers = status, kept
 
     def head(self, empty=False, close=False):
         """The head's bytes, once: b"" after that. Date and Server unless the app set its own."""
         if self.head_sent:
             return b""
-        given = {name.lower() for name, _ in self.headers}
-        ours = [("Date", http_date())] if "date" not in given else []
-        if "server" not in given:
+        ours = [("Date", http_date())] if "date" not in self.given else []
+        if "server" not in self.given:
             ours.append(("Server", SERVER_SOFTWARE))
         status = STATUS_LINES.get(self.status) or f"{self.status} Unknown"
         head = self.http.send_head(status, [*ours, *self.headers], empty=empty, close=close or self.closes)
@@ -343,6 +346,7 @@ class Cycle:
         body = b"500 Internal Server Error: the application failed; see the server's log.\n"
         self.status = 500
         self.headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        self.given = set()
         data = self.head(close=True) + self.http.send_body(body) + self.http.send_end()
         self.complete = True
         try:

@@ -98,7 +98,7 @@ class ASGIProtocol(HTTPProtocol):
         super().__init__(server)
         settings = server.settings
         self.http = Connection(deadlines=settings.deadlines, limits=Limits(max_body=settings.max_body), streaming=True)
-        self.gone = asyncio.Event()  # the connection is lost, or we closed it: receive() says so
+        self.gone = False  # the connection is lost, or we closed it: receive() says so
         self.waiters = set()  # futures of the app's awaits: more bytes, room to write, a file sent
         self.request = None  # the request whose response is being written
         self.sends_files = server.sends_files
@@ -136,7 +136,7 @@ class ASGIProtocol(HTTPProtocol):
 
     def mark_closed(self):
         super().mark_closed()
-        self.gone.set()
+        self.gone = True
         self.wake()
 
     def file_sent(self):
@@ -174,14 +174,15 @@ class ASGIProtocol(HTTPProtocol):
             state=server.lifespan.state,
         )
         self.request = request
-        task = self.loop.create_task(self.run_app(Cycle(self.http, self, scope)))
-        server.running[task] = request
+        cycle = Cycle(self.http, self, scope)
+        cycle.task = self.loop.create_task(self.run_app(cycle))
+        server.running[cycle.task] = request
 
     async def run_app(self, cycle):
         try:
             await cycle.run(self.server.app)
         finally:
-            del self.server.running[asyncio.current_task()]
+            del self.server.running[cycle.task]
             if not cycle.finished:  # cancelled: the connection goes back to the loop (closed by then)
                 self.app_done()
 
