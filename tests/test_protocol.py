@@ -21,6 +21,8 @@ from part2_wsgi.protocol import (
     chunk,
     error_response,
     parse_head,
+    parse_header_line,
+    parse_header_lines,
     response_framing,
     response_has_body,
     response_head,
@@ -242,6 +244,57 @@ def test_a_stray_crlf_before_a_request_is_ignored():
 def test_bare_lf_line_endings_are_accepted():
     request = parse_one(b"POST /x HTTP/1.1\nHost: h\nContent-Length: 3\n\nabc")
     assert (request.method, request.headers, request.body) == ("POST", [("Host", "h"), ("Content-Length", "3")], b"abc")
+
+
+NAMES = ["Host", "x-a", "X_B", "", "a b", "(", "\xe9"]
+BLANKS = ["", " ", "\t", " \t "]
+VALUES = ["", "v", "a b", "v\tw", "\xe9", "\r", "\x00", "\x7f", "q:r", " lead"]
+
+
+def header_block(generator):
+    """A few header lines, most of them well formed, some not (a bad name, a control byte, a fold)."""
+    lines = []
+    for _ in range(generator.randint(1, 4)):
+        name, value = generator.choice(NAMES), generator.choice(VALUES)
+        line = f"{name}:{generator.choice(BLANKS)}{value}{generator.choice(BLANKS)}"
+        lines.append(generator.choice(BLANKS[1:]) + line if generator.random() < 0.05 else line)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_header_block_read_at_once_agrees_with_reading_it_line_by_line(seed):
+    """parse_header_lines matches every line with one pattern, and goes line by line only
+    to name a bad one: the two must accept and refuse the same blocks, the same way."""
+    generator = random.Random(seed)
+    accepted = 0
+    for _ in range(400):
+        fields = header_block(generator)
+        try:
+            expected = [parse_header_line(line) for line in fields.split("\n")]
+        except HTTPError as error:
+            expected = error.status.value
+        try:
+            seen = parse_header_lines(fields, Limits())
+        except HTTPError as error:
+            seen = error.status.value
+        assert seen == expected, f"header block {fields!r}"
+        accepted += isinstance(seen, list)
+    assert 20 < accepted < 380  # both kinds were tried, many times
+
+
+def test_the_head_limit_counts_the_head_without_the_blank_line_however_lines_end():
+    limits = Limits(max_head=40)
+    for ending in (b"\r\n", b"\n"):
+        head = b"GET / HTTP/1.1" + ending + b"Host: " + b"h" * (40 - 20 - len(ending))
+        assert len(head) == 40
+        parser = RequestParser(limits)
+        parser.feed(head + ending + ending)
+        assert parser.next_request().header("Host") == "h" * (40 - 20 - len(ending))
+        parser = RequestParser(limits)
+        parser.feed(head + b"h" + ending + ending)
+        with pytest.raises(HTTPError) as refused:
+            parser.next_request()
+        assert refused.value.status == 431
 
 
 # --- bodies ---------------------------------------------------------------------------------------
