@@ -169,9 +169,10 @@ def parse_head(head, limits=Limits()):
     match = REQUEST_LINE.fullmatch(request_line)
     if not match:
         raise bad_request(f"malformed request line {request_line[:100]!r}")
-    method, target, version = match["method"], match["target"], match["version"]
-    version = supported_version(version)
-    target, authority = origin_form(method, target)
+    method, target, version = match.groups()
+    if version != "HTTP/1.1":  # (the usual version and target need no second look)
+        version = supported_version(version)
+    target, authority = (target, None) if target[0] == "/" else origin_form(method, target)
 
     headers = parse_header_lines(fields, limits)
     request = Request(method, target, version, headers)

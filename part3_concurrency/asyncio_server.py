@@ -120,11 +120,11 @@ class HTTPProtocol(asyncio.Protocol, LoopClient):
             event = self.http.next_event()
             if event is NEED_DATA:
                 return self.set_timer()
-            if isinstance(event, Send):
-                self.write(event.data)
-            elif isinstance(event, Request):
+            if isinstance(event, Request):
                 self.phase = Phase.APP
                 self.server.start_app(self.call_app, event)
+            elif isinstance(event, Send):
+                self.write(event.data)
             elif isinstance(event, Close):
                 self.close(event)
 
