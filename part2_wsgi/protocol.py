@@ -149,8 +149,13 @@ REQUEST_LINE = re.compile(rf"(?P<method>{TOKEN}) (?P<target>{TARGET}) (?P<versio
 # (A header value's surrounding blanks are stripped after the match: quicker than in the pattern.)
 HEADER_LINE = re.compile(rf"(?P<name>{TOKEN}):(?P<value>[^\x00-\x08\x0a-\x1f\x7f]*)")
 # The same rule for every line of a head's header block at once, blanks already stripped:
-# one call into the regular expression engine instead of one per line (parse_head).
-HEADER_FIELDS = re.compile(rf"^({TOKEN}):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*$", re.MULTILINE)
+# one call into the regular expression engine instead of one per line (parse_head). The
+# value is runs of visible characters with blanks between them, so that a line that does
+# not match fails in one pass: a value that could begin or end on a blank would let the
+# engine try every way of sharing a run of blanks out, and a line of a few thousand
+# blanks would hold the server for minutes.
+VISIBLE = r"[^\x00-\x20\x7f]"  # what a value may hold but blanks (space, tab) and control characters
+HEADER_FIELDS = re.compile(rf"^({TOKEN}):[ \t]*(?:({VISIBLE}+(?:[ \t]+{VISIBLE}+)*)[ \t]*)?$", re.MULTILINE)
 CHUNK_SIZE_LINE = re.compile(rb"(?P<size>[0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 # A line ends with CRLF; like most servers we also accept a bare LF (telnet, nc).
 END_OF_LINE = re.compile(rb"\r?\n")
