@@ -66,13 +66,13 @@ def build_scope(request, *, server, client, root_path="", state=None):
     * ``headers``: a list of (name, value) pairs of *bytes*, names lower-cased, in the
       order sent, a header sent twice kept twice (an app may need both: Set-Cookie,
       say); heads are latin-1;
-    * ``client`` and ``server``: [host, port];
+    * ``client`` and ``server``: (host, port), a tuple (a list would do);
     * ``state``: a shallow copy of ``state`` (a request adds to its own copy, and no
       other request sees it), or ``{}``.
 
     Example: GET /caf%C3%A9?x=1 HTTP/1.1 with Host: a, served at ("127.0.0.1", 8000) to
     ("10.0.0.7", 51000) gives path "/café", raw_path b"/caf%C3%A9", query_string b"x=1",
-    headers [(b"host", b"a")], server ["127.0.0.1", 8000], client ["10.0.0.7", 51000].
+    headers [(b"host", b"a")], server ("127.0.0.1", 8000), client ("10.0.0.7", 51000).
 
     Prepared by: notebooks/04_asgi.ipynb, section 2.1 (The scope); graded at its end.
     The reference is part4_asgi/asgi.py.
