@@ -79,6 +79,18 @@ class RunningServer:
         """Everything the server wrote to stdout after its Serving line."""
         return "".join(self._stdout)
 
+    def waits_for_a_core(self):
+        """{thread id: seconds it has spent ready to run while no core was free for it}, for
+        every thread of the server and of its worker processes: what a busy machine
+        withheld from it so far, as the kernel counts it (Linux's
+        ``/proc/PID/task/TID/schedstat``; empty elsewhere). Compare two of them with
+        ``longest_new_wait``."""
+        return {
+            int(task): _run_queue_wait(f"/proc/{pid}/task/{task}/schedstat")
+            for pid in _process_tree(self.pid)
+            for task in _listdir(f"/proc/{pid}/task")
+        }
+
     def wait_for_log(self, text, timeout=5.0):
         """Wait until ``text`` appears in the server's stderr; return the log."""
         deadline = time.monotonic() + timeout
@@ -205,6 +217,50 @@ def _wait_for_serving_line(process, timeout):
         f"server {what} before printing 'Serving on http://HOST:PORT'\n"
         f"stdout: {''.join(seen)!r}\nstderr: {errors.strip()}"
     )
+
+
+def _process_tree(pid):
+    """``pid`` and its descendants, from Linux's ``/proc/PID/task/TID/children``."""
+    tree, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        tree.append(current)
+        for task in _listdir(f"/proc/{current}/task"):
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as file:
+                    stack.extend(int(child) for child in file.read().split())
+            except OSError:
+                continue  # the thread ended while we looked
+    return tree
+
+
+def longest_new_wait(before, after):
+    """The longest any one thread waited for a core between two ``waits_for_a_core``: the
+    threads wait side by side, so their sum would grow faster than the clock."""
+    return max((seconds - before.get(thread, 0.0) for thread, seconds in after.items()), default=0.0)
+
+
+def this_thread_waited_for_a_core():
+    """Seconds the calling thread has spent ready to run with no core free for it (Linux;
+    0.0 elsewhere): see ``RunningServer.waits_for_a_core``."""
+    return _run_queue_wait("/proc/thread-self/schedstat")
+
+
+def _run_queue_wait(schedstat):
+    """A schedstat line is "CPU time, time runnable but waiting, time slices", the times in
+    nanoseconds; the wait is returned in seconds."""
+    try:
+        with open(schedstat) as file:
+            return int(file.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0  # the thread ended while we looked, or no schedstat here
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:  # not Linux, or the process has exited
+        return []
 
 
 def _drain(stream, into):
