@@ -57,6 +57,7 @@ class RunningServer:
         self.host = host
         self.port = port
         self.returncode = None
+        self.waited_while_stopping = 0.0  # see _signal_until_exit
         self._stdout = []
         self._stderr = []
 
@@ -128,24 +129,37 @@ class RunningServer:
 
     def _signal_until_exit(self, sig, timeout, again_after=1.5):
         """Send ``sig``, and send it again (as a person presses Ctrl-C again) if the server
-        is still there after ``again_after`` seconds (past the servers' 1 s grace period).
+        is still there after ``again_after`` seconds of its own (past the servers' 1 s
+        grace period).
 
         Why again: CPython runs a Python signal handler between bytecodes, and a blocking
         system call that the signal interrupts (EINTR) returns to let it run. But a signal
         that lands in the instant after the interpreter last checked for signals and
         before a blocking ``recv()`` begins interrupts nothing: the handler waits until the
         call returns, which for a silent client is never. Seen about once in a few hundred
-        stops on a loaded machine; the second signal finds the call already waiting."""
+        stops on a loaded machine; the second signal finds the call already waiting.
+
+        Of its own: the time the server spent waiting for a core does not count (see
+        ``waits_for_a_core``). On a busy machine a server still busy with its first
+        signal's orderly stop would take the second for an impatient user's, and some
+        exit at once (the ASGI server, once its loop has closed, dies of a second
+        SIGTERM). ``waited_while_stopping`` keeps the server's longest wait since the
+        first signal, as last seen before it exited."""
         deadline = time.monotonic() + timeout
-        self.process.send_signal(sig)
+        waits = self.waits_for_a_core()
         while True:
-            try:
-                self.process.wait(min(again_after, max(0.01, deadline - time.monotonic())))
-                return
-            except subprocess.TimeoutExpired:
-                if time.monotonic() >= deadline:
-                    raise
-                self.process.send_signal(sig)
+            self.process.send_signal(sig)
+            sent, waited_before, own_time = time.monotonic(), self.waited_while_stopping, 0.0
+            while own_time < again_after:
+                try:
+                    self.process.wait(min(0.1, again_after - own_time, max(0.01, deadline - time.monotonic())))
+                    return
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        raise
+                waited = longest_new_wait(waits, self.waits_for_a_core())
+                self.waited_while_stopping = max(self.waited_while_stopping, waited)
+                own_time = time.monotonic() - sent - (self.waited_while_stopping - waited_before)
 
     def _readers_done(self):
         for thread in getattr(self, "_readers", []):
