@@ -19,6 +19,7 @@ while True:
 """
 
 
+@pytest.mark.slow  # it waits 1.5 s for the second Ctrl-C
 @pytest.mark.timeout(30)
 def test_a_server_that_sleeps_through_ctrl_c_gets_it_again_after_one_and_a_half_seconds(tmp_path):
     script = tmp_path / "stubborn.py"
