@@ -57,6 +57,7 @@ class RunningServer:
         self.host = host
         self.port = port
         self.returncode = None
+        self.waited_while_stopping = 0.0  # see _signal_until_exit
         self._stdout = []
         self._stderr = []
 
@@ -78,6 +79,18 @@ class RunningServer:
     def output(self):
         """Everything the server wrote to stdout after its Serving line."""
         return "".join(self._stdout)
+
+    def waits_for_a_core(self):
+        """{thread id: seconds it has spent ready to run while no core was free for it}, for
+        every thread of the server and of its worker processes: what a busy machine
+        withheld from it so far, as the kernel counts it (Linux's
+        ``/proc/PID/task/TID/schedstat``; empty elsewhere). Compare two of them with
+        ``longest_new_wait``."""
+        return {
+            int(task): _run_queue_wait(f"/proc/{pid}/task/{task}/schedstat")
+            for pid in _process_tree(self.pid)
+            for task in _listdir(f"/proc/{pid}/task")
+        }
 
     def wait_for_log(self, text, timeout=5.0):
         """Wait until ``text`` appears in the server's stderr; return the log."""
@@ -116,24 +129,37 @@ class RunningServer:
 
     def _signal_until_exit(self, sig, timeout, again_after=1.5):
         """Send ``sig``, and send it again (as a person presses Ctrl-C again) if the server
-        is still there after ``again_after`` seconds (past the servers' 1 s grace period).
+        is still there after ``again_after`` seconds of its own (past the servers' 1 s
+        grace period).
 
         Why again: CPython runs a Python signal handler between bytecodes, and a blocking
         system call that the signal interrupts (EINTR) returns to let it run. But a signal
         that lands in the instant after the interpreter last checked for signals and
         before a blocking ``recv()`` begins interrupts nothing: the handler waits until the
         call returns, which for a silent client is never. Seen about once in a few hundred
-        stops on a loaded machine; the second signal finds the call already waiting."""
+        stops on a loaded machine; the second signal finds the call already waiting.
+
+        Of its own: the time the server spent waiting for a core does not count (see
+        ``waits_for_a_core``). On a busy machine a server still busy with its first
+        signal's orderly stop would take the second for an impatient user's, and some
+        exit at once (the ASGI server, once its loop has closed, dies of a second
+        SIGTERM). ``waited_while_stopping`` keeps the server's longest wait since the
+        first signal, as last seen before it exited."""
         deadline = time.monotonic() + timeout
-        self.process.send_signal(sig)
+        waits = self.waits_for_a_core()
         while True:
-            try:
-                self.process.wait(min(again_after, max(0.01, deadline - time.monotonic())))
-                return
-            except subprocess.TimeoutExpired:
-                if time.monotonic() >= deadline:
-                    raise
-                self.process.send_signal(sig)
+            self.process.send_signal(sig)
+            sent, waited_before, own_time = time.monotonic(), self.waited_while_stopping, 0.0
+            while own_time < again_after:
+                try:
+                    self.process.wait(min(0.1, again_after - own_time, max(0.01, deadline - time.monotonic())))
+                    return
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        raise
+                waited = longest_new_wait(waits, self.waits_for_a_core())
+                self.waited_while_stopping = max(self.waited_while_stopping, waited)
+                own_time = time.monotonic() - sent - (self.waited_while_stopping - waited_before)
 
     def _readers_done(self):
         for thread in getattr(self, "_readers", []):
@@ -205,6 +231,50 @@ def _wait_for_serving_line(process, timeout):
         f"server {what} before printing 'Serving on http://HOST:PORT'\n"
         f"stdout: {''.join(seen)!r}\nstderr: {errors.strip()}"
     )
+
+
+def _process_tree(pid):
+    """``pid`` and its descendants, from Linux's ``/proc/PID/task/TID/children``."""
+    tree, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        tree.append(current)
+        for task in _listdir(f"/proc/{current}/task"):
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as file:
+                    stack.extend(int(child) for child in file.read().split())
+            except OSError:
+                continue  # the thread ended while we looked
+    return tree
+
+
+def longest_new_wait(before, after):
+    """The longest any one thread waited for a core between two ``waits_for_a_core``: the
+    threads wait side by side, so their sum would grow faster than the clock."""
+    return max((seconds - before.get(thread, 0.0) for thread, seconds in after.items()), default=0.0)
+
+
+def this_thread_waited_for_a_core():
+    """Seconds the calling thread has spent ready to run with no core free for it (Linux;
+    0.0 elsewhere): see ``RunningServer.waits_for_a_core``."""
+    return _run_queue_wait("/proc/thread-self/schedstat")
+
+
+def _run_queue_wait(schedstat):
+    """A schedstat line is "CPU time, time runnable but waiting, time slices", the times in
+    nanoseconds; the wait is returned in seconds."""
+    try:
+        with open(schedstat) as file:
+            return int(file.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0  # the thread ended while we looked, or no schedstat here
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:  # not Linux, or the process has exited
+        return []
 
 
 def _drain(stream, into):

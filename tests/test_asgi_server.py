@@ -471,7 +471,9 @@ def test_ctrl_c_ends_requests_then_the_lifespan_within_2_seconds(serve, sig):
     server.wait_for_log("app: hanging")
     began = time.monotonic()
     assert server.stop(sig) == 0
-    assert time.monotonic() - began < 2
+    # 2 s of the server's own time: beside other tests and a CPU load it can wait for a
+    # core longer than its whole stop takes, and the kernel counts that wait (harness.py).
+    assert time.monotonic() - began - server.waited_while_stopping < 2
     log = server.log
     assert "hang got http.disconnect" in log and "hang cancelled" in log
     assert log.index("hang cancelled") < log.index("lifespan lifespan.shutdown")

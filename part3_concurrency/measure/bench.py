@@ -250,7 +250,8 @@ def load_average():
 def measure_all(names, levels, rounds, seconds, progress=print, modes=MODES):
     """Start every server once, then measure round by round, servers interleaved.
     After each load, count the clients that got an answer (census.py), with as many
-    connections of the same kind for as long."""
+    connections of the same kind for as long (longer by the time the machine kept the
+    server or the census from a core)."""
     load = run_wrk if shutil.which("wrk") else run_python_client
     client = "wrk" if load is run_wrk else "client.py (client-bound)"
     servers, unavailable = {}, {}
@@ -274,8 +275,11 @@ def measure_all(names, levels, rounds, seconds, progress=print, modes=MODES):
                                 failure = ""
                             except LoadFailed as error:
                                 rate, p50, p99, errors, failure = NAN, NAN, NAN, 0, str(error)
+                        keep_alive = mode == "keep-alive"
                         answered = (
-                            0 if failure else answered_clients(server.address, level, seconds, mode == "keep-alive")
+                            0
+                            if failure
+                            else answered_clients(server.address, level, seconds, keep_alive, server.waits_for_a_core)
                         )
                         measurements.append(
                             Measurement(

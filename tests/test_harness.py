@@ -1,0 +1,38 @@
+"""The harness that starts and stops the servers of every test (harness.py): its second
+Ctrl-C, and what it counts of a busy machine."""
+
+import time
+
+import pytest
+
+from harness import longest_new_wait, start_server
+
+# A server that sleeps through its first Ctrl-C (as one whose signal came just before a
+# blocking call does) and exits, status 0, at the second.
+STUBBORN = """
+import signal, sys
+pressed = []
+signal.signal(signal.SIGINT, lambda *_: pressed.append(1) if not pressed else sys.exit(0))
+print("Serving on http://127.0.0.1:9", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+@pytest.mark.slow  # it waits 1.5 s for the second Ctrl-C
+@pytest.mark.timeout(30)
+def test_a_server_that_sleeps_through_ctrl_c_gets_it_again_after_one_and_a_half_seconds(tmp_path):
+    script = tmp_path / "stubborn.py"
+    script.write_text(STUBBORN)
+    server = start_server(script)
+    began = time.monotonic()
+    assert server.stop() == 0  # not killed: the second signal came before the 5 s timeout
+    assert 1.5 <= time.monotonic() - began < 5
+    assert server.waited_while_stopping < 1.5  # it slept: no wait for a core excused its delay
+
+
+def test_the_longest_new_wait_is_one_threads_not_their_sum():
+    before = {1: 1.0, 2: 0.5}
+    after = {1: 1.5, 2: 0.75, 3: 0.25}  # thread 3 began meanwhile
+    assert longest_new_wait(before, after) == 0.5
+    assert longest_new_wait({}, {}) == 0.0
