@@ -372,9 +372,14 @@ def asgi_ratios(results):
     def rate(server):
         return results.rate_text(server, "keep-alive", ASGI_LEVEL)
 
+    def ratio(value, target):
+        """Two decimals, or three where two would round a miss up to the target (0.998: "1.00")."""
+        shown = f"{value:.2f}"
+        return shown if math.isnan(value) or (float(shown) >= target) == (value >= target) else f"{value:.3f}"
+
     bullets = [
         f"**{ours} against {theirs}**, keep-alive, {ASGI_LEVEL} connections: {rate(ours)} against {rate(theirs)} "
-        f"requests/s, {value:.2f} times (the target: at least {target:g} times; {verdict(value, target)})."
+        f"requests/s, {ratio(value, target)} times (the target: at least {target:.1f} times; {verdict(value, target)})."
         for ours, theirs, target, value in asgi_targets_met(results)
     ]
     bullets += [
