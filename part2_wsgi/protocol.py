@@ -146,10 +146,12 @@ TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110's tchar: what names and meth
 # (RFC 9112 section 3.2). Anything else is a 400.
 TARGET = r'[!"$-~]+'  # from "!" to "~", all but "#"
 REQUEST_LINE = re.compile(rf"(?P<method>{TOKEN}) (?P<target>{TARGET}) (?P<version>HTTP/\d\.\d)")
-# (A header value's surrounding blanks are stripped after the match: quicker than in the pattern.)
+# One header line (parse_header_line, which names a bad line; the value's surrounding
+# blanks are stripped after the match).
 HEADER_LINE = re.compile(rf"(?P<name>{TOKEN}):(?P<value>[^\x00-\x08\x0a-\x1f\x7f]*)")
-# The same rule for every line of a head's header block at once, blanks already stripped:
-# one call into the regular expression engine instead of one per line (parse_head). The
+# The same rule for every line of a head's header block at once, the values coming out
+# without the blanks around them: one call into the regular expression engine instead of
+# one per line (parse_header_lines). The
 # value is runs of visible characters with blanks between them, so that a line that does
 # not match fails in one pass: a value that could begin or end on a blank would let the
 # engine try every way of sharing a run of blanks out, and a line of a few thousand

@@ -77,7 +77,8 @@ def check_app(app):
 
 def build_scope(request, *, server, client, root_path="", state=None):
     """The ``http`` scope of a parsed Request. ``server`` and ``client`` are (host, port)
-    tuples, given as they are: immutable, every request of a connection may share them.
+    tuples, given as they are (an IPv6 address: its first two parts): immutable, every
+    request of a connection may share them.
 
     ``path`` is percent-decoded as UTF-8; a byte that is not UTF-8 becomes U+FFFD (as
     uvicorn does), and the app that cares reads ``raw_path``, the bytes as they came.

@@ -253,7 +253,8 @@ VALUES = ["", "v", "a b", "v\tw", "\xe9", "\r", "\x00", "\x7f", "q:r", " lead"]
 
 
 def header_block(generator):
-    """A few header lines, most of them well formed, some not (a bad name, a control byte, a fold)."""
+    """A few header lines, each well formed or not at random (about three in ten well formed:
+    the others have a bad name, a control byte or a fold)."""
     lines = []
     for _ in range(generator.randint(1, 4)):
         name, value = generator.choice(NAMES), generator.choice(VALUES)

@@ -76,9 +76,9 @@ def test_build_scope_describes_the_request():
     expect(scope, "http_version", "1.1", shown, " (the version without 'HTTP/')")
     expect(scope, "method", "GET", shown)
     expect(scope, "scheme", "http", shown)
-    for key, value in (("server", ["127.0.0.1", 8000]), ("client", ["10.0.0.7", 51000])):
+    for key, value in (("server", ("127.0.0.1", 8000)), ("client", ("10.0.0.7", 51000))):
         assert key in scope, f"{shown}: the scope has no {key!r}"
-        assert list(scope[key]) == value, f"{shown}: scope[{key!r}] is {scope[key]!r}, expected {value!r}"
+        assert tuple(scope[key]) == value, f"{shown}: scope[{key!r}] is {scope[key]!r}, expected {value!r}"
 
 
 @exercise("build_scope")

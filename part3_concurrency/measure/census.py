@@ -107,7 +107,7 @@ class Window:
     def is_open(self):
         if time.monotonic() < self.deadline:
             return True
-        # The kernel is asked only at the deadline: each look reads a few files.
+        # The kernel is asked only at the deadline: each look reads a file per thread of the server.
         stretch = longest_new_wait(self.waits_before, self.waits())
         self.deadline = self.began + self.seconds + min(stretch, 9 * self.seconds)
         if time.monotonic() < self.deadline:

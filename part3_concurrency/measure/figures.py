@@ -334,6 +334,13 @@ def asgi_ratio(results, ours, theirs, connections=ASGI_LEVEL):
     return results.rate(ours, "keep-alive", connections) / results.rate(theirs, "keep-alive", connections)
 
 
+def ratio_text(value, target=1.0):
+    """Two decimals, or three where two would round a ratio up to its target: 0.998 is not
+    "1.00" beside a target of 1 (nor, in the table, beside the server it is read against)."""
+    shown = f"{value:.2f}"
+    return shown if math.isnan(value) or (float(shown) >= target) == (value >= target) else f"{value:.3f}"
+
+
 def asgi_table(results):
     """Requests per second at each level, and at 100 connections the ratio to each anchor."""
     levels = sorted({level for (_, mode, level) in results.rows if mode == "keep-alive"})
@@ -355,7 +362,8 @@ def asgi_table(results):
                 cells.append(f"{row['requests_per_second']:,.0f}")
         for anchor in ASGI_ANCHORS:
             anchor = FASTAPI_ANCHORS[anchor] if server in FASTAPI else anchor
-            cells.append(f"{asgi_ratio(results, server, anchor):.2f}" if anchor else "-")
+            target = next((t for ours, theirs, t in ASGI_TARGETS if (ours, theirs) == (server, anchor)), 1.0)
+            cells.append(ratio_text(asgi_ratio(results, server, anchor), target) if anchor else "-")
         lines.append(f"| {server} | " + " | ".join(cells) + f" | {results.peak_mb(server):,.0f} MB |")
     return "\n".join(lines)
 
@@ -372,14 +380,10 @@ def asgi_ratios(results):
     def rate(server):
         return results.rate_text(server, "keep-alive", ASGI_LEVEL)
 
-    def ratio(value, target):
-        """Two decimals, or three where two would round a miss up to the target (0.998: "1.00")."""
-        shown = f"{value:.2f}"
-        return shown if math.isnan(value) or (float(shown) >= target) == (value >= target) else f"{value:.3f}"
-
     bullets = [
         f"**{ours} against {theirs}**, keep-alive, {ASGI_LEVEL} connections: {rate(ours)} against {rate(theirs)} "
-        f"requests/s, {ratio(value, target)} times (the target: at least {target:.1f} times; {verdict(value, target)})."
+        f"requests/s, {ratio_text(value, target)} times "
+        f"(the target: at least {target:.1f} times; {verdict(value, target)})."
         for ours, theirs, target, value in asgi_targets_met(results)
     ]
     bullets += [
