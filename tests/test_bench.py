@@ -56,12 +56,14 @@ def test_quick_run_writes_a_row_for_every_server_mode_and_level_and_both_plots(t
     for row in rows:
         assert float(row["requests_per_second"]) > 0, row
         # At 1 and 10 connections no server leaves a client out, but wsgiref: its backlog of 5
-        # overflows at 10, and the clients whose handshake was dropped wait for TCP's retry.
-        # These hold on a busy machine too: the census's window of 1 s stretches by the time
-        # the server or the census waited for a core (census.py), which alone can pass 1 s.
-        if row["server"] != "wsgiref":
+        # overflows at 10, and the clients whose handshake was dropped wait for TCP's retry, a
+        # second later: a fresh clone's run of the suite once saw it answer none of the ten
+        # within the window. These hold on a busy machine too: the census's window of 1 s
+        # stretches by the time the server or the census waited for a core (census.py), which
+        # alone can pass 1 s.
+        if row["server"] != "wsgiref" or row["concurrency"] == "1":
             assert int(row["answered"]) == int(row["concurrency"]), row
-        assert 0 < int(row["answered"]) <= int(row["concurrency"]), row
+        assert 0 <= int(row["answered"]) <= int(row["concurrency"]), row
         assert int(row["errors"]) == 0, row
         assert int(row["peak_rss_kb"]) > 0, row
         assert row["client"] == "wrk"
