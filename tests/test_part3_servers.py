@@ -909,7 +909,10 @@ def listening_sockets(pid):
     """Inodes of the TCP sockets in LISTEN state (0A) among a process's descriptors."""
     sockets = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            continue  # closed since the listing: a client's connection ending, not a listening socket
         if target.startswith("socket:["):
             sockets.add(target[8:-1])
     with open(f"/proc/{pid}/net/tcp") as file:
