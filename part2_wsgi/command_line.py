@@ -347,6 +347,19 @@ def grace_period(busy, seconds=GRACE_PERIOD):
 
 # --- start and stop -------------------------------------------------------------------------
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def hold_stop_signals(hold):
+    """Hold Ctrl-C and SIGTERM back (``True``), then let them through (``False``).
+
+    For an event loop's first instants: whoever read ``Serving on`` may signal us at once,
+    and a KeyboardInterrupt while asyncio builds its loop leaves the loop half-built (a
+    traceback when it is collected). Held, the signal waits for the loop's own handler.
+    Where signals cannot be held (Windows), it does nothing."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK if hold else signal.SIG_UNBLOCK, STOP_SIGNALS)
+
 
 def run(description, serve_forever, add_options=None, argv=None, one_at_a_time=False):
     """Parse the command line, load the app, listen, announce, serve until Ctrl-C.
@@ -370,7 +383,7 @@ def run(description, serve_forever, add_options=None, argv=None, one_at_a_time=F
     # Ctrl-C (SIGINT) raises KeyboardInterrupt; SIGTERM (what `kill` sends) does the same,
     # so both stop the server one clean way. SIGINT is set too because a program started
     # in the background by a shell begins with SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.default_int_handler)
     raise_open_file_limit()  # every connection is a descriptor: room for more than a thousand
     reuse_port = getattr(settings, "reuse_port", False)

@@ -40,7 +40,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from part2_wsgi.command_line import BACKLOG, CHUNK, count_option, grace_period, log_close, run
+from part2_wsgi.command_line import BACKLOG, CHUNK, count_option, grace_period, hold_stop_signals, log_close, run
 from part2_wsgi.connection import NEED_DATA, Close, Send, State
 from part2_wsgi.protocol import Request
 from part2_wsgi.tcp import PROGRESS_LOOK, tune_accepted_socket, unacknowledged_bytes
@@ -305,6 +305,7 @@ class AsyncioServer:
                 self.loop.add_signal_handler(signum, stop.set)  # a flag and a wake-up, as request_stop
             except NotImplementedError:  # Windows' event loop has no signal handlers: the same by hand
                 signal.signal(signum, lambda *_: self.loop.call_soon_threadsafe(stop.set))
+        hold_stop_signals(False)  # the loop takes them now
         server = await self.loop.create_server(lambda: HTTPProtocol(self), sock=self.listener, backlog=BACKLOG)
         await stop.wait()
         server.close()  # stop accepting: new clients are refused at once
@@ -316,6 +317,7 @@ class AsyncioServer:
 
 
 def serve_forever(listener, app, settings):
+    hold_stop_signals(True)  # a Ctrl-C now would stop asyncio half-way through building its loop
     asyncio.run(AsyncioServer(listener, app, settings).serve_forever())
 
 
