@@ -7,6 +7,10 @@ install, the port, the files it opens. And the README's set-up stays two command
 
 import json
 import re
+import subprocess
+import sys
+
+import pytest
 
 from harness import ROOT
 
@@ -54,3 +58,30 @@ def test_the_readme_set_up_is_two_commands_and_ci_runs_them():
     assert commands == [INSTALL, TEST]
     ci = (ROOT / ".ci" / "run").read_text()
     assert all(command in ci for command in commands)
+
+
+def collected(*options):
+    """How many tests pytest collects with these options (a subprocess: this run's own
+    collection may be narrowed by its command line)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+    return int(re.search(r"(\d+)(?:/\d+)? tests? collected", run.stdout)[1])
+
+
+@pytest.mark.slow
+def test_the_readme_counts_the_tests_as_pytest_does():
+    # The counts drift as tests come and go: within 2%, the README still tells a student
+    # what the command runs; past it, the README's figures want measuring again.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    said_all = int(re.search(r"\(([\d,]+) tests\)", readme)[1].replace(",", ""))
+    said_quick = int(re.search(r"about\s+two thirds of them \(([\d,]+)\)", readme)[1].replace(",", ""))
+    everything, quick = collected(), collected("-m", "not slow")
+    assert abs(everything - said_all) <= everything * 0.02, (said_all, everything)
+    assert abs(quick - said_quick) <= quick * 0.02, (said_quick, quick)
+    assert 0.6 < quick / everything < 0.7  # "about two thirds"
