@@ -104,8 +104,10 @@ class RunningServer:
     def stop(self, sig=None, timeout=5.0):
         """Send ``sig`` (Ctrl-C by default), wait for the exit, return the exit code.
 
-        A server that does not exit within ``timeout`` is killed, and the exit code is
-        then the negative signal number, so a test can tell a clean exit from a kill.
+        A server that does not exit within ``timeout`` seconds of its own (its waits for a
+        core do not count; three times ``timeout`` on the clock at most) is killed, and
+        the exit code is then the negative signal number, so a test can tell a clean exit
+        from a kill.
         Where SIGINT cannot be sent (``INTERRUPT`` is None: Windows), the default is
         ``terminate()``.
         """
@@ -145,17 +147,18 @@ class RunningServer:
         exit at once (the ASGI server, once its loop has closed, dies of a second
         SIGTERM). ``waited_while_stopping`` keeps the server's longest wait since the
         first signal, as last seen before it exited."""
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
         waits = self.waits_for_a_core()
         while True:
             self.process.send_signal(sig)
             sent, waited_before, own_time = time.monotonic(), self.waited_while_stopping, 0.0
             while own_time < again_after:
                 try:
-                    self.process.wait(min(0.1, again_after - own_time, max(0.01, deadline - time.monotonic())))
+                    self.process.wait(min(0.1, again_after - own_time))
                     return
                 except subprocess.TimeoutExpired:
-                    if time.monotonic() >= deadline:
+                    spent = time.monotonic() - began
+                    if spent - self.waited_while_stopping >= timeout or spent >= 3 * timeout:
                         raise
                 waited = longest_new_wait(waits, self.waits_for_a_core())
                 self.waited_while_stopping = max(self.waited_while_stopping, waited)
@@ -170,6 +173,13 @@ class RunningServer:
 
     def __exit__(self, *exc_info):
         self.stop()
+
+
+def interrupt(process, sig=INTERRUPT, timeout=5.0):
+    """Stop any program started with ``subprocess.Popen`` (a client, say) as ``stop()``
+    stops a server: Ctrl-C, again if it is still there (why: ``_signal_until_exit``),
+    killed after ``timeout``; returns the exit code."""
+    return RunningServer(process, None, None).stop(sig, timeout)
 
 
 def start_server(script, *args, port=0, host="127.0.0.1", timeout=15.0, env=None, cwd=None, python=None):

@@ -1,6 +1,7 @@
 """The harness that starts and stops the servers of every test (harness.py): its second
 Ctrl-C, and what it counts of a busy machine."""
 
+import signal
 import time
 
 import pytest
@@ -36,3 +37,23 @@ def test_the_longest_new_wait_is_one_threads_not_their_sum():
     after = {1: 1.5, 2: 0.75, 3: 0.25}  # thread 3 began meanwhile
     assert longest_new_wait(before, after) == 0.5
     assert longest_new_wait({}, {}) == 0.0
+
+
+DEAF = """
+import signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+print("Serving on http://127.0.0.1:9", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+@pytest.mark.slow  # it waits out a 2 s timeout
+@pytest.mark.timeout(30)
+def test_a_server_that_ignores_ctrl_c_is_killed_once_its_time_is_up(tmp_path):
+    script = tmp_path / "deaf.py"
+    script.write_text(DEAF)
+    server = start_server(script)
+    began = time.monotonic()
+    assert server.stop(timeout=2) == -signal.SIGKILL
+    assert 2 <= time.monotonic() - began < 6  # its own 2 s; a busy machine may stretch them, three times at most

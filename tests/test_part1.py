@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from harness import ROOT
+from harness import ROOT, interrupt
 from tests.helpers import TIMING, require_program
 
 ECHO = "part1_sockets/echo_server.py"
@@ -126,8 +126,9 @@ def test_echo_client_exits_cleanly_on_ctrl_c(serve):
         client.stdin.write(b"ready\n")
         client.stdin.flush()
         assert client.stdout.readline() == b"ready\n"  # it is now waiting for our next line
-        client.send_signal(signal.SIGINT)
-        assert client.wait(timeout=10) == 0  # a clean exit; the bound only keeps a hang from lasting
+        assert (
+            interrupt(client, signal.SIGINT, timeout=10) == 0
+        )  # a clean exit; the bound only keeps a hang from lasting
         assert b"Traceback" not in client.stderr.read()
     finally:
         client.kill()
