@@ -38,6 +38,13 @@ SERVING_LINE = re.compile(r"Serving on http://(?P<host>\[[^\]]+\]|[^:/]+):(?P<po
 # leaves early (a failed test, an interrupted notebook), the atexit hook kills them.
 _running = {}
 
+# A program started in a shell's background (`pytest &`, some CI runners) begins with
+# SIGINT ignored, and passes that on to every program it starts: Ctrl-C, the way we stop
+# them, would reach none of those that do not set their own handler (part 1's client, the
+# minimal ASGI server). What we start should hear Ctrl-C as it would from a terminal.
+if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # How stop() ends a server: Ctrl-C, as a person would. Windows has no way to send SIGINT
 # to another process (there Popen.send_signal takes only SIGTERM and console events, and
 # a console event reaches every process on the console), so there: None, terminate().
@@ -129,10 +136,11 @@ class RunningServer:
         _running.pop(self.pid, None)
         return self.returncode
 
-    def _signal_until_exit(self, sig, timeout, again_after=1.5):
+    def _signal_until_exit(self, sig, timeout, again_after=2.5):
         """Send ``sig``, and send it again (as a person presses Ctrl-C again) if the server
-        is still there after ``again_after`` seconds of its own (past the servers' 1 s
-        grace period).
+        is still there after ``again_after`` seconds of its own: past the servers' 1 s
+        grace period, and time to exit after it (a second signal in the middle of an
+        orderly stop would be a traceback at exit, or worse).
 
         Why again: CPython runs a Python signal handler between bytecodes, and a blocking
         system call that the signal interrupts (EINTR) returns to let it run. But a signal

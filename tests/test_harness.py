@@ -2,11 +2,13 @@
 Ctrl-C, and what it counts of a busy machine."""
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
-from harness import longest_new_wait, start_server
+from harness import ROOT, longest_new_wait, start_server
 
 # A server that sleeps through its first Ctrl-C (as one whose signal came just before a
 # blocking call does) and exits, status 0, at the second.
@@ -20,16 +22,16 @@ while True:
 """
 
 
-@pytest.mark.slow  # it waits 1.5 s for the second Ctrl-C
+@pytest.mark.slow  # it waits 2.5 s for the second Ctrl-C
 @pytest.mark.timeout(30)
-def test_a_server_that_sleeps_through_ctrl_c_gets_it_again_after_one_and_a_half_seconds(tmp_path):
+def test_a_server_that_sleeps_through_ctrl_c_gets_it_again_after_two_and_a_half_seconds(tmp_path):
     script = tmp_path / "stubborn.py"
     script.write_text(STUBBORN)
     server = start_server(script)
     began = time.monotonic()
     assert server.stop() == 0  # not killed: the second signal came before the 5 s timeout
-    assert 1.5 <= time.monotonic() - began < 5
-    assert server.waited_while_stopping < 1.5  # it slept: no wait for a core excused its delay
+    assert 2.5 <= time.monotonic() - began < 5
+    assert server.waited_while_stopping < 2.5  # it slept: no wait for a core excused its delay
 
 
 def test_the_longest_new_wait_is_one_threads_not_their_sum():
@@ -57,3 +59,18 @@ def test_a_server_that_ignores_ctrl_c_is_killed_once_its_time_is_up(tmp_path):
     began = time.monotonic()
     assert server.stop(timeout=2) == -signal.SIGKILL
     assert 2 <= time.monotonic() - began < 6  # its own 2 s; a busy machine may stretch them, three times at most
+
+
+@pytest.mark.timeout(60)
+def test_a_server_started_from_a_run_that_ignores_ctrl_c_still_hears_it():
+    # A test run in a shell's background begins with SIGINT ignored; the minimal ASGI
+    # server sets no handler of its own, so it would inherit that and never stop.
+    code = (
+        "import signal\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "import harness\n"
+        "server = harness.start_server('part4_asgi/minimal_asgi_server.py')\n"
+        "print(server.stop())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=50, cwd=ROOT)
+    assert run.stdout.split() == ["0"], run.stdout + run.stderr
