@@ -42,6 +42,9 @@ HELLO_APP = "part4_asgi.apps.hello_app:app"  # it does no lifespan: it raises on
 PIECE = 64 * 1024
 SENDS = 120  # pieces an app streams: past the 100 that may complete while its client reads nothing
 DISCONNECT = {"type": "http.disconnect"}
+# A connection that ended without a word: how long the server's own error (a stub's
+# NotImplementedError, say) may take to reach us through its log, on a busy machine.
+ERROR_WAIT = 1.0
 
 
 # --- build_scope ------------------------------------------------------------------------------------
@@ -580,7 +583,7 @@ def fetch(server, raw, timeout=WAIT, advice=""):
     with server.connect() as client:
         client.sendall(raw)
         data, closed = read_until_closed(client, timeout)
-    server.check(wait=0 if data else 0.2)  # the server's own error, if it stopped
+    server.check(wait=0 if data else ERROR_WAIT)  # the server's own error, if it stopped
     advice = f": {advice}" if advice else ""
     if not data:
         what = "the server closed the connection" if closed else "the connection stayed open and silent"
@@ -638,7 +641,7 @@ def test_serve_asgi_streams_an_upload_through_the_app(serve):
                 "before it had read the body; expected the app to be given the body, a piece per receive()"
             ) from None
         response, closed = read_until_closed(client, WAIT)
-    server.check()
+    server.check(wait=0 if response else ERROR_WAIT)
     status_line, _, text = split_response(response)
     assert status_line.startswith("HTTP/1.1 200") and text == data and closed, (
         f"POST /echo with a body of {size} bytes: the app sends each piece back as it arrives; got {status_line!r} "
