@@ -339,6 +339,10 @@ class RequestParser:
         # A chunked body's decoder: where it stands, and how much of this chunk is to come.
         self.chunked_state = ChunkedState.SIZE_LINE
         self.bytes_in_chunk = 0
+        # How far the buffer was searched for a head's end: a head trickled in a thousand
+        # pieces is searched a thousand times, and each search starts where the last one
+        # stopped, not at the head's first byte again.
+        self.head_searched = 0
 
     def feed(self, data):
         self.buffer += data
@@ -390,10 +394,13 @@ class RequestParser:
         # Clients may send a stray CRLF after a body; RFC 9112 says to ignore it.
         while self.buffer.startswith((b"\r\n", b"\n")):
             del self.buffer[: 2 if self.buffer[:1] == b"\r" else 1]
-        end = END_OF_HEAD.search(self.buffer)
+            self.head_searched = 0
+        end = END_OF_HEAD.search(self.buffer, self.head_searched)
         if end is None:
+            self.head_searched = max(0, len(self.buffer) - 2)  # (the end's first bytes may be there)
             self._check_incomplete_head()
             return False
+        self.head_searched = 0
         head_ends = end.start() - (self.buffer[end.start() - 1] == 13)  # (13: CR)
         if head_ends > self.limits.max_head:
             raise HTTPError(431, "the request head is too large")

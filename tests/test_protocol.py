@@ -700,3 +700,29 @@ def test_valid_hosts_are_accepted(host):
 
 def test_http_1_0_may_omit_host():
     assert parse_head(head(b"GET / HTTP/1.0")[:-4]).header("Host") is None
+
+
+def test_a_head_trickled_in_pieces_is_searched_once_not_once_per_piece(monkeypatch):
+    # A client may send its head four bytes at a time: if each piece made the parser
+    # search the whole head again for its end, a 60 KB head would cost it a quarter of a
+    # gigabyte of searching, and a few such clients would hold a server's CPU.
+    from part2_wsgi import protocol
+
+    searched = []
+    pattern = protocol.END_OF_HEAD
+
+    class CountingPattern:
+        def search(self, buffer, position=0):
+            searched.append(len(buffer) - position)
+            return pattern.search(buffer, position)
+
+    monkeypatch.setattr(protocol, "END_OF_HEAD", CountingPattern())
+    head = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%04d: %s\r\n" % (i, b"v" * 40) for i in range(1200))
+    parser = RequestParser(Limits(max_headers=2000))
+    for start in range(0, len(head), 4):
+        parser.feed(head[start : start + 4])
+        assert parser.next_request() is None
+    parser.feed(b"\r\n")
+    request = parser.next_request()
+    assert request.header("X-1199") == "v" * 40
+    assert sum(searched) < 3 * len(head)
