@@ -637,6 +637,16 @@ def test_a_stop_signal_held_while_the_loop_is_built_arrives_once_released():
     assert run_cli("-c", code).stdout.split() == ["0", "1"]
 
 
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signals cannot be held here")
+@pytest.mark.parametrize("name", EVERY_MODEL + ["select-threads-0"])
+def test_the_app_runs_with_no_signal_held(serve, name):
+    # The asyncio server holds Ctrl-C and SIGTERM while its loop is built: a thread it
+    # started then would hold them for good, and so would every program the app starts.
+    server = start(serve, name, "tests.held_signals_app:app")
+    status, _, held = fetch(server, "GET", "/")
+    assert (status, held) == (200, b""), held
+
+
 def start_in_flight(server, path):
     """GET ``path`` in a thread; once the app has the request, return (thread, result)."""
     result = {}
