@@ -2,7 +2,8 @@
 
 We cannot build a codespace or a Binder image here; we check that their configuration
 says what the README promises: the same install command, the programs pip cannot
-install, the port, the files it opens. And the README's set-up stays two commands.
+install, the port, the files it opens. And the README's set-up stays two commands, and
+its test counts are what pytest collects.
 """
 
 import json
