@@ -38,10 +38,11 @@ SERVING_LINE = re.compile(r"Serving on http://(?P<host>\[[^\]]+\]|[^:/]+):(?P<po
 # leaves early (a failed test, an interrupted notebook), the atexit hook kills them.
 _running = {}
 
-# A program started in a shell's background (`pytest &`, some CI runners) begins with
-# SIGINT ignored, and passes that on to every program it starts: Ctrl-C, the way we stop
-# them, would reach none of those that do not set their own handler (part 1's client, the
-# minimal ASGI server). What we start should hear Ctrl-C as it would from a terminal.
+# A program that a shell without job control starts with `&` (a script's `pytest &`, some
+# CI runners; not a terminal's, which gives it a process group of its own instead) begins
+# with SIGINT ignored, and passes that on to every program it starts: those that set no
+# handler of their own (part 1's client, the minimal ASGI server) would ignore Ctrl-C, the
+# way we stop them. So this process, and what it starts, hear Ctrl-C as from a terminal.
 if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -186,7 +187,7 @@ class RunningServer:
 def interrupt(process, sig=INTERRUPT, timeout=5.0):
     """Stop any program started with ``subprocess.Popen`` (a client, say) as ``stop()``
     stops a server: Ctrl-C, again if it is still there (why: ``_signal_until_exit``),
-    killed after ``timeout``; returns the exit code."""
+    killed after ``timeout`` seconds of its own; returns the exit code."""
     return RunningServer(process, None, None).stop(sig, timeout)
 
 

@@ -356,7 +356,10 @@ def hold_stop_signals(hold):
     For an event loop's first instants: whoever read ``Serving on`` may signal us at once,
     and a KeyboardInterrupt while asyncio builds its loop leaves the loop half-built (a
     traceback when it is collected). Held, the signal waits for the loop's own handler.
-    Where signals cannot be held (Windows), it does nothing."""
+    It holds them in the calling thread: while held, the process should have no other
+    thread (the kernel gives a signal to any thread that does not hold it), and a thread
+    started meanwhile would hold them for good. Where signals cannot be held (Windows),
+    it does nothing."""
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_BLOCK if hold else signal.SIG_UNBLOCK, STOP_SIGNALS)
 

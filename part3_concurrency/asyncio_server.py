@@ -277,8 +277,8 @@ class AsyncioServer:
     def __init__(self, listener, app, settings):
         self.listener, self.app, self.settings = listener, app, settings
         self.app_in_loop = runs_the_app_in_the_loop(settings)
-        self.workers = None if self.app_in_loop else WorkerPool(settings.threads)  # daemons: see WorkerPool
-        self.environ_args = environ_args(settings, listener, multithread=bool(self.workers), multiprocess=False)
+        self.workers = None  # started with the loop: see serve_forever
+        self.environ_args = environ_args(settings, listener, multithread=not self.app_in_loop, multiprocess=False)
         self.sends_files = hasattr(os, "sendfile")
         self.clients = set()
 
@@ -306,6 +306,9 @@ class AsyncioServer:
             except NotImplementedError:  # Windows' event loop has no signal handlers: the same by hand
                 signal.signal(signum, lambda *_: self.loop.call_soon_threadsafe(stop.set))
         hold_stop_signals(False)  # the loop takes them now
+        # A thread inherits the signals its starter holds, and so does every program it starts:
+        # the app's threads begin here, once nothing is held (daemons: see WorkerPool).
+        self.workers = None if self.app_in_loop else WorkerPool(self.settings.threads)
         server = await self.loop.create_server(lambda: HTTPProtocol(self), sock=self.listener, backlog=BACKLOG)
         await stop.wait()
         server.close()  # stop accepting: new clients are refused at once

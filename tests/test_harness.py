@@ -1,5 +1,6 @@
 """The harness that starts and stops the servers of every test (harness.py): its second
-Ctrl-C, and what it counts of a busy machine."""
+Ctrl-C, its kill once a server's time is up, what it counts of a busy machine, and Ctrl-C
+reaching what it starts from a run that ignores Ctrl-C."""
 
 import signal
 import subprocess
@@ -63,8 +64,8 @@ def test_a_server_that_ignores_ctrl_c_is_killed_once_its_time_is_up(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_a_server_started_from_a_run_that_ignores_ctrl_c_still_hears_it():
-    # A test run in a shell's background begins with SIGINT ignored; the minimal ASGI
-    # server sets no handler of its own, so it would inherit that and never stop.
+    # A test run that a script started with `&` begins with SIGINT ignored; the minimal
+    # ASGI server sets no handler of its own, so it would inherit that, and be killed.
     code = (
         "import signal\n"
         "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"

@@ -126,9 +126,8 @@ def test_echo_client_exits_cleanly_on_ctrl_c(serve):
         client.stdin.write(b"ready\n")
         client.stdin.flush()
         assert client.stdout.readline() == b"ready\n"  # it is now waiting for our next line
-        assert (
-            interrupt(client, signal.SIGINT, timeout=10) == 0
-        )  # a clean exit; the bound only keeps a hang from lasting
+        # A clean exit; the bound only keeps a hang from lasting.
+        assert interrupt(client, signal.SIGINT, timeout=10) == 0
         assert b"Traceback" not in client.stderr.read()
     finally:
         client.kill()

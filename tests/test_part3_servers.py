@@ -637,6 +637,41 @@ def test_a_stop_signal_held_while_the_loop_is_built_arrives_once_released():
     assert run_cli("-c", code).stdout.split() == ["0", "1"]
 
 
+# The asyncio server, with a selector that signals its own process as it is made: asyncio
+# makes one first of all the loop's parts, so the signal lands while the loop is half-built.
+SIGNAL_WHILE_THE_LOOP_IS_BUILT = """
+import os, runpy, selectors, sys
+
+class Selector(selectors.DefaultSelector):
+    def __init__(self):
+        os.kill(os.getpid(), {sig})
+        super().__init__()
+
+selectors.DefaultSelector = Selector
+sys.argv = [{script!r}, "--port", "0"]
+runpy.run_path({script!r}, run_name="__main__")
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signals cannot be held here")
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_a_signal_while_asyncio_builds_its_loop_is_a_clean_stop(sig):
+    script = str(ROOT / SERVERS["asyncio"])
+    run = run_cli("-c", SIGNAL_WHILE_THE_LOOP_IS_BUILT.format(sig=int(sig), script=script))
+    assert (run.returncode, "Traceback" in run.stderr) == (0, False), run.stderr
+    assert "Shutting down." in run.stderr
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signals cannot be held here")
+@pytest.mark.parametrize("name", EVERY_MODEL + ["select-threads-0"])
+def test_the_app_runs_with_no_signal_held(serve, name):
+    # The asyncio server holds Ctrl-C and SIGTERM while its loop is built: a thread it
+    # started then would hold them for good, and so would every program the app starts.
+    server = start(serve, name, "tests.held_signals_app:app")
+    status, _, held = fetch(server, "GET", "/")
+    assert (status, held) == (200, b""), held
+
+
 def start_in_flight(server, path):
     """GET ``path`` in a thread; once the app has the request, return (thread, result)."""
     result = {}

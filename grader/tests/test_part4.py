@@ -42,8 +42,8 @@ HELLO_APP = "part4_asgi.apps.hello_app:app"  # it does no lifespan: it raises on
 PIECE = 64 * 1024
 SENDS = 120  # pieces an app streams: past the 100 that may complete while its client reads nothing
 DISCONNECT = {"type": "http.disconnect"}
-# A connection that ended without a word: how long the server's own error (a stub's
-# NotImplementedError, say) may take to reach us through its log, on a busy machine.
+# A connection that ended without a word, or failed: how long the server's own error (a
+# stub's NotImplementedError, say) may take to reach us through its log, on a busy machine.
 ERROR_WAIT = 1.0
 
 
@@ -635,7 +635,7 @@ def test_serve_asgi_streams_an_upload_through_the_app(serve):
         try:
             client.sendall(head + data)
         except OSError as error:  # it stopped reading, or stopped: its own error first, if it raised one
-            server.check(wait=0.5)
+            server.check(wait=ERROR_WAIT)
             raise AssertionError(
                 f"sending a {size}-byte upload to POST /echo failed ({error!r}): the server closed the connection "
                 "before it had read the body; expected the app to be given the body, a piece per receive()"
