@@ -378,16 +378,19 @@ def run(description, serve_forever, add_options=None, argv=None, one_at_a_time=F
     if callable(one_at_a_time) and one_at_a_time(settings) and settings.deadlines is deadlines:
         settings.deadlines = Deadlines.for_server(one_at_a_time=True)  # (--deadlines not given)
     program = parser.prog
+    # Ctrl-C (SIGINT) raises KeyboardInterrupt; SIGTERM (what `kill` sends) does the same,
+    # so both stop the server one clean way, from the start: a large app takes a while to
+    # load. SIGINT is set too because what a shell without job control starts with `&` (a
+    # script's) begins with SIGINT ignored.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.default_int_handler)
     try:
         app = served_app(settings)
     except AppLoadError as error:
         print(f"{program}: error: {error}", file=sys.stderr)
         return 2
-    # Ctrl-C (SIGINT) raises KeyboardInterrupt; SIGTERM (what `kill` sends) does the same,
-    # so both stop the server one clean way. SIGINT is set too because a program started
-    # in the background by a shell begins with SIGINT ignored.
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.default_int_handler)
+    except KeyboardInterrupt:  # stopped while the app loaded
+        return 0
     raise_open_file_limit()  # every connection is a descriptor: room for more than a thousand
     reuse_port = getattr(settings, "reuse_port", False)
     try:

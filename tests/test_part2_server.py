@@ -452,3 +452,32 @@ def test_each_request_gets_one_common_log_format_line(server):
             "size": str(len("404 Not Found: nothing at /last\n")),
         },
     ]
+
+
+SLOW_TO_LOAD = """
+import sys, time
+print("loading", file=sys.stderr, flush=True)
+time.sleep(30)  # a large app, importing its world
+"""
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_app_loads_stops_the_server_quietly(tmp_path, sig):
+    (tmp_path / "slow_to_load.py").write_text(SLOW_TO_LOAD)
+    process = subprocess.Popen(
+        [sys.executable, "part2_wsgi/server.py", "slow_to_load:app", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    try:
+        assert process.stderr.readline() == "loading\n"
+        process.send_signal(sig)
+        _, log = process.communicate(timeout=10)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0 and "Traceback" not in log, log
