@@ -248,8 +248,23 @@ def accept(listener):
 
     Every connection is a descriptor. When the process has none left (EMFILE), accept()
     fails while the client stays in the backlog; connections that close meanwhile free
-    descriptors, so we pause a moment and try again."""
-    return wait_out_shortage(listener.accept, "accept")
+    descriptors, so we pause a moment and try again.
+
+    It also looks up every ``SIGNAL_LOOK`` seconds while nobody comes. CPython runs a
+    signal's handler between bytecodes, and a signal interrupts the blocking call it
+    lands in; but a Ctrl-C that lands in the instant before accept() begins to block
+    interrupts nothing, and would wait for the next client. Rare, but a server that
+    ignores Ctrl-C once in a few hundred times is a server people kill."""
+    if listener.gettimeout() is None:
+        listener.settimeout(SIGNAL_LOOK)  # (the sockets it accepts are blocking all the same)
+    while True:
+        try:
+            return wait_out_shortage(listener.accept, "accept")
+        except TimeoutError:
+            pass  # nobody came: a pending Ctrl-C's handler runs now, between bytecodes
+
+
+SIGNAL_LOOK = 1.0
 
 
 SHORTAGES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN}

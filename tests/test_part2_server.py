@@ -481,3 +481,30 @@ def test_a_signal_while_the_app_loads_stops_the_server_quietly(tmp_path, sig):
         process.kill()
         process.wait()
     assert process.returncode == 0 and "Traceback" not in log, log
+
+
+MISSED_SIGNAL = """
+import signal, socket, threading, time
+from part2_wsgi.command_line import accept
+
+def stop(*_):
+    raise KeyboardInterrupt
+
+signal.signal(signal.SIGTERM, stop)
+listener = socket.create_server(("127.0.0.1", 0))
+# Raised in another thread, the signal interrupts nothing in the main one, which waits in
+# accept(): just as a signal that lands in the instant before accept() begins to block.
+threading.Timer(0.2, signal.raise_signal, [signal.SIGTERM]).start()
+began = time.monotonic()
+try:
+    accept(listener)
+except KeyboardInterrupt:
+    print(time.monotonic() - began)
+"""
+
+
+@pytest.mark.timeout(30)
+def test_a_stop_signal_that_interrupts_no_accept_is_still_heard_within_seconds():
+    run = subprocess.run([sys.executable, "-c", MISSED_SIGNAL], capture_output=True, text=True, timeout=20, cwd=ROOT)
+    assert run.stdout.strip(), f"accept() did not return: the signal waited for a client\n{run.stderr}"
+    assert float(run.stdout) < 5  # it looks up once a second; the rest is a busy machine's slack
