@@ -243,6 +243,9 @@ def create_listening_socket(host, port, backlog=BACKLOG, reuse_port=False):
     return listener
 
 
+SIGNAL_LOOK = 1.0  # seconds accept() waits before it looks for a Ctrl-C it may have missed
+
+
 def accept(listener):
     """``listener.accept()``, waiting out a shortage of file descriptors instead of dying.
 
@@ -262,9 +265,6 @@ def accept(listener):
             return wait_out_shortage(listener.accept, "accept")
         except TimeoutError:
             pass  # nobody came: a pending Ctrl-C's handler runs now, between bytecodes
-
-
-SIGNAL_LOOK = 1.0
 
 
 SHORTAGES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN}

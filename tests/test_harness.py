@@ -11,6 +11,14 @@ import pytest
 
 from harness import ROOT, longest_new_wait, start_server
 
+
+def start_script(tmp_path, source):
+    """Start a stand-in server written out from ``source``; return it and when it started."""
+    script = tmp_path / "server.py"
+    script.write_text(source)
+    return start_server(script), time.monotonic()
+
+
 # A server that sleeps through its first Ctrl-C (as one whose signal came just before a
 # blocking call does) and exits, status 0, at the second.
 STUBBORN = """
@@ -26,10 +34,7 @@ while True:
 @pytest.mark.slow  # it waits 2.5 s for the second Ctrl-C
 @pytest.mark.timeout(30)
 def test_a_server_that_sleeps_through_ctrl_c_gets_it_again_after_two_and_a_half_seconds(tmp_path):
-    script = tmp_path / "stubborn.py"
-    script.write_text(STUBBORN)
-    server = start_server(script)
-    began = time.monotonic()
+    server, began = start_script(tmp_path, STUBBORN)
     assert server.stop() == 0  # not killed: the second signal came before the 5 s timeout
     assert 2.5 <= time.monotonic() - began < 5
     assert server.waited_while_stopping < 2.5  # it slept: no wait for a core excused its delay
@@ -54,10 +59,7 @@ while True:
 @pytest.mark.slow  # it waits out a 2 s timeout
 @pytest.mark.timeout(30)
 def test_a_server_that_ignores_ctrl_c_is_killed_once_its_time_is_up(tmp_path):
-    script = tmp_path / "deaf.py"
-    script.write_text(DEAF)
-    server = start_server(script)
-    began = time.monotonic()
+    server, began = start_script(tmp_path, DEAF)
     assert server.stop(timeout=2) == -signal.SIGKILL
     assert 2 <= time.monotonic() - began < 6  # its own 2 s; a busy machine may stretch them, three times at most
 

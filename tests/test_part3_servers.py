@@ -619,24 +619,6 @@ def test_signal_stops_the_server_cleanly(serve, name, sig, with_idle_connection)
             idle.close()
 
 
-@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signals cannot be held here")
-def test_a_stop_signal_held_while_the_loop_is_built_arrives_once_released():
-    # The asyncio server holds Ctrl-C while asyncio builds its loop (a KeyboardInterrupt
-    # there left a half-built loop, and a traceback at exit): held, not lost.
-    code = (
-        "import os, signal\n"
-        "from part2_wsgi.command_line import hold_stop_signals\n"
-        "got = []\n"
-        "signal.signal(signal.SIGTERM, lambda *_: got.append(1))\n"
-        "hold_stop_signals(True)\n"
-        "os.kill(os.getpid(), signal.SIGTERM)\n"
-        "print(len(got))\n"
-        "hold_stop_signals(False)\n"
-        "print(len(got))\n"
-    )
-    assert run_cli("-c", code).stdout.split() == ["0", "1"]
-
-
 # The asyncio server, with a selector that signals its own process as it is made: asyncio
 # makes one first of all the loop's parts, so the signal lands while the loop is half-built.
 SIGNAL_WHILE_THE_LOOP_IS_BUILT = """

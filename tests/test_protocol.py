@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from part2_wsgi import protocol
 from part2_wsgi.protocol import (
     CONTINUE,
     LAST_CHUNK,
@@ -704,10 +705,8 @@ def test_http_1_0_may_omit_host():
 
 def test_a_head_trickled_in_pieces_is_searched_once_not_once_per_piece(monkeypatch):
     # A client may send its head four bytes at a time: if each piece made the parser
-    # search the whole head again for its end, a 60 KB head would cost it a quarter of a
+    # search the whole head again for its end, a 60 KB head would cost it nearly half a
     # gigabyte of searching, and a few such clients would hold a server's CPU.
-    from part2_wsgi import protocol
-
     searched = []
     pattern = protocol.END_OF_HEAD
 
