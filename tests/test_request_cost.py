@@ -116,6 +116,9 @@ def quoted(rows):
     calls = {row["kind"]: round(float(row["python_calls_per_request"])) for row in rows}
     above_floor = {kind: calls[kind] - calls["floor"] for kind in ("asgi", "uvicorn-httptools")}
     parser_more = calls["parser:asgi"] - calls["parser:httptools"]
+    hello_gap = cpu["asgi"] - cpu["uvicorn-httptools"]
+    fastapi_gap = cpu["asgi-fastapi"] - cpu["uvicorn-fastapi"]
+    assert calls["asgi-fastapi"] - calls["uvicorn-fastapi"] == calls["asgi"] - calls["uvicorn-httptools"]
     return [
         f"On Python {rows[0]['python']}, Python function calls a request",
         f"ours {calls['asgi']}, uvicorn with httptools {calls['uvicorn-httptools']}, uvicorn with h11 "
@@ -130,9 +133,11 @@ def quoted(rows):
         f"Given httptools' parser, ours would still make {above_floor['asgi'] - parser_more}, "
         f"{(above_floor['asgi'] - parser_more) / above_floor['uvicorn-httptools']:.1f} times uvicorn's.",
         f"In CPU time, our parser takes {cpu['parser:asgi'] - cpu['parser:httptools']:.1f} µs more than "
-        f"httptools, of the {cpu['asgi'] - cpu['uvicorn-httptools']:.0f} µs between the two servers.",
+        f"httptools, of the {hello_gap:.0f} µs between the two servers in process.",
         f"ours makes {calls['asgi-fastapi'] - calls['uvicorn-fastapi']} calls more than uvicorn, of "
-        f"{calls['asgi-fastapi']}",
+        f"{calls['asgi-fastapi']} (the same difference as on the hello world)",
+        f"ours spends {cpu['asgi-fastapi']:.0f} µs a FastAPI request and uvicorn {cpu['uvicorn-fastapi']:.0f}, "
+        f"{fastapi_gap:.0f} µs more, {fastapi_gap / hello_gap:.1f} times the gap on the hello world",
     ]
 
 
