@@ -7,8 +7,11 @@ system calls share the two cores with the server, and its figures say which serv
 answers more. This script asks where the difference comes from. Each server's protocol
 object (the one its event loop makes per connection) is handed a keep-alive hello-world
 request's bytes, through a stand-in transport that counts the responses and sends
-nothing; the loop turns once per request, so the app's task runs. No client, no system
-call: what is left is the server's own code, the loop's turn and the app.
+nothing; the loop turns once per request, so the app's task runs. No client, and no
+system call but the loop's turn (one ``epoll_wait`` a request, for every kind alike): what
+is left is the server's own code, the loop's turn and the app. What this leaves out is the
+system calls a server's writes would make: the transport counts them (``writes``), and
+ours writes a response in one piece where uvicorn writes its head and its body apart.
 
 * ``asgi``: ours (server.py's ``ASGIProtocol``, part 2's ``Connection`` inside);
 * ``uvicorn-httptools`` and ``uvicorn-h11``: uvicorn's two protocols, its parser in C
@@ -23,16 +26,19 @@ And the request parsers alone, fed the same bytes: ``parser:asgi`` (part 2's
 
 Two figures each: CPU microseconds per request (the median of the rounds, the kinds
 taking turns, as bench.py's servers do), which depends on the machine and its load; and
-Python function calls per request (the profiler's count), which does not. It writes
-``request_cost.csv``.
+Python function calls per request (the profiler's ``call`` events: each Python frame
+entered, a coroutine resumed included), which does not depend on the machine, only on the
+versions of Python and of the servers' packages. It writes ``request_cost.csv``.
 """
 
+import argparse
 import asyncio
 import csv
 import socket
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
@@ -48,6 +54,7 @@ from part4_asgi import server
 # The hello app answers any path; FastAPI's JSON endpoint is this one.
 REQUEST = b"GET /items/1 HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
 HELLO, FASTAPI = "part4_asgi.apps.hello_app:app", "part4_asgi.apps.fastapi_app:app"
+BODIES = {HELLO: b"Hello, world!\n", FASTAPI: b'{"item_id":1,"q":null}'}  # what each app answers
 SERVERS = ("asgi", "uvicorn-httptools", "uvicorn-h11", "floor", "asgi-fastapi", "uvicorn-fastapi")
 PARSERS = ("parser:asgi", "parser:httptools", "parser:h11")
 WARM_UP = 200  # requests before the count: imports done, caches filled
@@ -55,19 +62,29 @@ COLUMNS = ("kind", "microseconds_per_request", "lowest", "highest", "python_call
 
 
 class StandInTransport(asyncio.Transport):
-    """What a protocol writes to goes nowhere; the responses are counted. A real socket
-    (connected on loopback, never read) answers the protocols' questions about it."""
+    """What a protocol writes to goes nowhere; the writes, each status line and each time
+    the app's body ends a write are counted. A real socket (connected on loopback, never
+    read) answers the protocols' questions about it."""
 
-    def __init__(self, sock):
+    def __init__(self, sock, body):
         super().__init__()
         self.extra = {"socket": sock, "peername": sock.getpeername(), "sockname": sock.getsockname()}
-        self.responses, self.closing = 0, False
+        self.body, self.closing = body, False
+        self.writes, self.bodies, self.statuses = 0, 0, Counter()
+
+    @property
+    def responses(self):
+        """The requests answered 200 with the app's body."""
+        return min(self.statuses[b"200"], self.bodies)
 
     def get_extra_info(self, name, default=None):
         return self.extra.get(name, default)
 
     def write(self, data):
-        self.responses += data.startswith(b"HTTP/1.1 200 ")
+        self.writes += bool(data)  # (a real transport makes no system call for nothing)
+        if data.startswith(b"HTTP/1.1 "):
+            self.statuses[bytes(data[9:12])] += 1
+        self.bodies += data.endswith(self.body)
 
     def get_write_buffer_size(self):
         return 0
@@ -151,21 +168,24 @@ PROTOCOLS = {  # kind: (how its loop makes the protocol, the app)
 
 
 async def serve(kind, requests):
-    """CPU seconds for ``requests`` keep-alive requests on one connection, after a warm-up."""
+    """CPU seconds for ``requests`` keep-alive requests on one connection, after a warm-up,
+    and the transport, which counted what the protocol wrote."""
     make, app = PROTOCOLS[kind]
     with socket.create_server(("127.0.0.1", 0)) as listener, socket.create_connection(listener.getsockname()):
         accepted, _ = listener.accept()
         with accepted:
             protocol = make(asyncio.get_running_loop(), listener, load_app(app))()
-            transport = StandInTransport(accepted)
+            transport = StandInTransport(accepted, BODIES[app])
             protocol.connection_made(transport)
             await send_requests(protocol, WARM_UP)
             started = time.process_time()
             await send_requests(protocol, requests)
             spent = time.process_time() - started
     if transport.responses != WARM_UP + requests:
-        raise RuntimeError(f"{kind}: {transport.responses} responses to {WARM_UP + requests} requests")
-    return spent
+        statuses = ", ".join(f"{status.decode()} x {count}" for status, count in transport.statuses.items())
+        answered = f"{transport.responses} responses to {WARM_UP + requests} requests"
+        raise RuntimeError(f"{kind}: {answered} (status lines: {statuses or 'none'})")
+    return spent, transport
 
 
 async def send_requests(protocol, count):
@@ -218,7 +238,7 @@ def parse_h11():
     import h11
 
     def parse():
-        connection = h11.Connection(h11.SERVER)  # (one per request: h11 wants a response before the next)
+        connection = h11.Connection(h11.SERVER)  # (one per request, its making counted: h11 wants a response first)
         connection.receive_data(REQUEST)
         return connection.next_event()
 
@@ -244,12 +264,14 @@ def parse_all(kind, requests):
 def cpu_seconds(kind, requests):
     if kind in PARSING:
         return parse_all(kind, requests)
-    return asyncio.run(serve(kind, requests))
+    spent, _ = asyncio.run(serve(kind, requests))
+    return spent
 
 
 def python_calls(kind, requests):
     """Python function calls per request, as the profiler counts them (calls of C functions
-    not included): the same on any machine, loaded or not."""
+    not included): the same on any machine, loaded or not, for the same versions of Python
+    and of the packages, within a fraction of a call."""
     cpu_seconds(kind, 0)  # imports and first-time work, uncounted
     once, twice = calls_in(cpu_seconds, kind, requests), calls_in(cpu_seconds, kind, 2 * requests)
     return (twice - once) / requests  # (the set-up's and the warm-up's calls cancel)
@@ -291,11 +313,28 @@ def measure(kinds, requests, rounds):
     ]
 
 
+def writable_folder(text):
+    """--out's folder, made if need be, and request_cost.csv opened in it once: a folder
+    that cannot take it is said before minutes of measuring, not after."""
+    folder = Path(text)
+    path = folder / "request_cost.csv"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with open(path, "a"):  # (appending: a committed file is left as it is until the end)
+            pass
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot write request_cost.csv into {text!r}: {error.strerror}") from None
+    if not existed:
+        path.unlink()
+    return folder
+
+
 def main(argv=None):
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=positive_int, default=5000, help="per kind and round (default 5000)")
     parser.add_argument("--rounds", type=positive_int, default=11, help="rounds, the kinds taking turns (default 11)")
-    parser.add_argument("--out", type=Path, default=None, help="a folder to write request_cost.csv into")
+    parser.add_argument("--out", type=writable_folder, default=None, help="a folder to write request_cost.csv into")
     options = parser.parse_args(argv)
     rows = measure(SERVERS + PARSERS, options.requests, options.rounds)
     for row in rows:
@@ -304,7 +343,6 @@ def main(argv=None):
             f"({row['lowest']:.2f} to {row['highest']:.2f}), {row['python_calls_per_request']:6.1f} Python calls"
         )
     if options.out:
-        options.out.mkdir(parents=True, exist_ok=True)
         with open(options.out / "request_cost.csv", "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=COLUMNS)
             writer.writeheader()

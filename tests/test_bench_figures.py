@@ -282,3 +282,18 @@ def test_tuning_md_quotes_the_files_runs_round_by_round_ratios_as_its_log_has_th
         assert f"{server} {own}" in " ".join(tuning.split()), (server, own)
         theirs = spread((server, "small", 100), ("whitenoise", "small", 100))
         assert f"{server} {theirs}" in " ".join(tuning.split()), (server, theirs)
+
+
+def test_tuning_md_quotes_the_fastapi_ratio_round_by_round_as_the_asgi_log_has_it():
+    """The spread that sets "no slower" at 0.95 (tuning.md) is the committed asgi run's,
+    round by round, from the log it printed beside asgi.csv."""
+    rates = {}
+    for line in (BENCH / "asgi_rounds.log").read_text().splitlines():
+        match = re.match(r"\[\d+/\d+\] round (\d+) keep-alive c=100\s+(\S+)\s+(\d+) req/s", line)
+        if match:
+            rates.setdefault(match[2], {})[int(match[1])] = int(match[3])
+    ratios = [rates["asgi-fastapi"][r] / rates["uvicorn-fastapi"][r] for r in sorted(rates["asgi-fastapi"])]
+    shown = [f"{ratio:.2f}" for ratio in ratios]
+    tuning = " ".join((BENCH / "tuning.md").read_text().split())
+    assert f"round by round {', '.join(shown[:-1])} and {shown[-1]};" in tuning
+    assert f"(FastAPI's above, from {min(ratios):.2f} to {max(ratios):.2f})" in tuning

@@ -50,8 +50,8 @@ HELLO = "-hello"  # files.csv's rows of our servers on the hello app: "select-he
 # Part 4's targets (keep-alive, 100 connections, one run): (ours, theirs, at least this ratio).
 # Against uvicorn on its pure-Python parser, twice its rate; serving FastAPI, no slower than
 # uvicorn on its C parser, by the bar tuning.md's A/Bs use for "no slower" (0.95: the
-# rounds of one run spread wider than that). Against uvicorn's C parser on a hello world, a
-# figure reported, not a target: request_cost.csv shows why (tuning.md reads it).
+# rounds of one run spread wider than the gap to 1). Against uvicorn's C parser on a hello
+# world, a figure reported, not a target: request_cost.csv shows why (tuning.md reads it).
 ASGI_LEVEL = 100
 ASGI_TARGETS = (
     ("asgi", "uvicorn-h11", 2.0),
@@ -395,7 +395,7 @@ def asgi_ratios(results):
         f"**asgi against {theirs}**, keep-alive, {ASGI_LEVEL} connections: {rate(theirs)} requests/s, ours "
         f"{asgi_ratio(results, 'asgi', theirs):.2f} times that (no target: {why})."
         for theirs, why in (
-            ("uvicorn-httptools", "a parser in C, against ours in Python; docs/bench/tuning.md says why"),
+            ("uvicorn-httptools", "a parser in C and fewer steps a request; docs/bench/tuning.md says why"),
             ("uvicorn-uvloop", "a parser and an event loop in C, against ours in Python"),
             ("hypercorn", "pure Python too, on h11"),
         )
