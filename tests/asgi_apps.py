@@ -110,6 +110,16 @@ async def wait_disconnect(scope, receive, send, query):
     note(f"then {message['type']}")
 
 
+async def stream_until_disconnect(scope, receive, send, query):
+    """Streams, and stops when ``receive()`` says the client has gone, without a last
+    message, as sse-starlette's event streams do (a task listens for the disconnect)."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+    await read_all(receive)
+    message = await receive()
+    note(f"stream stopped on {message['type']}")
+
+
 async def hang(scope, receive, send, query):
     note("hanging")
     try:
@@ -247,6 +257,7 @@ ROUTES = {
     "stream": stream,
     "big": big,
     "wait-disconnect": wait_disconnect,
+    "stream-until-disconnect": stream_until_disconnect,
     "hang": hang,
     "fail-before": fail_before,
     "fail-after": fail_after,

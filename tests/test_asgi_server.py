@@ -368,6 +368,19 @@ def test_receive_says_http_disconnect_when_the_client_leaves(serve):
     server.wait_for_log("app: waiting")
     client.sock.close()
     assert "app: then http.disconnect" in server.wait_for_log("app: then")
+    assert exchange(server, get("/echo"))[0] == 200  # (and the app's log is in before it)
+    assert "Traceback" not in server.log  # told its client is gone, the app owes it no response
+
+
+def test_an_app_that_ends_its_stream_when_told_the_client_left_gives_no_traceback(serve):
+    server = start(serve, APPS)
+    client = connect(server)
+    client.sendall(get("/stream-until-disconnect"))
+    assert client.recv(65536).startswith(b"HTTP/1.1 200")
+    client.sock.close()
+    assert "app: stream stopped on http.disconnect" in server.wait_for_log("stream stopped")
+    assert exchange(server, get("/echo"))[0] == 200
+    assert "Traceback" not in server.log
 
 
 # --- the app's mistakes -------------------------------------------------------------------------
