@@ -458,6 +458,16 @@ def test_max_body_is_an_option(serve):
     assert exchange(server, raw.replace(b"11", b"10")[:-1])[2] == b"1 pieces, 10 bytes\n"
 
 
+@pytest.mark.parametrize(
+    "option", [("--max-body", "-1"), ("--startup-timeout", "-1"), ("--startup-timeout", "nan")], ids=" ".join
+)
+def test_a_negative_limit_or_timeout_is_refused_in_one_line(option):
+    # (-1 was taken: a max body under 0 refused every body, even an empty one, with a 413)
+    result = run_to_exit("tests.asgi_apps:app", *option)
+    assert result.returncode == 2 and "Serving on" not in result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1 and f"invalid value '{option[1]}'" in result.stderr
+
+
 @pytest.mark.slow
 def test_a_startup_that_hangs_stops_the_server_after_the_timeout():
     result = run_to_exit("tests.asgi_apps:hanging_startup", "--startup-timeout", "0.5")
