@@ -297,6 +297,7 @@ async def raises_in_startup(scope, receive, send):
 
 async def hanging_startup(scope, receive, send):
     await receive()
+    note("startup hangs")  # (the server has its signal handlers by now)
     await asyncio.sleep(60)
 
 
