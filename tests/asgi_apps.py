@@ -95,6 +95,14 @@ async def stream(scope, receive, send, query):
         raise
 
 
+async def empty_pieces(scope, receive, send, query):
+    """Chunked, with empty pieces between and at the end, as Starlette's streams send them."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for piece in (b"a", b"", b"b"):
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def big(scope, receive, send, query):
     size = int(query["size"])
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(size).encode())]})
@@ -255,6 +263,7 @@ ROUTES = {
     "first": first_piece,
     "unread": unread,
     "stream": stream,
+    "empty-pieces": empty_pieces,
     "big": big,
     "wait-disconnect": wait_disconnect,
     "stream-until-disconnect": stream_until_disconnect,

@@ -319,6 +319,14 @@ def test_a_streamed_response_is_chunked(serve):
     assert status == 200 and headers["transfer-encoding"] == "chunked" and body == b"x" * 15
 
 
+def test_empty_pieces_of_a_streamed_response_end_nothing_and_the_next_request_follows(serve):
+    server = start(serve, APPS)
+    with connect(server) as client:
+        client.sendall(get("/empty-pieces") + get("/echo"))
+        assert client.read_response()[2] == b"ab"
+        assert client.read_response()[:1] == (200,)  # (a stray zero-size chunk first: no status line)
+
+
 @TIMING
 @pytest.mark.slow
 def test_send_waits_while_the_client_reads_nothing(serve):
