@@ -35,8 +35,8 @@ from part2_wsgi.connection import END_OF_BODY, NEED_DATA, BodyData, Close, Send,
 from part2_wsgi.wsgi import FILE_BLOCK, LINE_BREAK, SERVER_SOFTWARE, check_header, http_date
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
-# Extensions this server offers: a file sent by path (and by it with sendfile, zero-copy).
-EXTENSIONS = {"http.response.pathsend": {}}
+# The extension this server offers: a file sent by path (and by it with sendfile, zero-copy).
+PATHSEND = "http.response.pathsend"
 DISCONNECT = {"type": "http.disconnect"}
 LIFESPAN_TIMEOUT = 10.0  # seconds the app may take to start up (its shutdown: server.py's STOP_BUDGET)
 
@@ -106,7 +106,7 @@ def build_scope(request, *, server, client, root_path="", state=None):
         # What the app's lifespan put in its state, shallow-copied: a request may add to its
         # own copy, and no other request sees it.
         "state": dict(state) if state is not None else {},
-        "extensions": EXTENSIONS,
+        "extensions": {PATHSEND: {}},  # (a new one too: what an app adds is not offered to the next)
     }
 
 
@@ -232,7 +232,7 @@ class Cycle:
                 await self.client.send(data)
             if self.complete:
                 self.finish()
-        elif kind == "http.response.pathsend":
+        elif kind == PATHSEND:
             if self.status is None:
                 raise self.invalid("http.response.pathsend before http.response.start")
             await self.send_path(message.get("path"))

@@ -55,10 +55,11 @@ async def app(scope, receive, send):
 
 
 async def scope_route(scope, receive, send, query):
-    scope["state"]["mine"] = 1  # a request's own copy: the next request must not see it
     shown = {key: value for key, value in scope.items() if key != "headers"}
     shown["headers"] = [[text(name), text(value)] for name, value in scope["headers"]]
-    body = json.dumps(shown, default=text).encode()
+    body = json.dumps(shown, default=text).encode()  # the scope as the server gave it
+    scope["state"]["mine"] = 1  # the request's own copies: the next request must not see these
+    scope["extensions"]["mine"] = {}
     await respond(send, body=body, headers=[(b"content-type", b"application/json")])
 
 
