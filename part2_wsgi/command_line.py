@@ -90,6 +90,17 @@ def non_negative_int(text):
     return int(text)
 
 
+def positive_seconds(text):
+    """A number of seconds above 0 (``0.5``, ``10``); not negative, nan, or infinity."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected a number of seconds above 0")
+    return seconds
+
+
 def count_option(name, default, help_text, minimum=1):
     """``add_options`` for a server's count, such as ``--threads``: a whole number."""
 

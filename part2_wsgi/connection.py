@@ -636,7 +636,8 @@ class Connection:
                 self.end_connection()
                 data = data[:allowed]
         self._body_sent += len(data)
-        framed = chunk(data) if self._framing == "chunked" else data
+        # (An empty piece is no chunk: framed, it would be the zero-size one that ends the body.)
+        framed = chunk(data) if self._framing == "chunked" and data else data
         self._frame(len(framed))
         return framed
 

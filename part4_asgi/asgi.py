@@ -35,8 +35,8 @@ from part2_wsgi.connection import END_OF_BODY, NEED_DATA, BodyData, Close, Send,
 from part2_wsgi.wsgi import FILE_BLOCK, LINE_BREAK, SERVER_SOFTWARE, check_header, http_date
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
-# Extensions this server offers: a file sent by path (and by it with sendfile, zero-copy).
-EXTENSIONS = {"http.response.pathsend": {}}
+# The extension this server offers: a file sent by path (and by it with sendfile, zero-copy).
+PATHSEND = "http.response.pathsend"
 DISCONNECT = {"type": "http.disconnect"}
 LIFESPAN_TIMEOUT = 10.0  # seconds the app may take to start up (its shutdown: server.py's STOP_BUDGET)
 
@@ -106,7 +106,7 @@ def build_scope(request, *, server, client, root_path="", state=None):
         # What the app's lifespan put in its state, shallow-copied: a request may add to its
         # own copy, and no other request sees it.
         "state": dict(state) if state is not None else {},
-        "extensions": EXTENSIONS,
+        "extensions": {PATHSEND: {}},  # (a new one too: what an app adds is not offered to the next)
     }
 
 
@@ -144,7 +144,8 @@ class Cycle:
 
     * the head goes out with the first body message, so an app that fails before it, even
       after ``http.response.start``, still gets a 500; after it, the connection is closed;
-    * an app that returns without completing its response: a 500, or a close;
+    * an app that returns without completing its response: a 500, or a close; but quietly,
+      a close, if ``receive()`` told it its client had gone (sse-starlette's streams end so);
     * an invalid message is the app's error, as an exception is: one traceback;
     * what the app does after its response is complete (a background task) is its own: a
       ``receive()`` says ``http.disconnect``, a ``send()`` is an invalid message, and an
@@ -162,6 +163,7 @@ class Cycle:
         self.closes = False  # the app said Connection: close
         self.body_given = False  # (a request without a body: its one empty message went out)
         self.error = None  # an invalid message, kept in case the app swallows it
+        self.told_gone = False  # receive() said http.disconnect: the app owes the client nothing
 
     @property
     def status_code(self):
@@ -186,6 +188,7 @@ class Cycle:
                     self.body_given = True
                     return {"type": "http.request", "body": b"", "more_body": False}
                 if http.client_done:
+                    self.told_gone = True
                     return DISCONNECT  # it closed its side: it will send no more, and may be gone
                 await client.more_data()  # the body is all given: the next news is the client leaving
                 continue
@@ -229,7 +232,7 @@ class Cycle:
                 await self.client.send(data)
             if self.complete:
                 self.finish()
-        elif kind == "http.response.pathsend":
+        elif kind == PATHSEND:
             if self.status is None:
                 raise self.invalid("http.response.pathsend before http.response.start")
             await self.send_path(message.get("path"))
@@ -317,7 +320,7 @@ class Cycle:
             await app(self.scope, self.receive, self.send)
             if self.error is not None:
                 raise self.error  # the app swallowed it: still its error
-            if not self.complete and not self.connection_over:
+            if not self.complete and not self.connection_over and not self.told_gone:
                 raise InvalidMessage("the app returned without completing its response")
         except ClientDisconnected:
             pass  # the client left: not the app's fault, and nothing to say

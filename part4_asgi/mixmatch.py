@@ -15,7 +15,9 @@ test; this script is the other half. It serves an ASGI app on a server someone e
 It keeps the workshop's contract, so the notebook, the tests and the benchmark start and
 stop these servers as they start ours: ``--host`` and ``--port`` (``0`` picks a free port),
 a first line ``Serving on http://HOST:PORT`` once it listens (the socket is ours, made
-as our servers make theirs, and handed over), and exit status 0 on Ctrl-C or SIGTERM. It
+as our servers make theirs, and handed over), and exit status 0 on Ctrl-C or SIGTERM once
+it serves (while an app's startup hangs, uvicorn waits for it and takes no notice of
+either, and hypercorn waits up to its startup timeout, 60 s; ours stops). It
 takes only the options it passes on: an APP, ``--host`` and ``--port``; ``--quiet``,
 ``--root-path`` and ``--deadlines`` are our server's own, and these servers keep no
 access log here.

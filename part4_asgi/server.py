@@ -49,6 +49,8 @@ from part2_wsgi.command_line import (
     load_app,
     log_request,
     make_parser,
+    non_negative_int,
+    positive_seconds,
     raise_open_file_limit,
     url_host,
 )
@@ -335,7 +337,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--max-body",
-        type=int,
+        type=non_negative_int,
         default=MAX_BODY,
         metavar="BYTES",
         help=f"the most one request's body may send in all (default {MAX_BODY}); more: 413. The app reads the "
@@ -343,7 +345,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--startup-timeout",
-        type=float,
+        type=positive_seconds,
         default=LIFESPAN_TIMEOUT,
         metavar="S",
         help=f"seconds the app's lifespan startup may take (default {LIFESPAN_TIMEOUT:g}); "

@@ -55,10 +55,11 @@ async def app(scope, receive, send):
 
 
 async def scope_route(scope, receive, send, query):
-    scope["state"]["mine"] = 1  # a request's own copy: the next request must not see it
     shown = {key: value for key, value in scope.items() if key != "headers"}
     shown["headers"] = [[text(name), text(value)] for name, value in scope["headers"]]
-    body = json.dumps(shown, default=text).encode()
+    body = json.dumps(shown, default=text).encode()  # the scope as the server gave it
+    scope["state"]["mine"] = 1  # the request's own copies: the next request must not see these
+    scope["extensions"]["mine"] = {}
     await respond(send, body=body, headers=[(b"content-type", b"application/json")])
 
 
@@ -95,6 +96,14 @@ async def stream(scope, receive, send, query):
         raise
 
 
+async def empty_pieces(scope, receive, send, query):
+    """Chunked, with empty pieces between and at the end, as Starlette's streams send them."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for piece in (b"a", b"", b"b"):
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def big(scope, receive, send, query):
     size = int(query["size"])
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(size).encode())]})
@@ -108,6 +117,16 @@ async def wait_disconnect(scope, receive, send, query):
     note("waiting")
     message = await receive()
     note(f"then {message['type']}")
+
+
+async def stream_until_disconnect(scope, receive, send, query):
+    """Streams, and stops when ``receive()`` says the client has gone, without a last
+    message, as sse-starlette's event streams do (a task listens for the disconnect)."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+    await read_all(receive)
+    message = await receive()
+    note(f"stream stopped on {message['type']}")
 
 
 async def hang(scope, receive, send, query):
@@ -245,8 +264,10 @@ ROUTES = {
     "first": first_piece,
     "unread": unread,
     "stream": stream,
+    "empty-pieces": empty_pieces,
     "big": big,
     "wait-disconnect": wait_disconnect,
+    "stream-until-disconnect": stream_until_disconnect,
     "hang": hang,
     "fail-before": fail_before,
     "fail-after": fail_after,
@@ -286,6 +307,7 @@ async def raises_in_startup(scope, receive, send):
 
 async def hanging_startup(scope, receive, send):
     await receive()
+    note("startup hangs")  # (the server has its signal handlers by now)
     await asyncio.sleep(60)
 
 

@@ -8,6 +8,7 @@ server, and a WSGI app through the adapter, or Django's ASGI application, by mor
 (as are Starlette and FastAPI, whose ``FileResponse`` calls ``os.stat`` on a thread).
 """
 
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -56,6 +57,28 @@ def test_each_server_serves_fastapi_and_stops_cleanly_on_ctrl_c(serve, server):
     with urllib.request.urlopen(running.url + "/state", timeout=10) as response:
         assert response.read() == b'{"started":true}'  # its lifespan ran before it served
     assert running.stop() == 0, running.log
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server, stops", [("ours", True), ("uvicorn-httptools", False), ("hypercorn", False)])
+def test_ctrl_c_while_the_app_starts_stops_ours_and_not_the_others(server, stops):
+    """While an app's startup hangs, uvicorn waits for it and takes no notice of Ctrl-C,
+    and hypercorn waits for its own startup timeout (60 s); ours stops, status 0."""
+    script = ["part4_asgi/server.py"] if server == "ours" else ["part4_asgi/mixmatch.py", server]
+    command = [sys.executable, *script, "tests.asgi_apps:hanging_startup", "--port", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while "startup hangs" not in (line := process.stderr.readline()):
+            assert line, "the server ended before the app's startup began"
+        process.send_signal(signal.SIGINT)
+        try:
+            status = process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            status = None
+        assert status == (0 if stops else None)
+    finally:
+        process.kill()
+        process.wait()
 
 
 @pytest.mark.slow

@@ -151,10 +151,11 @@ def test_the_scope_says_what_asgi_3_says(serve):
     assert ["x-dup", "1"] in scope["headers"] and ["x-dup", "2"] in scope["headers"]
     assert ["x_under", "u"] in scope["headers"]  # kept: no CGI key to collide with
     assert scope["client"][0] == "127.0.0.1" and scope["server"] == ["127.0.0.1", server.port]
-    assert "http.response.pathsend" in scope["extensions"]
-    assert scope["state"] == {"started": "yes", "mine": 1}
-    _, _, body = exchange(server, get("/scope"))
-    assert json.loads(body)["state"] == {"started": "yes", "mine": 1}  # a fresh copy: "mine" set again
+    assert scope["extensions"] == {"http.response.pathsend": {}}
+    assert scope["state"] == {"started": "yes"}
+    _, _, body = exchange(server, get("/scope"))  # the app added to both: not to the next request's
+    assert json.loads(body)["state"] == {"started": "yes"}
+    assert json.loads(body)["extensions"] == {"http.response.pathsend": {}}
 
 
 # --- keep-alive, HEAD, uploads ------------------------------------------------------------------
@@ -319,6 +320,14 @@ def test_a_streamed_response_is_chunked(serve):
     assert status == 200 and headers["transfer-encoding"] == "chunked" and body == b"x" * 15
 
 
+def test_empty_pieces_of_a_streamed_response_end_nothing_and_the_next_request_follows(serve):
+    server = start(serve, APPS)
+    with connect(server) as client:
+        client.sendall(get("/empty-pieces") + get("/echo"))
+        assert client.read_response()[2] == b"ab"
+        assert client.read_response()[:1] == (200,)  # (a stray zero-size chunk first: no status line)
+
+
 @TIMING
 @pytest.mark.slow
 def test_send_waits_while_the_client_reads_nothing(serve):
@@ -368,6 +377,20 @@ def test_receive_says_http_disconnect_when_the_client_leaves(serve):
     server.wait_for_log("app: waiting")
     client.sock.close()
     assert "app: then http.disconnect" in server.wait_for_log("app: then")
+    assert exchange(server, get("/echo"))[0] == 200
+    # (A traceback would come before the next request's log line.)
+    assert "Traceback" not in server.wait_for_log('"GET /echo')  # told its client is gone, it owes no response
+
+
+def test_an_app_that_ends_its_stream_when_told_the_client_left_gives_no_traceback(serve):
+    server = start(serve, APPS)
+    client = connect(server)
+    client.sendall(get("/stream-until-disconnect"))
+    assert client.recv(65536).startswith(b"HTTP/1.1 200")
+    client.sock.close()
+    assert "app: stream stopped on http.disconnect" in server.wait_for_log("stream stopped")
+    assert exchange(server, get("/echo"))[0] == 200
+    assert "Traceback" not in server.wait_for_log('"GET /echo')  # (a traceback would come before)
 
 
 # --- the app's mistakes -------------------------------------------------------------------------
@@ -443,6 +466,16 @@ def test_max_body_is_an_option(serve):
     raw = b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhello world"
     assert exchange(server, raw)[0] == 413
     assert exchange(server, raw.replace(b"11", b"10")[:-1])[2] == b"1 pieces, 10 bytes\n"
+
+
+@pytest.mark.parametrize(
+    "option", [("--max-body", "-1"), ("--startup-timeout", "-1"), ("--startup-timeout", "nan")], ids=" ".join
+)
+def test_a_negative_limit_or_timeout_is_refused_in_one_line(option):
+    # (-1 was taken: a max body under 0 refused every body, even an empty one, with a 413)
+    result = run_to_exit("tests.asgi_apps:app", *option)
+    assert result.returncode == 2 and "Serving on" not in result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1 and f"invalid value '{option[1]}'" in result.stderr
 
 
 @pytest.mark.slow

@@ -158,6 +158,16 @@ def test_no_content_length_on_http_1_1_is_chunked():
     assert http.keep_alive
 
 
+def test_an_empty_piece_of_a_chunked_body_sends_nothing():
+    # Framed, it would be the zero-size chunk that ends the body: what followed would be
+    # read as the next response (ASGI apps send b"" pieces: Starlette's last message).
+    http, _ = connection()
+    received(http, GET)
+    raw = http.send_head("200 OK", []) + http.send_body(b"a") + http.send_body(b"") + http.send_body(b"b")
+    raw += http.send_body(b"") + http.send_end()
+    assert raw.endswith(b"\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n") and http.body_sent == 2
+
+
 def test_no_content_length_on_http_1_0_ends_with_the_connection():
     http, _ = connection()
     received(http, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
