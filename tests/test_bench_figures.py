@@ -294,3 +294,4 @@ def test_tuning_md_quotes_the_fastapi_ratio_round_by_round_as_the_asgi_log_has_i
     shown = [f"{ratio:.2f}" for ratio in ratios]
     tuning = " ".join((BENCH / "tuning.md").read_text().split())
     assert f"round by round {', '.join(shown[:-1])} and {shown[-1]};" in tuning
+    assert f"its rounds from {min(ratios):.2f} to {max(ratios):.2f}." in tuning

@@ -3,6 +3,7 @@ answered; and the figures docs/bench/tuning.md quotes from the committed request
 
 import asyncio
 import csv
+import selectors
 import subprocess
 import sys
 
@@ -68,6 +69,27 @@ def test_each_request_is_answered_with_the_apps_body_in_as_many_writes_as_tuning
     assert transport.statuses == {b"200": answered} and transport.bodies == answered
     writes = {"uvicorn-httptools": 2, "uvicorn-h11": 2, "uvicorn-fastapi": 2}.get(kind, 1)
     assert transport.writes == writes * answered
+
+
+def test_the_drive_makes_the_loop_wait_once_a_request(monkeypatch):
+    """The one system call the drive leaves, as tuning.md says: the loop's wait, once a
+    request, whatever the kind (the drive turns the loop; serve() checks every response
+    was written by then)."""
+    waits = 0
+
+    class CountingSelector(selectors.DefaultSelector):
+        def select(self, timeout=None):
+            nonlocal waits
+            waits += 1
+            return super().select(timeout)
+
+    async def waits_while_serving():
+        before = waits
+        await request_cost.serve("asgi", 10)
+        return waits - before
+
+    monkeypatch.setattr(selectors, "DefaultSelector", CountingSelector)
+    assert asyncio.run(waits_while_serving()) == request_cost.WARM_UP + 10
 
 
 def test_python_calls_are_per_request_and_the_same_every_time():
@@ -138,6 +160,7 @@ def quoted(rows):
         f"{calls['asgi-fastapi']} (the same difference as on the hello world)",
         f"ours spends {cpu['asgi-fastapi']:.0f} µs a FastAPI request and uvicorn {cpu['uvicorn-fastapi']:.0f}, "
         f"{fastapi_gap:.0f} µs more, {fastapi_gap / hello_gap:.1f} times the gap on the hello world",
+        f"in process they cost ours {fastapi_gap:.0f} µs of its {cpu['asgi-fastapi']:.0f} a request",
     ]
 
 
