@@ -56,7 +56,7 @@ ASGI_TARGETS = (("asgi", "uvicorn-h11", 2.0),)
 # The comparisons reported without a target: (ours, theirs, why not).
 ASGI_REPORTED = (
     ("asgi", "uvicorn-httptools", "a parser in C and fewer steps a request; docs/bench/tuning.md says why"),
-    ("asgi-fastapi", "uvicorn-fastapi", "ours' further steps a request, as on a hello world; tuning.md says why"),
+    ("asgi-fastapi", "uvicorn-fastapi", "our server's further steps a request, as on a hello world; tuning.md"),
     ("asgi", "uvicorn-uvloop", "a parser and an event loop in C, against ours in Python"),
     ("asgi", "hypercorn", "pure Python too, on h11"),
 )
