@@ -338,7 +338,7 @@ def log_request(address, request, status_code, size):
 def log_close(address, close):
     """The log lines for a connection's ``Close``: the refused request, and what went wrong."""
     if close.status:
-        log_request(address, None, close.status, 0)
+        log_request(address, close.request, close.status, 0)
     if close.problem:
         log_problem(address, close.problem)
 

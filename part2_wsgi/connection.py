@@ -175,13 +175,15 @@ STREAM_HIGH_WATER = 256 * 1024  # body bytes that may wait for the app before th
 
 class Close(NamedTuple):
     """Close the connection. ``problem`` says what went wrong, for the log (None: a normal
-    end); ``status`` is the error response just sent, if any; ``linger``: the client may
-    still be sending, so shut down our sending side and read on for a moment before
-    closing (see ``Connection.start_lingering``)."""
+    end); ``status`` is the error response just sent, if any, and ``request`` the request
+    it answered, if its head was read (a body too large or too slow), for the access log;
+    ``linger``: the client may still be sending, so shut down our sending side and read
+    on for a moment before closing (see ``Connection.start_lingering``)."""
 
     problem: str | None = None
     status: int | None = None
     linger: bool = False
+    request: object = None
 
 
 class Connection:
@@ -477,7 +479,8 @@ class Connection:
         answer = error_response(error)
         self._response_start, self._response_size = self._framed, len(answer)
         self._frame(len(answer))
-        self._pending += [Send(answer), Close(problem, status=error.status.value, linger=linger)]
+        request = self._request or self._parser.head  # (None: the head itself was refused)
+        self._pending += [Send(answer), Close(problem, status=error.status.value, linger=linger, request=request)]
 
     # --- the deadlines for what the client sends -------------------------------------------
 

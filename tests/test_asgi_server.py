@@ -734,6 +734,7 @@ def test_a_streamed_upload_over_max_body_gets_413_and_the_app_sees_a_disconnect(
         assert status == 413 and headers["connection"] == "close"
         assert closed(client)
     assert "body ended by http.disconnect" in server.wait_for_log("body ended")
+    assert '"POST /count HTTP/1.1" 413' in server.wait_for_log('" 413')  # the request named, not "-"
     with connect(server) as client:  # under the limit, the same upload is read whole
         client.sendall(chunked_upload("/count", 2, 40_000))
         assert client.read_response()[::2] == (200, b"80000 bytes\n")

@@ -263,6 +263,29 @@ def test_a_client_past_its_deadline_gets_a_408_then_the_connection_closes():
     assert close.status == 408 and "too slow" in close.problem
 
 
+@pytest.mark.parametrize(
+    "sent, status, target",
+    [
+        (b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999\r\n\r\n", 413, "/upload"),
+        (b"POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc", 408, "/slow"),
+        (b"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", 400, None),  # no request to name
+        (b"GET /half HTTP/1.1\r\nHost", 408, None),  # its head never came whole
+    ],
+)
+def test_a_refusal_names_the_request_it_answers_once_its_head_was_read(sent, status, target):
+    """For the access log: a body too large or too slow is refused after its head was read,
+    and the log names the request (nginx's does), not "-"; a head refused has none."""
+    http, clock = connection()
+    if (answer := received(http, sent)) is NEED_DATA:  # (refused when its time is up)
+        clock.now += Deadlines().body + Deadlines().head + 1
+        http.deadline_passed()
+        answer = http.next_event()
+    assert isinstance(answer, Send)
+    close = http.next_event()
+    assert close.status == status
+    assert (close.request.target if close.request else None) == target
+
+
 def test_a_body_earns_time_as_its_bytes_arrive():
     http, clock = connection()
     received(http, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n")

@@ -263,6 +263,8 @@ def test_max_body_bounds_what_one_request_sends_in_all():
     http.receive_data(b"8\r\n12345678\r\n")
     http.want_body()
     assert http.next_event().data.startswith(b"HTTP/1.1 413")
+    close = http.next_event()
+    assert close.status == 413 and close.request.target == "/"  # the access log names it
 
 
 def test_without_streaming_the_body_still_comes_whole_with_the_request():
