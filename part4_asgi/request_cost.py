@@ -44,11 +44,10 @@ from pathlib import Path
 if __name__ == "__main__":  # run by path, Python put this folder on sys.path: add the repository's root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from email.utils import formatdate
-
 from part2_wsgi.command_line import OneLineParser, Settings, load_app, positive_int
 from part2_wsgi.connection import Deadlines
 from part2_wsgi.protocol import RequestParser
+from part2_wsgi.wsgi import http_date
 from part4_asgi import server
 
 # The hello app answers any path; FastAPI's JSON endpoint is this one.
@@ -132,7 +131,7 @@ def uvicorn(http):
         state = ServerState()
         # Its Date and Server headers, as uvicorn's server sets them once a second: on the
         # wire, its responses carry them, as ours do.
-        state.default_headers = [(b"date", formatdate(usegmt=True).encode()), *config.encoded_headers]
+        state.default_headers = [(b"date", http_date().encode()), *config.encoded_headers]
         protocol = config.http_protocol_class
         return lambda: protocol(config=config, server_state=state, app_state={})
 

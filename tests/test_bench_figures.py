@@ -25,6 +25,7 @@ from part3_concurrency.measure.figures import (
     Results,
     asgi_targets_met,
     blocks_in,
+    ratio_text,
     read_csv,
     render,
     rewrite,
@@ -246,6 +247,10 @@ def test_a_ratio_just_under_parity_is_not_rounded_up_to_it(tmp_path, share, said
     assert said in " ".join(rendered["asgi-ratios"].split())
     fastapi = next(line for line in rendered["asgi-table"].splitlines() if line.startswith("| asgi-fastapi |"))
     assert f"| {said.split()[0]} |" in fastapi
+
+
+def test_a_ratio_just_under_its_target_is_not_rounded_up_to_it():
+    assert (ratio_text(1.996, 2.0), ratio_text(2.004, 2.0), ratio_text(1.996)) == ("1.996", "2.00", "2.00")
 
 
 def rounds_of(log):

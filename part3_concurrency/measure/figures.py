@@ -342,8 +342,8 @@ def asgi_ratio(results, ours, theirs, connections=ASGI_LEVEL):
 
 def ratio_text(value, target=1.0):
     """Two decimals, or three where two would round a ratio up to its target or to parity:
-    0.998 is not "1.00" beside the server it is read against, nor 0.948 "0.95" beside a
-    target of 0.95."""
+    0.998 is not "1.00" beside the server it is read against, nor 1.996 "2.00" beside a
+    target of 2."""
     shown = f"{value:.2f}"
     crosses = any((float(shown) >= mark) != (value >= mark) for mark in {target, 1.0})
     return f"{value:.3f}" if crosses and not math.isnan(value) else shown
