@@ -325,6 +325,13 @@ def raise_open_file_limit():
 # --- the logs ------------------------------------------------------------------------------------
 
 
+# A target may hold a quote and a backslash (the parser takes any visible ASCII there): a
+# quote written as it is would end the quoted request line early, and what the client put
+# after it would read as the status and size. nginx's access log writes both as \x22 and
+# \x5C (the escape's own backslash escaped too); so does ours.
+LOG_ESCAPES = str.maketrans({'"': r"\x22", "\\": r"\x5C"})
+
+
 def log_request(address, request, status_code, size):
     """One line per request on stderr, in Common Log Format (as Apache and nginx write it):
     127.0.0.1 - - [25/Nov/2026:14:03:07 +0000] "GET / HTTP/1.1" 200 1832
@@ -332,6 +339,7 @@ def log_request(address, request, status_code, size):
     The servers call it when ``settings.access_log`` is on."""
     when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
     request_line = f"{request.method} {request.target} {request.version}" if request else "-"
+    request_line = request_line.translate(LOG_ESCAPES)
     write_log_line(f'{address[0]} - - [{when}] "{request_line}" {status_code} {size or "-"}')
 
 

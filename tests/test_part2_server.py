@@ -447,6 +447,22 @@ def test_a_bad_port_is_one_line_and_exit_2(port):
     assert len(lines) == 1 and "invalid port" in lines[0], lines
 
 
+@pytest.mark.parametrize(
+    "data, request_line, status",
+    [
+        (b'GET /a"_200_1_"b\\c HTTP/1.1\r\nHost: h\r\n\r\n', r"GET /a\x22_200_1_\x22b\x5Cc HTTP/1.1", "404"),
+        (b'POST /a"b HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n', r"POST /a\x22b HTTP/1.1", "400"),
+    ],
+    ids=["served", "refused for its body"],
+)
+def test_a_quote_in_the_target_cannot_break_the_log_line(server, data, request_line, status):
+    """A target may hold a quote and a backslash: the log escapes them as nginx's does, and
+    the line keeps its fields."""
+    exchange(server.address, data)
+    server.wait_for_log(f" {status} ")
+    assert [(entry["request"], entry["status"]) for entry in access_log(server)] == [(request_line, status)]
+
+
 def test_each_request_gets_one_common_log_format_line(server):
     get = requests.get(server.url + "/?q=1", timeout=10)
     requests.post(server.url + "/echo", data=b"12345", timeout=10)
