@@ -176,9 +176,9 @@ STREAM_HIGH_WATER = 256 * 1024  # body bytes that may wait for the app before th
 class Close(NamedTuple):
     """Close the connection. ``problem`` says what went wrong, for the log (None: a normal
     end); ``status`` is the error response just sent, if any, and ``request`` the request
-    it answered, if its head was read (a body too large or too slow), for the access log;
-    ``linger``: the client may still be sending, so shut down our sending side and read
-    on for a moment before closing (see ``Connection.start_lingering``)."""
+    it answered, if its head was read (a body too large, too slow or badly framed), for
+    the access log; ``linger``: the client may still be sending, so shut down our sending
+    side and read on for a moment before closing (see ``Connection.start_lingering``)."""
 
     problem: str | None = None
     status: int | None = None

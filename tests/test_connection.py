@@ -286,6 +286,32 @@ def test_a_refusal_names_the_request_it_answers_once_its_head_was_read(sent, sta
     assert (close.request.target if close.request else None) == target
 
 
+@pytest.mark.parametrize(
+    "second, status, target",
+    [
+        (b"POST /second HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999\r\n\r\n", 413, "/second"),
+        (b"POST /second HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc", 408, "/second"),
+        (b"GET /b c HTTP/1.1\r\nHost: h\r\n\r\n", 400, None),
+        (b"GET /half HTTP/1.1\r\nHost", 408, None),  # not the request served before it
+    ],
+)
+def test_after_a_served_request_a_refusal_names_the_next_one_or_none(second, status, target):
+    """Keep-alive, the second request in the same packet as the first: its refusal names it,
+    never the request answered before it."""
+    http, clock = connection()
+    first = received(http, b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n" + second)
+    assert first.target == "/first"
+    respond(http)
+    if (answer := http.next_event()) is NEED_DATA:  # (refused when its time is up)
+        clock.now += Deadlines().body + Deadlines().head + 1
+        http.deadline_passed()
+        answer = http.next_event()
+    assert isinstance(answer, Send)
+    close = http.next_event()
+    assert close.status == status
+    assert (close.request.target if close.request else None) == target
+
+
 def test_a_body_earns_time_as_its_bytes_arrive():
     http, clock = connection()
     received(http, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n")
